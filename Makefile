@@ -1,0 +1,32 @@
+# Quick start: `make run` (set-up + a read-only check of this machine), `make test` (set-up + the whole suite).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+
+.PHONY: setup run test lab-deps bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $@
+
+# A report with findings is not a failed `make`: exit codes 0-3 (ok/warning/critical/unknown) pass.
+run: setup
+	@$(BIN)/netwarden check; rc=$$?; [ $$rc -le 3 ] || exit $$rc
+
+# The namespace lab needs iproute2 (ip netns); install it when we are root and it is missing.
+lab-deps:
+	@if [ "$$(id -u)" = 0 ] && ! command -v ip >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2; fi
+
+test: setup lab-deps
+	$(BIN)/python -m pytest
+
+bench: setup lab-deps
+	$(BIN)/python bench/startup.py
+	$(BIN)/python bench/census.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

@@ -1,0 +1,5 @@
+import sys
+
+from netwarden.cli import main
+
+sys.exit(main())

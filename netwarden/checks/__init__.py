@@ -1,0 +1,27 @@
+"""Checks: pure functions Facts x Settings -> [Finding]. One module per concern.
+
+Each check declares the sysctls and facts it needs, so a driver collects only those.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+CHECK_IDS = ("ports.range", "ports.pressure", "ports.tw-reuse")
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    id: str
+    run: Callable  # (Facts, Settings) -> list[Finding]
+    sysctls: tuple[str, ...] = ()
+    facts: tuple[str, ...] = ()
+
+
+def all_checks() -> dict[str, CheckSpec]:
+    from netwarden.checks import ports
+
+    specs = {spec.id: spec for spec in ports.CHECKS}
+    assert tuple(specs) == CHECK_IDS, "CHECK_IDS must list every check, in order"
+    return specs

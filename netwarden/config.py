@@ -1,0 +1,159 @@
+"""Configuration: a TOML file plus NETWARDEN_* environment variables, validated by pydantic-settings.
+
+The schema is written once, as the stdlib dataclasses below. Building them costs nothing, so when
+there is neither a config file nor a NETWARDEN_* variable, netwarden runs on the defaults without
+importing pydantic (~220 ms, which would dwarf `netwarden check`). When there is something to
+read, a pydantic-settings class is derived from the same dataclasses and does all the validation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+DEFAULT_CONFIG = Path("/etc/netwarden/netwarden.toml")
+ENV_PREFIX = "NETWARDEN_"
+CONFIG_ENV = "NETWARDEN_CONFIG"
+
+Policy = Literal["observe", "enforce", "ignore"]
+
+
+class ConfigError(Exception):
+    """A configuration that cannot be used; the message is one line naming the key."""
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    # ports.range: usable ephemeral ports (range minus reserved ports)
+    ports_range_critical: int = 4096
+    ports_range_warning: int = 16384
+    # ports.pressure: share of the usable range held towards one destination
+    ports_pressure_warning: float = 0.5
+    ports_pressure_critical: float = 0.8
+
+    def __post_init__(self) -> None:
+        if not 0 < self.ports_range_critical <= self.ports_range_warning:
+            raise ValueError("need 0 < ports_range_critical <= ports_range_warning")
+        if not 0 < self.ports_pressure_warning <= self.ports_pressure_critical <= 1:
+            raise ValueError("need 0 < ports_pressure_warning <= ports_pressure_critical <= 1")
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Where netwarden keeps its journal of originals and its apply lock.
+    state_dir: Path = Path("/var/lib/netwarden")
+    # netwarden's own sysctl drop-in: <sysctl_dir>/<sysctl_dropin>.
+    sysctl_dir: Path = Path("/etc/sysctl.d")
+    sysctl_dropin: str = "60-netwarden.conf"
+    # Where boot-time sysctl settings come from, in systemd-sysctl's precedence order.
+    sysctl_search_dirs: tuple[Path, ...] = (
+        Path("/etc/sysctl.d"),
+        Path("/run/sysctl.d"),
+        Path("/usr/local/lib/sysctl.d"),
+        Path("/usr/lib/sysctl.d"),
+        Path("/lib/sysctl.d"),
+    )
+    sysctl_conf: Path = Path("/etc/sysctl.conf")
+    # Kernel state; point elsewhere to read a host's /proc mounted into a container.
+    proc_dir: Path = Path("/proc")
+    # Apply lock; default <state_dir>/apply.lock.
+    lock_path: Path | None = None
+    # How long a second --apply waits for the first before giving up (seconds).
+    lock_timeout: float = 30.0
+    # WSL2 only: the Windows-side .wslconfig; default: found under /mnt/c/Users.
+    wslconfig_path: Path | None = None
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    # Per check id: "observe" (report; default), "enforce" (the daemon applies), "ignore" (skip).
+    policy: dict[str, Policy] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.lock_timeout < 0:
+            raise ValueError("lock_timeout must be >= 0")
+        if "/" in self.sysctl_dropin or not self.sysctl_dropin.endswith(".conf"):
+            raise ValueError("sysctl_dropin must be a file name ending in .conf")
+
+    @property
+    def dropin_path(self) -> Path:
+        return self.sysctl_dir / self.sysctl_dropin
+
+    @property
+    def apply_lock(self) -> Path:
+        return self.lock_path or self.state_dir / "apply.lock"
+
+    def policy_for(self, check_id: str) -> str:
+        return self.policy.get(check_id, "observe")
+
+
+def load_settings(path: str | os.PathLike | None = None) -> Settings:
+    """Settings from `path` (else $NETWARDEN_CONFIG, else the default file if present) and the environment."""
+    environ = os.environ
+    explicit = path if path is not None else environ.get(CONFIG_ENV)
+    config_file = Path(explicit) if explicit else DEFAULT_CONFIG
+    if explicit and not config_file.is_file():
+        raise ConfigError(f"config file {config_file} not found")
+    has_file = config_file.is_file()
+    has_env = any(k.startswith(ENV_PREFIX) and k != CONFIG_ENV for k in environ)
+    if not has_file and not has_env:
+        return Settings()
+    settings = _validate(config_file if has_file else None)
+    _check_policy_ids(settings, config_file if has_file else None)
+    return settings
+
+
+def _validate(config_file: Path | None) -> Settings:
+    from pydantic import Field, ValidationError, create_model
+    from pydantic_settings import BaseSettings, SettingsConfigDict, TomlConfigSettingsSource
+
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+
+    class Base(BaseSettings):
+        model_config = SettingsConfigDict(
+            env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", toml_file=config_file
+        )
+
+        @classmethod
+        def settings_customise_sources(cls, settings_cls, init_settings, env_settings, *_):
+            # Environment beats the file; the file beats the defaults.
+            return (env_settings, TomlConfigSettingsSource(settings_cls)) if config_file else (env_settings,)
+
+    hints = typing.get_type_hints(Settings)
+    fields = {
+        f.name: (hints[f.name], f.default if f.default is not dataclasses.MISSING else Field(default_factory=f.default_factory))
+        for f in dataclasses.fields(Settings)
+    }
+    model = create_model("Settings", __base__=Base, **fields)
+    where = f"{config_file} / {ENV_PREFIX}* environment" if config_file else f"{ENV_PREFIX}* environment"
+    try:
+        loaded = model()
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{config_file}: not valid TOML: {e}") from None
+    except ValidationError as e:
+        raise ConfigError(f"{where}: {_first_error(e)}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{config_file}: cannot read: {e}") from None
+    return Settings(**{f.name: getattr(loaded, f.name) for f in dataclasses.fields(Settings)})
+
+
+def _first_error(error) -> str:
+    errors = error.errors()
+    first = errors[0]
+    key = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    msg = first["msg"].removeprefix("Value error, ")
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{key}: {msg}{more}"
+
+
+def _check_policy_ids(settings: Settings, config_file: Path | None) -> None:
+    from netwarden.checks import CHECK_IDS
+
+    for check_id in settings.policy:
+        if check_id not in CHECK_IDS:
+            where = config_file or "NETWARDEN_POLICY"
+            raise ConfigError(f"{where}: policy.{check_id}: no such check (known: {', '.join(CHECK_IDS)})")

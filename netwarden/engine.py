@@ -1,0 +1,96 @@
+"""The one flow: collect -> analyze -> plan -> apply (journaled) -> verify. The CLI and the daemon
+drive it; nothing here prints."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from netwarden.checks import CHECK_IDS, CheckSpec, all_checks
+from netwarden.config import Settings
+from netwarden.journal import Journal, JournalError
+from netwarden.model import Change, Facts, Finding
+from netwarden.platform.linux import ChangeFailed
+
+
+class UsageError(Exception):
+    pass
+
+
+def select_checks(settings: Settings, only: list[str] | None = None, skip: list[str] | None = None) -> list[CheckSpec]:
+    """The checks to run: --only / --skip (validated), minus those whose policy is `ignore`."""
+    for check_id in (only or []) + (skip or []):
+        if check_id not in CHECK_IDS:
+            raise UsageError(f"no such check: {check_id} (known: {', '.join(CHECK_IDS)})")
+    specs = all_checks()
+    wanted = [i for i in CHECK_IDS if (not only or i in only) and i not in (skip or [])]
+    return [specs[i] for i in wanted if settings.policy_for(i) != "ignore"]
+
+
+def collect(backend, specs: list[CheckSpec]) -> Facts:
+    sysctls = {key for spec in specs for key in spec.sysctls}
+    facts = {name for spec in specs for name in spec.facts}
+    return backend.collect(sysctls, facts)
+
+
+def analyze(facts: Facts, settings: Settings, specs: list[CheckSpec]) -> list[Finding]:
+    return [finding for spec in specs for finding in spec.run(facts, settings)]
+
+
+def plan(findings: list[Finding], backend) -> list[Change]:
+    """Every runtime change the findings ask for, then one write of netwarden's drop-in that makes
+    the persistent ones survive a reboot (written last: a failed runtime change leaves it alone)."""
+    changes = [c for f in findings for c in f.changes]
+    dropin = backend.dropin_change(changes)
+    return changes + ([dropin] if dropin else [])
+
+
+@dataclass
+class ApplyFailed(Exception):
+    failed: Change
+    reason: str
+    rolled_back: list[Change] = field(default_factory=list)
+    rollback_errors: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return f"{self.failed.target}: {self.reason}"
+
+
+def apply(backend, journal: Journal, changes: list[Change]) -> None:
+    """All the changes or none: each original is journaled (fsync) before its change; on any
+    failure, or an interrupt, what this run changed is put back and ApplyFailed raised."""
+    done: list[tuple[Change, object, bool]] = []  # (change, value before this run, journal entry is new)
+    current = None
+    try:
+        for current in changes:
+            before = backend.snapshot(current)
+            new_entry = journal.find(current.kind, current.target) is None
+            journal.record(current.kind, current.target, before, current.check)
+            done.append((current, before, new_entry))
+            backend.apply(current)
+            journal.mark_applied(current.kind, current.target)
+    except (ChangeFailed, JournalError, KeyboardInterrupt) as e:
+        rolled_back, errors = [], []
+        for change, before, new_entry in reversed(done):
+            try:
+                backend.restore(change.kind, change.target, before)
+                if new_entry:
+                    journal.forget(change.kind, change.target)
+                rolled_back.append(change)
+            except (ChangeFailed, JournalError) as err:
+                errors.append(str(err))
+        reason = "interrupted" if isinstance(e, KeyboardInterrupt) else str(e)
+        raise ApplyFailed(current, reason, rolled_back, errors) from None
+
+
+def revert(backend, journal: Journal) -> tuple[list[dict], list[str]]:
+    """Put every journaled original back, newest first. An entry leaves the journal only once its
+    original is in place, so a failed revert can simply be run again."""
+    restored, failures = [], []
+    for entry in reversed(list(journal.entries)):
+        try:
+            backend.restore(entry["kind"], entry["target"], entry["original"])
+            journal.forget(entry["kind"], entry["target"])
+            restored.append(entry)
+        except (ChangeFailed, JournalError) as e:
+            failures.append(str(e))
+    return restored, failures

@@ -1,0 +1,114 @@
+"""Safe file writes for a program that runs as root.
+
+- atomic: temp file in the same directory, fsync, rename, fsync the directory: a reader (or a crash)
+  sees the old file or the new one, never a torn one;
+- symlink-safe: the temp file is created with O_EXCL|O_NOFOLLOW, an existing symlink at the target
+  is refused rather than followed, and a directory that others may write into is refused (someone
+  could swap names under us).
+"""
+
+from __future__ import annotations
+
+import base64
+import errno
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class UnsafePath(OSError):
+    pass
+
+
+def _open_safe_dir(directory: Path) -> int:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    st = os.fstat(fd)
+    others_can_write = st.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not st.st_mode & stat.S_ISVTX
+    if st.st_uid not in (0, os.geteuid()) or others_can_write:
+        os.close(fd)
+        raise UnsafePath(errno.EPERM, "refusing to write in a directory other users can write to", str(directory))
+    return fd
+
+
+def atomic_write(path: Path, data: bytes, mode: int = 0o644, uid: int | None = None, gid: int | None = None) -> None:
+    path = Path(path)
+    dfd = _open_safe_dir(path.parent)
+    tmp = f".{path.name}.netwarden-{os.getpid()}.tmp"
+    try:
+        try:
+            if stat.S_ISLNK(os.stat(path.name, dir_fd=dfd, follow_symlinks=False).st_mode):
+                raise UnsafePath(errno.ELOOP, "refusing to replace a symlink", str(path))
+        except FileNotFoundError:
+            pass
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=dfd)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fchmod(fd, mode)  # not subject to the umask
+            if uid is not None or gid is not None:
+                os.fchown(fd, -1 if uid is None else uid, -1 if gid is None else gid)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(tmp, path.name, src_dir_fd=dfd, dst_dir_fd=dfd)
+        os.fsync(dfd)
+    except BaseException:
+        try:
+            os.unlink(tmp, dir_fd=dfd)
+        except FileNotFoundError:
+            pass
+        raise
+    finally:
+        os.close(dfd)
+
+
+@dataclass(frozen=True)
+class FileOriginal:
+    """A file as it was before netwarden touched it: enough to put it back byte for byte."""
+
+    exists: bool
+    content: bytes = b""
+    mode: int = 0o644
+    uid: int = 0
+    gid: int = 0
+
+    def to_json(self) -> dict:
+        return {"exists": self.exists, "content_b64": base64.b64encode(self.content).decode(),
+                "mode": self.mode, "uid": self.uid, "gid": self.gid}
+
+    @classmethod
+    def from_json(cls, data: dict) -> FileOriginal:
+        return cls(bool(data["exists"]), base64.b64decode(data["content_b64"]), int(data["mode"]),
+                   int(data["uid"]), int(data["gid"]))
+
+
+def read_original(path: Path) -> FileOriginal:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return FileOriginal(exists=False)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise UnsafePath(errno.ELOOP, "refusing to manage a symlink", str(path)) from None
+        raise
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise UnsafePath(errno.EINVAL, "not a regular file", str(path))
+        return FileOriginal(True, f.read(), stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid)
+
+
+def restore_original(path: Path, original: FileOriginal) -> None:
+    if original.exists:
+        atomic_write(path, original.content, original.mode, original.uid, original.gid)
+        return
+    dfd = _open_safe_dir(Path(path).parent)
+    try:
+        os.unlink(Path(path).name, dir_fd=dfd)
+        os.fsync(dfd)
+    except FileNotFoundError:
+        pass
+    finally:
+        os.close(dfd)

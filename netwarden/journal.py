@@ -1,0 +1,108 @@
+"""The journal: every original value netwarden replaces, saved before the change is made.
+
+Write-ahead: an entry (target + original) is written and fsynced before the change, then marked
+applied. A crash in between leaves a `pending` entry whose original is still exact, so `--revert`
+and the next apply stay correct. Only the first original of a target is kept: after several
+applies, revert returns to what the machine had before netwarden, not to an intermediate state.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import time
+from pathlib import Path
+
+from netwarden.fsutil import atomic_write
+
+JOURNAL_FORMAT = 1
+
+
+class JournalError(Exception):
+    """A journal that cannot be read or written; nothing was changed."""
+
+
+class LockBusy(Exception):
+    pass
+
+
+class Journal:
+    def __init__(self, state_dir: Path):
+        self.state_dir = Path(state_dir)
+        self.path = self.state_dir / "journal.json"
+        self.entries: list[dict] = self._load()
+
+    def _load(self) -> list[dict]:
+        try:
+            data = json.loads(self.path.read_bytes())
+        except FileNotFoundError:
+            return []
+        except (OSError, ValueError) as e:
+            raise JournalError(f"{self.path}: unreadable journal ({e}); nothing was changed") from None
+        if not isinstance(data, dict) or data.get("format") != JOURNAL_FORMAT or not isinstance(data.get("entries"), list):
+            raise JournalError(f"{self.path}: not a netwarden journal (format {JOURNAL_FORMAT}); nothing was changed")
+        return data["entries"]
+
+    def _save(self) -> None:
+        try:
+            self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            atomic_write(self.path, json.dumps({"format": JOURNAL_FORMAT, "entries": self.entries}, indent=1).encode(),
+                         mode=0o600)
+        except OSError as e:
+            raise JournalError(f"{self.path}: cannot write the journal: {e.strerror or e}") from None
+
+    def find(self, kind: str, target: str) -> dict | None:
+        return next((e for e in self.entries if e["kind"] == kind and e["target"] == target), None)
+
+    def record(self, kind: str, target: str, original, check: str) -> None:
+        """Save the original before changing `target` (kept only the first time)."""
+        if self.find(kind, target) is None:
+            self.entries.append({"kind": kind, "target": target, "original": original, "check": check,
+                                 "state": "pending", "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+            self._save()
+
+    def mark_applied(self, kind: str, target: str) -> None:
+        entry = self.find(kind, target)
+        if entry is not None and entry["state"] != "applied":
+            entry["state"] = "applied"
+            self._save()
+
+    def forget(self, kind: str, target: str) -> None:
+        """Drop an entry once its original is back in place."""
+        self.entries = [e for e in self.entries if not (e["kind"] == kind and e["target"] == target)]
+        self._save()
+
+
+class ApplyLock:
+    """An exclusive flock on the lock file: a second --apply/--revert waits, then fails clearly."""
+
+    def __init__(self, path: Path, timeout: float):
+        self.path = Path(path)
+        self.timeout = timeout
+        self.fd = -1
+
+    def __enter__(self) -> ApplyLock:
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as e:
+                if e.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+            if time.monotonic() >= deadline:
+                holder = os.pread(self.fd, 32, 0).decode(errors="replace").strip() or "?"
+                os.close(self.fd)
+                raise LockBusy(f"another netwarden (pid {holder}) holds {self.path}; "
+                               f"gave up after {self.timeout:g} s")
+            time.sleep(0.05)
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, f"{os.getpid()}\n".encode(), 0)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        os.close(self.fd)  # closing drops the flock

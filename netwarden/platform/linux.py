@@ -1,0 +1,203 @@
+"""Linux (and WSL2) backend: collects Facts from /proc and netlink, carries out Changes."""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+from pathlib import Path
+
+from netwarden import __version__
+from netwarden.config import Settings
+from netwarden.fsutil import FileOriginal, atomic_write, read_original, restore_original
+from netwarden.model import BootSysctls, Census, Change, Destination, Facts, PlatformInfo, SockStat, Unknown
+from netwarden.platform.parse.procfs import parse_port_range, parse_sockstat
+from netwarden.platform.parse.sysctl_conf import parse_sysctl_conf, same_value
+from netwarden.platform.source import Source
+
+PORT_RANGE = "net.ipv4.ip_local_port_range"
+_SYSCTL_KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]*")
+
+
+class ChangeFailed(Exception):
+    """A change that could not be made, or that read back different from what was written."""
+
+
+def _explain(e: OSError) -> str:
+    return {
+        errno.ENOENT: "this kernel has no such setting",
+        errno.EROFS: "/proc/sys is read-only here (a container?)",
+        errno.EACCES: "permission denied (needs root)",
+        errno.EPERM: "operation not permitted (needs root / CAP_NET_ADMIN)",
+        errno.EINVAL: "the kernel rejected the value",
+        errno.ENOSPC: "no space left on the device",
+    }.get(e.errno, e.strerror or str(e))
+
+
+class LinuxBackend:
+    def __init__(self, source: Source, settings: Settings, platform: PlatformInfo):
+        self.source = source
+        self.settings = settings
+        self.platform = platform
+
+    # ---- collect -------------------------------------------------------------------------------
+
+    def collect(self, sysctls: set[str], facts: set[str]) -> Facts:
+        result = Facts(platform=self.platform)
+        if "census" in facts:
+            sysctls = sysctls | {PORT_RANGE}
+        result.sysctls = {key: self.read_sysctl(key) for key in sorted(sysctls)}
+        if "boot_sysctls" in facts:
+            result.boot_sysctls = self.boot_sysctls()
+        if "sockstat" in facts:
+            result.sockstat = self._sockstat()
+        if "census" in facts:
+            result.census = self._census(result.sysctls[PORT_RANGE])
+        return result
+
+    def _sysctl_path(self, key: str) -> str:
+        if not _SYSCTL_KEY.fullmatch(key) or ".." in key:
+            raise ValueError(f"not a sysctl name: {key!r}")
+        return f"{self.settings.proc_dir}/sys/{key.replace('.', '/')}"
+
+    def read_sysctl(self, key: str) -> str | Unknown:
+        if self.platform.flavor == "wsl1":
+            return Unknown("WSL1 has no Linux network stack: Windows' settings apply")
+        try:
+            return self.source.read(self._sysctl_path(key)).strip()
+        except OSError as e:
+            return Unknown(f"{key}: {_explain(e)}")
+
+    def boot_sysctls(self) -> BootSysctls:
+        """What systemd-sysctl applies at boot: *.conf by file name across the search directories
+        (a name in an earlier directory masks the same name later), then sysctl.conf, as
+        `sysctl --system` does. Later assignments win."""
+        dirs = [self.settings.sysctl_dir] + [d for d in self.settings.sysctl_search_dirs if d != self.settings.sysctl_dir]
+        chosen: dict[str, str] = {}
+        problems: list[str] = []
+        for directory in dirs:
+            try:
+                names = self.source.listdir(str(directory))
+            except FileNotFoundError:
+                continue
+            except OSError as e:
+                problems.append(f"{directory}: {_explain(e)}")
+                continue
+            for name in names:
+                if name.endswith(".conf"):
+                    chosen.setdefault(name, f"{directory}/{name}")
+        files = [chosen[name] for name in sorted(chosen)] + [str(self.settings.sysctl_conf)]
+        assignments = []
+        for path in files:
+            try:
+                text = self.source.read(path)
+            except FileNotFoundError:
+                continue
+            except OSError as e:
+                problems.append(f"{path}: {_explain(e)}")
+                continue
+            found, bad = parse_sysctl_conf(text, path)
+            assignments += found
+            problems += bad
+        return BootSysctls(tuple(assignments), tuple(problems))
+
+    def _sockstat(self) -> SockStat | Unknown:
+        path = f"{self.settings.proc_dir}/net/sockstat"
+        try:
+            parsed = parse_sockstat(self.source.read(path))
+        except OSError as e:
+            return Unknown(f"{path}: {_explain(e)}")
+        return parsed or Unknown(f"{path}: no TCP line")
+
+    def _census(self, port_range: str | Unknown) -> Census | Unknown:
+        if isinstance(port_range, Unknown):
+            return Unknown(f"needs the port range: {port_range.reason}")
+        bounds = parse_port_range(port_range)
+        if bounds is None:
+            return Unknown(f"cannot read the port range {port_range!r}")
+        from netwarden.platform import sockdiag
+
+        try:
+            data = self.source.call("sock_diag.census", sockdiag.census, *bounds)
+        except OSError as e:
+            return Unknown(f"sock_diag census failed: {_explain(e)}")
+        return Census(data["window"], data["sockets"], data["time_wait"],
+                      tuple(Destination(**d) for d in data["destinations"]))
+
+    # ---- change --------------------------------------------------------------------------------
+
+    def dropin_change(self, sysctl_changes: list[Change]) -> Change | None:
+        """One write of netwarden's own drop-in carrying every persistent sysctl change, keeping the
+        lines it already has for other keys (and any line it cannot read) as they are."""
+        persistent = {c.target: c for c in sysctl_changes if c.kind == "sysctl" and c.persist}
+        if not persistent:
+            return None
+        path = self.settings.dropin_path
+        try:
+            current = read_original(path)
+        except OSError as e:
+            raise ChangeFailed(f"{path}: {_explain(e)}") from None
+        lines = current.content.decode("utf-8", errors="replace").splitlines() if current.exists else []
+        if not lines:
+            lines = [f"# Written by netwarden {__version__}. `netwarden --revert` puts back what was here before."]
+        for change in persistent.values():
+            line = f"{change.target} = {change.new}"
+            found, _ = parse_sysctl_conf("\n".join(lines), str(path))
+            mine = [a.line for a in found if a.key == change.target]
+            if mine:
+                lines[mine[-1] - 1] = line
+            else:
+                lines += [f"# {change.check}", line]
+        content = "\n".join(lines) + "\n"
+        return Change(check=",".join(sorted({c.check for c in persistent.values()})), kind="file",
+                      target=str(path), current=None, new=content,
+                      summary=", ".join(f"{k} = {c.new}" for k, c in persistent.items()))
+
+    def snapshot(self, change: Change) -> str | dict:
+        """The current state of a change's target, in the form `restore` takes (journal-ready JSON)."""
+        if change.kind == "sysctl":
+            value = self.read_sysctl(change.target)
+            if isinstance(value, Unknown):
+                raise ChangeFailed(value.reason)
+            return value
+        try:
+            return read_original(Path(change.target)).to_json()
+        except OSError as e:
+            raise ChangeFailed(f"{change.target}: {_explain(e)}") from None
+
+    def apply(self, change: Change) -> None:
+        if change.kind == "sysctl":
+            self.write_sysctl(change.target, change.new)
+        elif change.kind == "file":
+            try:
+                atomic_write(Path(change.target), change.new.encode(), mode=0o644)
+            except OSError as e:
+                raise ChangeFailed(f"{change.target}: {_explain(e)}") from None
+            if self.source.read(change.target) != change.new:
+                raise ChangeFailed(f"{change.target}: reads back different from what was written")
+        else:
+            raise ChangeFailed(f"unknown change kind {change.kind!r}")
+
+    def restore(self, kind: str, target: str, original: str | dict) -> None:
+        if kind == "sysctl":
+            self.write_sysctl(target, original)
+            return
+        try:
+            restore_original(Path(target), FileOriginal.from_json(original))
+        except OSError as e:
+            raise ChangeFailed(f"{target}: {_explain(e)}") from None
+
+    def write_sysctl(self, key: str, value: str) -> None:
+        """Write /proc/sys and read back: `sysctl -w` exits 0 even when the kernel refuses."""
+        path = self._sysctl_path(key)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)  # never O_CREAT under /proc
+            try:
+                os.write(fd, f"{value}\n".encode())
+            finally:
+                os.close(fd)
+            back = self.source.read(path).strip()
+        except OSError as e:
+            raise ChangeFailed(f"{key}: {_explain(e)}") from None
+        if not same_value(back, value):
+            raise ChangeFailed(f"{key}: wrote {value!r} but it reads back {back!r}")

@@ -1,0 +1,35 @@
+"""Parser for sysctl.d(5) files: `key = value` lines, `#`/`;` comments, an optional `-` prefix."""
+
+from __future__ import annotations
+
+from netwarden.model import SysctlAssignment
+
+
+def normalize_key(key: str) -> str:
+    """sysctl.d accepts `net/ipv4/tcp_tw_reuse` too: when the first separator is '/', '/' and '.' swap."""
+    key = key.strip().lstrip("-").strip()
+    first = min((i for i in (key.find("."), key.find("/")) if i >= 0), default=-1)
+    if first >= 0 and key[first] == "/":
+        key = key.translate(str.maketrans("/.", "./"))
+    return key
+
+
+def parse_sysctl_conf(text: str, path: str) -> tuple[list[SysctlAssignment], list[str]]:
+    """The assignments of one file, in order, and a description of each line it could not read."""
+    assignments, problems = [], []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line[0] in "#;":
+            continue
+        key, sep, value = line.partition("=")
+        key = normalize_key(key)
+        if not sep or not key or any(c.isspace() for c in key):
+            problems.append(f"{path}:{number}: not a `key = value` line: {raw.strip()[:80]!r}")
+            continue
+        assignments.append(SysctlAssignment(path, number, key, value.strip()))
+    return assignments, problems
+
+
+def same_value(a: str, b: str) -> bool:
+    """Sysctl values compare by their whitespace-separated words (`32768\\t60999` == `32768 60999`)."""
+    return a.split() == b.split()
