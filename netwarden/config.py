@@ -119,7 +119,8 @@ def _validate(config_file: Path | None) -> Settings:
         )
 
         @classmethod
-        def settings_customise_sources(cls, settings_cls, init_settings, env_settings, *_):
+        def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
+                                       file_secret_settings):
             # Environment beats the file; the file beats the defaults.
             return (env_settings, TomlConfigSettingsSource(settings_cls)) if config_file else (env_settings,)
 

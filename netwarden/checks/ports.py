@@ -67,7 +67,7 @@ def check_range(facts: Facts, settings: Settings) -> list[Finding]:
         return [Finding("ports.range", severity, title, evidence=tuple(evidence + [why]),
                         advice=WSL_ADVICE, **finding)]
     new = f"{min(low, KERNEL_DEFAULT[0])} {max(high, KERNEL_DEFAULT[1])}"  # never narrower than today
-    change = Change("ports.range", "sysctl", RANGE, facts.sysctls[RANGE], new, persist=True,
+    change = Change("ports.range", "sysctl", RANGE, " ".join(facts.sysctls[RANGE].split()), new, persist=True,
                     summary="widen the ephemeral port range")
     return [Finding("ports.range", severity, title, evidence=tuple(evidence), changes=(change,), **finding)]
 

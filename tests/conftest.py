@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from lab import Netns, lab_unavailable, link
+
+FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def lab_reason():
+    return lab_unavailable()
+
+
+@pytest.fixture
+def netns(lab_reason):
+    """A factory of fresh network namespaces, all deleted after the test."""
+    if lab_reason:
+        pytest.skip(lab_reason)
+    made: list[Netns] = []
+
+    def make() -> Netns:
+        ns = Netns()
+        made.append(ns)
+        return ns
+
+    yield make
+    for ns in made:
+        ns.close()
+
+
+@pytest.fixture
+def client_server(netns):
+    """Two namespaces joined by a veth link: client 198.18.0.1, server 198.18.0.2."""
+    client, server = netns(), netns()
+    link(client, "198.18.0.1/24", server, "198.18.0.2/24")
+    return client, server
+
+
+@pytest.fixture
+def nw_env(tmp_path):
+    """Environment for a netwarden run whose every written path is inside tmp_path."""
+    sysctl_dir = tmp_path / "sysctl.d"
+    sysctl_dir.mkdir()
+    config = tmp_path / "netwarden.toml"
+    config.write_text("")
+    env = dict(os.environ)
+    env.update({
+        "NETWARDEN_STATE_DIR": str(tmp_path / "state"),
+        "NETWARDEN_SYSCTL_DIR": str(sysctl_dir),
+        "NETWARDEN_SYSCTL_SEARCH_DIRS": f'["{sysctl_dir}"]',
+        "NETWARDEN_SYSCTL_CONF": str(tmp_path / "sysctl.conf"),
+        "NETWARDEN_CONFIG": str(config),
+    })
+    return env
+
+
+def fixture_text(relative: str) -> str:
+    path = FIXTURES / relative
+    if not path.exists():
+        pytest.skip(f"shared fixtures not found at {FIXTURES}")
+    return path.read_text(encoding="utf-8")

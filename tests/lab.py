@@ -1,0 +1,98 @@
+"""The namespace lab: real network namespaces, veth links, servers and load, always cleaned up.
+
+Nothing here touches the host namespace's settings: every sysctl is written inside a namespace,
+and traffic stays on links between namespaces this lab created (198.18.0.0/15, the block
+RFC 2544 sets aside for network benchmarks).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TOOLS = Path(__file__).with_name("lab_tools.py")
+PREFIX = f"nwtest{os.getpid()}-"
+_names = itertools.count()
+
+
+def lab_unavailable() -> str | None:
+    """Why the lab cannot run here, or None."""
+    if os.geteuid() != 0:
+        return "the namespace lab needs root"
+    probe = f"{PREFIX}probe"
+    r = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True)
+    if r.returncode != 0:
+        return f"cannot create network namespaces: {r.stderr.strip()}"
+    subprocess.run(["ip", "netns", "del", probe], capture_output=True)
+    return None
+
+
+class Netns:
+    def __init__(self) -> None:
+        self.name = f"{PREFIX}{next(_names)}"
+        self.procs: list[subprocess.Popen] = []
+        subprocess.run(["ip", "netns", "add", self.name], check=True)
+        self.run("ip", "link", "set", "lo", "up")
+
+    def argv(self, *argv: str) -> list[str]:
+        return ["ip", "netns", "exec", self.name, *argv]
+
+    def run(self, *argv: str, env: dict | None = None, check: bool = True, timeout: float = 120):
+        r = subprocess.run(self.argv(*argv), capture_output=True, text=True, env=env, timeout=timeout, cwd=ROOT)
+        if check and r.returncode != 0:
+            raise AssertionError(f"{argv} exited {r.returncode}: {r.stderr.strip()}")
+        return r
+
+    def start(self, *argv: str, env: dict | None = None, ready: str | None = None) -> subprocess.Popen:
+        proc = subprocess.Popen(self.argv(*argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=env, cwd=ROOT)
+        self.procs.append(proc)
+        if ready is not None:
+            line = proc.stdout.readline()
+            if ready not in line:
+                raise AssertionError(f"{argv} did not start: {line!r} {proc.stderr.read() if proc.poll() is not None else ''}")
+        return proc
+
+    def sysctl(self, key: str, value: str | None = None) -> str:
+        """Read (and first write, if given) a sysctl inside this namespace."""
+        path = "/proc/sys/" + key.replace(".", "/")
+        if value is not None:
+            self.run(sys.executable, "-c", "import sys; open(sys.argv[1], 'w').write(sys.argv[2])", path, value)
+        return self.run("cat", path).stdout.strip()
+
+    def netwarden(self, *args: str, env: dict | None = None, timeout: float = 60):
+        return self.run(sys.executable, "-m", "netwarden", *args, env=env, check=False, timeout=timeout)
+
+    def serve(self, port: int) -> subprocess.Popen:
+        return self.start(sys.executable, str(TOOLS), "serve", str(port), ready="ready")
+
+    def connect(self, host: str, port: int, count: int) -> dict:
+        return json.loads(self.run(sys.executable, str(TOOLS), "connect", host, str(port), str(count)).stdout)
+
+    def close(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            for stream in (proc.stdout, proc.stderr):
+                if stream:
+                    stream.close()
+        subprocess.run(["ip", "netns", "del", self.name], capture_output=True)
+
+
+def link(a: Netns, a_addr: str, b: Netns, b_addr: str, mtu: int | None = None) -> None:
+    """A veth pair between two namespaces, addressed (CIDR) and up."""
+    ifname = f"v{time.monotonic_ns() % 10**9}"
+    subprocess.run(["ip", "link", "add", ifname + "a", "netns", a.name, "type", "veth",
+                    "peer", "name", ifname + "b", "netns", b.name], check=True)
+    for ns, dev, addr in ((a, ifname + "a", a_addr), (b, ifname + "b", b_addr)):
+        ns.run("ip", "addr", "add", addr, "dev", dev)
+        if mtu:
+            ns.run("ip", "link", "set", dev, "mtu", str(mtu))
+        ns.run("ip", "link", "set", dev, "up")

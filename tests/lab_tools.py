@@ -1,0 +1,53 @@
+"""Programs the lab runs inside network namespaces (`python lab_tools.py serve|connect ...`).
+
+serve PORT            accept connections, read to EOF, close: the client closes first, so the
+                      client side holds TIME_WAIT, as with an HTTPS client that hangs up.
+connect HOST PORT N   N short connections in a burst; prints JSON counts by outcome.
+"""
+
+import asyncio
+import errno
+import json
+import socket
+import sys
+
+
+async def serve(port: int) -> None:
+    async def handle(reader, writer):
+        try:
+            while await reader.read(4096):
+                pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, host="0.0.0.0", port=port, backlog=4096, reuse_address=True)
+    print("ready", flush=True)
+    async with server:
+        await server.serve_forever()
+
+
+def connect(host: str, port: int, count: int) -> dict:
+    result = {"ok": 0, "eaddrnotavail": 0, "other": 0, "errors": []}
+    for _ in range(count):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.settimeout(5)
+        try:
+            s.connect((host, port))
+            result["ok"] += 1
+        except OSError as e:
+            if e.errno == errno.EADDRNOTAVAIL:
+                result["eaddrnotavail"] += 1
+            else:
+                result["other"] += 1
+                if len(result["errors"]) < 5:
+                    result["errors"].append(str(e))
+        finally:
+            s.close()
+    return result
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "serve":
+        asyncio.run(serve(int(sys.argv[2])))
+    elif sys.argv[1] == "connect":
+        print(json.dumps(connect(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))))
