@@ -110,6 +110,7 @@ def run_check(args: argparse.Namespace) -> int:
     from netwarden import engine
     from netwarden.config import ConfigError, load_settings
     from netwarden.platform.detect import UnsupportedPlatform, backend_for
+    from netwarden.platform.linux import ChangeFailed
     from netwarden.platform.source import BundleError, RecordingSource, ReplaySource, Source
 
     if args.record and (args.apply or args.revert):
@@ -136,7 +137,10 @@ def run_check(args: argparse.Namespace) -> int:
         return _revert(backend, settings, args)
     facts = engine.collect(backend, specs)
     findings = engine.analyze(facts, settings, specs)
-    changes = engine.plan(findings, backend) if (args.apply or args.dry_run or not args.json) else []
+    try:
+        changes = engine.plan(findings, backend) if (args.apply or args.dry_run or not args.json) else []
+    except ChangeFailed as e:
+        raise Fail(EXIT_IOERR, f"cannot plan the changes: {e}") from None
     if args.record:
         from pathlib import Path
 

@@ -139,7 +139,10 @@ def _validate(config_file: Path | None) -> Settings:
         raise ConfigError(f"{where}: {_first_error(e)}") from None
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"{config_file}: cannot read: {e}") from None
-    return Settings(**{f.name: getattr(loaded, f.name) for f in dataclasses.fields(Settings)})
+    try:  # cross-field rules in Settings.__post_init__
+        return Settings(**{f.name: getattr(loaded, f.name) for f in dataclasses.fields(Settings)})
+    except ValueError as e:
+        raise ConfigError(f"{where}: {e}") from None
 
 
 def _first_error(error) -> str:

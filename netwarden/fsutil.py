@@ -101,6 +101,12 @@ def read_original(path: Path) -> FileOriginal:
 
 
 def restore_original(path: Path, original: FileOriginal) -> None:
+    """Put a file back as it was; nothing is written when it already is."""
+    try:
+        if read_original(Path(path)) == original:
+            return
+    except UnsafePath:
+        pass  # a symlink or non-file where the original was: replace it below
     if original.exists:
         atomic_write(path, original.content, original.mode, original.uid, original.gid)
         return

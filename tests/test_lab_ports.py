@@ -2,8 +2,12 @@
 reports it, --apply fixes it, --revert restores it byte for byte."""
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
+from lab import ROOT
 
 pytestmark = pytest.mark.lab
 
@@ -53,3 +57,64 @@ def test_narrow_range_exhausts_then_apply_fixes_and_revert_restores(client_serve
     assert r.returncode == 0, r.stderr
     assert client.sysctl(RANGE) == "60700\t61000"
     assert not dropin.exists()
+
+
+def exhaust(client, server, count=400):
+    """The 301-port range, a server, and a burst that fills the range with TIME_WAIT."""
+    client.sysctl(RANGE, "60700 61000")
+    server.serve(SERVER[1])
+    client.connect(*SERVER, count)
+
+
+def test_read_only_proc_sys_fails_clearly_and_changes_nothing(client_server, nw_env, tmp_path):
+    client, server = client_server
+    exhaust(client, server)
+    # What a container gives: /proc/sys mounted read-only (in a private mount namespace).
+    r = client.run("unshare", "--mount", "--propagation", "private", "sh", "-c",
+                   'mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys && exec "$@"', "sh",
+                   sys.executable, "-m", "netwarden", "--apply", env=nw_env, check=False)
+    assert r.returncode == 74, r.stdout + r.stderr
+    assert "read-only" in r.stderr
+    assert client.sysctl(RANGE) == "60700\t61000"
+    assert not (tmp_path / "sysctl.d" / "60-netwarden.conf").exists()
+    assert json.loads((tmp_path / "state" / "journal.json").read_text())["entries"] == []
+
+
+def test_unprivileged_user_gets_the_full_report_but_cannot_apply(client_server):
+    client, server = client_server
+    exhaust(client, server)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NETWARDEN_")}
+    nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
+    r = client.run(*nobody, sys.executable, "-m", "netwarden", "--json", env=env, check=False)
+    assert r.returncode == 2, r.stderr
+    found = findings_by_id(r.stdout)
+    assert found["ports.range"]["severity"] == "critical"
+    assert found["ports.pressure"]["severity"] == "critical"  # sock_diag needs no privilege
+    r = client.run(*nobody, sys.executable, "-m", "netwarden", "--apply", env=env, check=False)
+    assert r.returncode == 77 and "needs root" in r.stderr
+    assert client.sysctl(RANGE) == "60700\t61000"
+
+
+def test_bundle_recorded_in_the_namespace_replays_the_same_findings_anywhere(client_server, nw_env, tmp_path):
+    client, server = client_server
+    exhaust(client, server)
+    bundle = tmp_path / "bundle"
+    live = client.netwarden("--json", "--record", str(bundle), env=nw_env)
+    assert live.returncode == 2, live.stderr
+    assert json.loads((bundle / "meta.json").read_text())["system"] == "linux"
+    # Replayed on the host, outside the namespace: the host's own state plays no part.
+    replay = subprocess.run([sys.executable, "-m", "netwarden", "--json", "--replay", str(bundle)],
+                            capture_output=True, text=True, env=nw_env, cwd=ROOT)
+    assert replay.returncode == 2, replay.stderr
+    strip = lambda out: [(f["id"], f["severity"], f["title"], f["evidence"]) for f in json.loads(out)["findings"]]  # noqa: E731
+    assert strip(replay.stdout) == strip(live.stdout)
+    refused = subprocess.run([sys.executable, "-m", "netwarden", "--apply", "--replay", str(bundle)],
+                             capture_output=True, text=True, env=nw_env, cwd=ROOT)
+    assert refused.returncode == 64
+
+
+def test_unreadable_bundle_is_exit_65(tmp_path, nw_env):
+    (tmp_path / "junk").mkdir()
+    r = subprocess.run([sys.executable, "-m", "netwarden", "--replay", str(tmp_path / "junk")],
+                       capture_output=True, text=True, env=nw_env, cwd=ROOT)
+    assert r.returncode == 65 and "not a netwarden support bundle" in r.stderr

@@ -77,11 +77,12 @@ def _boot_evidence(facts: Facts, settings: Settings) -> list[str]:
     boot = facts.boot_sysctls
     if boot is None or isinstance(boot, Unknown):
         return [f"boot-time settings unknown: {boot.reason}"] if isinstance(boot, Unknown) else []
+    problems = [f"ignored at boot: {p}" for p in boot.problems[:3]]
     setters = boot.setters(RANGE)
     if not setters:
-        return ["no sysctl.d file sets it: the kernel default applies at boot"]
+        return problems + ["no sysctl.d file sets it: the kernel default applies at boot"]
     winner = setters[-1]
-    lines = [f"at boot {winner.path}:{winner.line} sets {winner.value!r} (the last of {len(setters)} setting it)"]
+    lines = problems + [f"at boot {winner.path}:{winner.line} sets {winner.value!r} (the last of {len(setters)} setting it)"]
     # Boot order is by file name across directories, then sysctl.conf last.
     applied_after_mine = winner.path == str(settings.sysctl_conf) or winner.path.rsplit("/", 1)[-1] > settings.sysctl_dropin
     if winner.path != str(settings.dropin_path) and applied_after_mine:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from netwarden import __version__
 from netwarden.config import Settings
-from netwarden.fsutil import FileOriginal, atomic_write, read_original, restore_original
+from netwarden.fsutil import FileOriginal, UnsafePath, atomic_write, read_original, restore_original
 from netwarden.model import BootSysctls, Census, Change, Destination, Facts, PlatformInfo, SockStat, Unknown
 from netwarden.platform.parse.procfs import parse_port_range, parse_sockstat
 from netwarden.platform.parse.sysctl_conf import parse_sysctl_conf, same_value
@@ -24,6 +24,8 @@ class ChangeFailed(Exception):
 
 
 def _explain(e: OSError) -> str:
+    if isinstance(e, UnsafePath):
+        return f"{e.strerror}"
     return {
         errno.ENOENT: "this kernel has no such setting",
         errno.EROFS: "/proc/sys is read-only here (a container?)",
@@ -179,8 +181,12 @@ class LinuxBackend:
             raise ChangeFailed(f"unknown change kind {change.kind!r}")
 
     def restore(self, kind: str, target: str, original: str | dict) -> None:
+        """Put a target back; nothing is written when it already holds the original (so rolling
+        back a change that never happened works on a read-only /proc/sys too)."""
         if kind == "sysctl":
-            self.write_sysctl(target, original)
+            current = self.read_sysctl(target)
+            if isinstance(current, Unknown) or current != original:
+                self.write_sysctl(target, original)
             return
         try:
             restore_original(Path(target), FileOriginal.from_json(original))
@@ -191,7 +197,7 @@ class LinuxBackend:
         """Write /proc/sys and read back: `sysctl -w` exits 0 even when the kernel refuses."""
         path = self._sysctl_path(key)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)  # never O_CREAT under /proc
+            fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)  # never O_CREAT under /proc
             try:
                 os.write(fd, f"{value}\n".encode())
             finally:

@@ -1,0 +1,51 @@
+"""Facts and fake /proc trees for tests that need no namespace."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from netwarden.config import Settings
+from netwarden.model import BootSysctls, Census, Destination, Facts, PlatformInfo, SysctlAssignment
+
+LINUX = PlatformInfo("linux", "linux", "6.1.0")
+
+
+def facts(port_range="32768 60999", reserved="", tw_reuse="2", destinations=(), platform=LINUX,
+          boot=()) -> Facts:
+    census = Census(10, sum(d.total for d in destinations), sum(d.time_wait for d in destinations),
+                    tuple(destinations))
+    return Facts(
+        platform=platform,
+        sysctls={"net.ipv4.ip_local_port_range": port_range, "net.ipv4.ip_local_reserved_ports": reserved,
+                 "net.ipv4.tcp_tw_reuse": tw_reuse},
+        boot_sysctls=BootSysctls(tuple(SysctlAssignment(p, 1, k, v) for p, k, v in boot)),
+        census=census,
+    )
+
+
+def dest(total, time_wait=None, young=0, expiring=0, address="198.18.0.2", port=443) -> Destination:
+    return Destination(address, port, total, total if time_wait is None else time_wait, young, expiring)
+
+
+def fake_proc(root: Path, **values: str) -> Path:
+    """A /proc look-alike under root: values by sysctl key with '_' for '.' (net_ipv4_tcp_tw_reuse)."""
+    proc = root / "proc"
+    (proc / "sys/net/ipv4").mkdir(parents=True)
+    (proc / "net").mkdir()
+    (proc / "version").write_text("Linux version 6.1.0-test (gcc) #1 SMP\n")
+    (proc / "net/sockstat").write_text("sockets: used 5\nTCP: inuse 1 orphan 0 tw 0 alloc 1 mem 0\n")
+    defaults = {"ip_local_port_range": "60700\t61000\n", "ip_local_reserved_ports": "\n", "tcp_tw_reuse": "2\n"}
+    defaults.update({k: v for k, v in values.items()})
+    for name, value in defaults.items():
+        if value is not None:
+            (proc / "sys/net/ipv4" / name).write_text(value)
+    return proc
+
+
+def settings_for(tmp: Path, proc: Path | None = None, **overrides) -> Settings:
+    sysctl_dir = tmp / "sysctl.d"
+    sysctl_dir.mkdir(exist_ok=True)
+    base = dict(state_dir=tmp / "state", sysctl_dir=sysctl_dir, sysctl_search_dirs=(sysctl_dir,),
+                sysctl_conf=tmp / "sysctl.conf", proc_dir=proc or Path("/proc"), lock_timeout=0.2)
+    base.update(overrides)
+    return Settings(**base)

@@ -1,0 +1,197 @@
+"""--apply / --revert over a fake /proc tree: journal first, all or nothing, revert exact to the byte."""
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from factories import fake_proc
+
+from netwarden import cli
+from netwarden.journal import ApplyLock, Journal
+
+ROOT = Path(__file__).resolve().parents[1]
+RANGE_FILE = "sys/net/ipv4/ip_local_port_range"
+ORIGINAL_DROPIN = b"# keep me\nnet.core.somaxconn = 4096\nnot a sysctl line\n"
+
+
+@pytest.fixture
+def host(tmp_path, monkeypatch):
+    """A fake /proc with the 301-port range and netwarden's paths relocated into tmp_path."""
+    for key in list(os.environ):
+        if key.startswith("NETWARDEN_"):
+            monkeypatch.delenv(key)
+    proc = fake_proc(tmp_path)
+    sysctl_dir = tmp_path / "sysctl.d"
+    sysctl_dir.mkdir()
+    env = {"NETWARDEN_PROC_DIR": str(proc), "NETWARDEN_STATE_DIR": str(tmp_path / "state"),
+           "NETWARDEN_SYSCTL_DIR": str(sysctl_dir), "NETWARDEN_SYSCTL_SEARCH_DIRS": json.dumps([str(sysctl_dir)]),
+           "NETWARDEN_SYSCTL_CONF": str(tmp_path / "sysctl.conf"), "NETWARDEN_LOCK_TIMEOUT": "0.3",
+           "NETWARDEN_CONFIG": str(tmp_path / "none.toml")}
+    (tmp_path / "none.toml").write_text("")
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    return tmp_path, proc, sysctl_dir / "60-netwarden.conf"
+
+
+def nw(capsys, *args):
+    code = cli.main(["--only", "ports.range", *args])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_apply_then_revert_is_exact_to_the_byte_and_keeps_foreign_lines(host, capsys):
+    tmp, proc, dropin = host
+    dropin.write_bytes(ORIGINAL_DROPIN)
+    os.chmod(dropin, 0o640)
+    code, out, err = nw(capsys, "--apply")
+    assert code == 0, err
+    assert (proc / RANGE_FILE).read_text() == "32768 61000\n"
+    text = dropin.read_text()
+    assert text.startswith(ORIGINAL_DROPIN.decode())  # foreign and unreadable lines kept as they were
+    assert "net.ipv4.ip_local_port_range = 32768 61000\n" in text
+    code, out, err = nw(capsys, "--revert")
+    assert code == 0, err
+    assert dropin.read_bytes() == ORIGINAL_DROPIN
+    assert stat.S_IMODE(dropin.stat().st_mode) == 0o640
+    assert (proc / RANGE_FILE).read_text() == "60700\t61000\n"
+    assert Journal(tmp / "state").entries == []
+
+
+def test_a_second_apply_keeps_the_first_original(host, capsys):
+    tmp, proc, dropin = host
+    assert nw(capsys, "--apply")[0] == 0
+    (proc / RANGE_FILE).write_text("61000 61100\n")  # narrowed again by someone
+    assert nw(capsys, "--apply")[0] == 0
+    assert nw(capsys, "--revert")[0] == 0
+    assert (proc / RANGE_FILE).read_text() == "60700\t61000\n"  # what the machine had before netwarden
+    assert not dropin.exists()
+
+
+def test_dry_run_changes_nothing(host, capsys):
+    tmp, proc, dropin = host
+    code, out, _ = nw(capsys, "--dry-run")
+    assert code == 2 and "plans 2 change(s)" in out
+    assert (proc / RANGE_FILE).read_text() == "60700\t61000\n" and not dropin.exists()
+    assert not (tmp / "state" / "journal.json").exists()
+
+
+def test_failed_write_rolls_back_what_this_run_changed(host, capsys):
+    tmp, proc, dropin = host
+    os.chmod(dropin.parent, 0o777)  # others could swap files under us: refused at write time
+    code, out, err = nw(capsys, "--apply")
+    assert code == 74
+    assert "other users can write" in err and "put back net.ipv4.ip_local_port_range" in err
+    assert (proc / RANGE_FILE).read_text() == "60700\t61000\n"  # rolled back, exactly
+    assert not dropin.exists()
+    assert Journal(tmp / "state").entries == []
+
+
+def test_symlinked_dropin_is_refused_before_any_change(host, capsys, tmp_path):
+    _, proc, dropin = host
+    target = tmp_path / "elsewhere.conf"
+    target.write_text("x = 1\n")
+    dropin.symlink_to(target)
+    code, _, err = nw(capsys, "--apply")
+    assert code == 74 and "symlink" in err
+    assert target.read_text() == "x = 1\n" and (proc / RANGE_FILE).read_text() == "60700\t61000\n"
+
+
+@pytest.mark.parametrize("crash_at", [1, 2, 3, 4])
+def test_killed_apply_leaves_files_old_or_new_and_revert_is_exact(host, capsys, crash_at):
+    tmp, proc, dropin = host
+    dropin.write_bytes(ORIGINAL_DROPIN)
+    r = subprocess.run([sys.executable, str(ROOT / "tests/crash_apply.py"), str(tmp), str(proc), str(crash_at)],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 9, r.stdout + r.stderr  # it really died mid-apply
+    new_dropin = ORIGINAL_DROPIN + b"# ports.range\nnet.ipv4.ip_local_port_range = 32768 61000\n"
+    assert dropin.read_bytes() in (ORIGINAL_DROPIN, new_dropin)  # never torn
+    assert (proc / RANGE_FILE).read_text() in ("60700\t61000\n", "32768 61000\n")
+    assert not [p for p in dropin.parent.iterdir() if p.name.endswith(".tmp")]
+    code, out, err = nw(capsys, "--revert")
+    assert code == 0, err
+    assert dropin.read_bytes() == ORIGINAL_DROPIN
+    assert (proc / RANGE_FILE).read_text() == "60700\t61000\n"
+
+
+def test_concurrent_apply_waits_then_fails_clearly(host, capsys):
+    tmp, _, _ = host
+    with ApplyLock(tmp / "state" / "apply.lock", 0):
+        code, _, err = nw(capsys, "--apply")
+    assert code == 75
+    assert f"pid {os.getpid()}" in err and "gave up after 0.3 s" in err
+
+
+def test_unreadable_journal_stops_before_any_change(host, capsys):
+    tmp, proc, _ = host
+    (tmp / "state").mkdir()
+    (tmp / "state" / "journal.json").write_text("{torn")
+    code, _, err = nw(capsys, "--apply")
+    assert code == 74 and "unreadable journal" in err
+    assert (proc / RANGE_FILE).read_text() == "60700\t61000\n"
+
+
+def test_apply_and_revert_need_root(host, capsys, monkeypatch):
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    assert nw(capsys, "--apply")[0] == 77
+    assert nw(capsys, "--revert")[0] == 77
+    assert nw(capsys)[0] == 2  # the read-only check still works
+
+
+def test_absent_sysctl_is_unknown_with_the_reason(host, capsys):
+    _, proc, _ = host
+    (proc / RANGE_FILE).unlink()
+    code, out, _ = nw(capsys, "--json")
+    finding = json.loads(out)["findings"][0]
+    assert code == 3 and finding["severity"] == "unknown"
+    assert "no such setting" in finding["observed"]
+
+
+def test_revert_with_empty_journal_says_so(host, capsys):
+    code, out, _ = nw(capsys, "--revert")
+    assert code == 0 and "Nothing to revert" in out
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A 64 KiB tmpfs, filled up."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mnt = tmp_path / "full"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,mode=0755", "tmpfs", str(mnt)], capture_output=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs: {r.stderr.decode().strip()}")
+    try:
+        (mnt / "sysctl.d").mkdir()
+        (mnt / "state").mkdir(mode=0o700)
+        with open(mnt / "filler", "wb", buffering=0) as f:
+            try:
+                while True:
+                    f.write(b"\0" * 4096)
+            except OSError:
+                pass
+        yield mnt
+    finally:
+        subprocess.run(["umount", str(mnt)], check=True)
+
+
+def test_full_disk_for_the_dropin_rolls_back_the_runtime_change(host, capsys, monkeypatch, full_disk):
+    tmp, proc, _ = host
+    monkeypatch.setenv("NETWARDEN_SYSCTL_DIR", str(full_disk / "sysctl.d"))
+    code, _, err = nw(capsys, "--apply")
+    assert code == 74 and "no space left" in err
+    assert (proc / RANGE_FILE).read_text() == "60700\t61000\n"
+    assert list((full_disk / "sysctl.d").iterdir()) == []
+
+
+def test_full_disk_for_the_journal_changes_nothing(host, capsys, monkeypatch, full_disk):
+    tmp, proc, _ = host
+    monkeypatch.setenv("NETWARDEN_STATE_DIR", str(full_disk / "state"))
+    monkeypatch.setenv("NETWARDEN_LOCK_PATH", str(tmp / "apply.lock"))
+    code, _, err = nw(capsys, "--apply")
+    assert code == 74 and "cannot write the journal" in err
+    assert (proc / RANGE_FILE).read_text() == "60700\t61000\n"

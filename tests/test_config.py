@@ -1,0 +1,110 @@
+"""Configuration: TOML + NETWARDEN_* environment, one-line errors naming the key, exit 78."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from netwarden.config import ConfigError, Settings, load_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch):
+    for key in list(os.environ):
+        if key.startswith("NETWARDEN_"):
+            monkeypatch.delenv(key)
+
+
+def write(tmp_path, text):
+    path = tmp_path / "netwarden.toml"
+    path.write_text(text)
+    return path
+
+
+def run_cli(*args, env=None):
+    base = {k: v for k, v in os.environ.items() if not k.startswith("NETWARDEN_")}
+    return subprocess.run([sys.executable, "-m", "netwarden", *args], capture_output=True, text=True,
+                          env={**base, **(env or {})}, cwd=ROOT)
+
+
+def test_no_file_and_no_env_gives_defaults_without_importing_pydantic():
+    code = ("import sys; from netwarden.config import load_settings; s = load_settings(); "
+            "print(s.state_dir, 'pydantic' in sys.modules)")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NETWARDEN_")}
+    env["NETWARDEN_CONFIG"] = ""  # empty: not set
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT)
+    if Path("/etc/netwarden/netwarden.toml").exists():
+        pytest.skip("this machine has /etc/netwarden/netwarden.toml")
+    assert out.stdout.split() == ["/var/lib/netwarden", "False"], out.stderr
+
+
+def test_file_values_nested_tables_and_policy(tmp_path):
+    path = write(tmp_path, '''
+state_dir = "/srv/nw"
+sysctl_search_dirs = ["/a", "/b"]
+[thresholds]
+ports_range_warning = 20000
+[policy]
+"ports.range" = "enforce"
+"ports.tw-reuse" = "ignore"
+''')
+    s = load_settings(path)
+    assert s.state_dir == Path("/srv/nw")
+    assert s.sysctl_search_dirs == (Path("/a"), Path("/b"))
+    assert s.thresholds.ports_range_warning == 20000 and s.thresholds.ports_range_critical == 4096
+    assert s.policy_for("ports.range") == "enforce" and s.policy_for("ports.pressure") == "observe"
+    assert s.apply_lock == Path("/srv/nw/apply.lock")
+
+
+def test_environment_overrides_the_file(tmp_path, monkeypatch):
+    path = write(tmp_path, 'state_dir = "/from/file"\nsysctl_dir = "/from/file/sysctl.d"\n')
+    monkeypatch.setenv("NETWARDEN_STATE_DIR", "/from/env")
+    monkeypatch.setenv("NETWARDEN_THRESHOLDS__PORTS_RANGE_CRITICAL", "100")
+    s = load_settings(path)
+    assert s.state_dir == Path("/from/env")
+    assert s.sysctl_dir == Path("/from/file/sysctl.d")
+    assert s.thresholds.ports_range_critical == 100
+
+
+def test_netwarden_config_env_names_the_file(tmp_path, monkeypatch):
+    path = write(tmp_path, 'sysctl_dropin = "70-mine.conf"\n')
+    monkeypatch.setenv("NETWARDEN_CONFIG", str(path))
+    assert load_settings().dropin_path == Path("/etc/sysctl.d/70-mine.conf")
+
+
+@pytest.mark.parametrize("text, words", [
+    ("bogus = 1\n", ["bogus", "Extra inputs"]),
+    ("[thresholds]\nports_range_critical = \"many\"\n", ["thresholds.ports_range_critical", "integer"]),
+    ("[thresholds]\nports_range_critical = 20000\n", ["ports_range_critical <= ports_range_warning"]),
+    ("[policy]\n\"ports.nope\" = \"enforce\"\n", ["policy.ports.nope", "no such check"]),
+    ("[policy]\n\"ports.range\" = \"sometimes\"\n", ["policy.ports.range", "observe"]),
+    ("state_dir = [\n", ["not valid TOML"]),
+    ("sysctl_dropin = \"../evil\"\n", ["sysctl_dropin"]),
+])
+def test_bad_config_is_one_line_naming_the_key_and_exit_78(tmp_path, text, words):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as e:
+        load_settings(path)
+    for word in words:
+        assert word in str(e.value)
+    r = run_cli("--config", str(path))
+    assert r.returncode == 78
+    assert r.stderr.count("\n") == 1 and r.stderr.startswith("netwarden: bad configuration:")
+
+
+def test_missing_explicit_config_file_is_exit_78(tmp_path):
+    r = run_cli("--config", str(tmp_path / "nope.toml"))
+    assert r.returncode == 78 and "not found" in r.stderr
+
+
+def test_bad_environment_value_is_exit_78():
+    r = run_cli(env={"NETWARDEN_LOCK_TIMEOUT": "soon"})
+    assert r.returncode == 78 and "lock_timeout" in r.stderr
+
+
+def test_defaults_are_valid():
+    assert Settings().dropin_path == Path("/etc/sysctl.d/60-netwarden.conf")
