@@ -6,10 +6,7 @@ path imports pydantic unless there is configuration to validate.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import signal
 import sys
 
 from netwarden import __version__
@@ -43,13 +40,14 @@ class Fail(Exception):
         self.code = code
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        raise Fail(EXIT_USAGE, f"{message} (see `netwarden --help`)")
+def build_parser():
+    import argparse
 
+    class Parser(argparse.ArgumentParser):
+        def error(self, message):  # usage errors exit 64, not argparse's 2 (which means critical here)
+            raise Fail(EXIT_USAGE, f"{message} (see `netwarden --help`)")
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = Parser(
         prog="netwarden",
         description="Find, explain and fix host network settings that make long-lived HTTPS clients "
                     "fail with ECONNRESET, ETIMEDOUT or EADDRNOTAVAIL. With no command, runs `check`.",
@@ -65,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def add_check_arguments(p: argparse.ArgumentParser) -> None:
+def add_check_arguments(p) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON document instead of text")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--apply", action="store_true",
@@ -84,6 +82,9 @@ def add_check_arguments(p: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv == ["--version"]:  # answered before argparse (+re) is imported: start-up budget, issue #2
+        print(f"netwarden {__version__}")
+        return EXIT_OK
     # `netwarden [options]` means `netwarden check [options]`.
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
         argv = ["check", *argv]
@@ -106,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_SOFTWARE
 
 
-def run_check(args: argparse.Namespace) -> int:
+def run_check(args) -> int:
     from netwarden import engine
     from netwarden.config import ConfigError, load_settings
     from netwarden.platform.detect import UnsupportedPlatform, backend_for
@@ -185,6 +186,8 @@ def _locked_journal(settings):
 
 
 def _apply(backend, settings, specs, facts, findings, changes, args) -> int:
+    import signal
+
     from netwarden import engine
 
     _require_root("--apply")
@@ -221,6 +224,8 @@ def _apply(backend, settings, specs, facts, findings, changes, args) -> int:
 def _revert(backend, settings, args) -> int:
     from netwarden import engine
 
+    import json
+
     _require_root("--revert")
     lock, journal = _locked_journal(settings)
     try:
@@ -249,6 +254,8 @@ def _exit_code(findings) -> int:
 
 
 def _report(facts, findings, changes, args, outcome) -> None:
+    import json
+
     from netwarden.model import to_jsonable, worst
 
     overall = worst(f.severity for f in findings)

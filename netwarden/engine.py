@@ -4,12 +4,15 @@ drive it; nothing here prints."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from netwarden.checks import CHECK_IDS, CheckSpec, all_checks
 from netwarden.config import Settings
-from netwarden.journal import Journal, JournalError
 from netwarden.model import Change, Facts, Finding
 from netwarden.platform.linux import ChangeFailed
+
+if TYPE_CHECKING:
+    from netwarden.journal import Journal
 
 
 class UsageError(Exception):
@@ -58,6 +61,8 @@ class ApplyFailed(Exception):
 def apply(backend, journal: Journal, changes: list[Change]) -> None:
     """All the changes or none: each original is journaled (fsync) before its change; on any
     failure, or an interrupt, what this run changed is put back and ApplyFailed raised."""
+    from netwarden.journal import JournalError
+
     done: list[tuple[Change, object, bool]] = []  # (change, value before this run, journal entry is new)
     current = None
     try:
@@ -85,6 +90,8 @@ def apply(backend, journal: Journal, changes: list[Change]) -> None:
 def revert(backend, journal: Journal) -> tuple[list[dict], list[str]]:
     """Put every journaled original back, newest first. An entry leaves the journal only once its
     original is in place, so a failed revert can simply be run again."""
+    from netwarden.journal import JournalError
+
     restored, failures = [], []
     for entry in reversed(list(journal.entries)):
         try:

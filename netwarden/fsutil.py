@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import base64
 import errno
 import os
 import stat
@@ -75,11 +74,15 @@ class FileOriginal:
     gid: int = 0
 
     def to_json(self) -> dict:
+        import base64
+
         return {"exists": self.exists, "content_b64": base64.b64encode(self.content).decode(),
                 "mode": self.mode, "uid": self.uid, "gid": self.gid}
 
     @classmethod
     def from_json(cls, data: dict) -> FileOriginal:
+        import base64
+
         return cls(bool(data["exists"]), base64.b64decode(data["content_b64"]), int(data["mode"]),
                    int(data["uid"]), int(data["gid"]))
 

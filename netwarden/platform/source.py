@@ -13,7 +13,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -61,6 +60,8 @@ class Source:
 
     def run(self, argv: list[str], timeout: float = 10.0) -> CommandResult:
         """Run a command (argv list, never a shell). Raises OSError if it is missing or times out."""
+        import subprocess  # not on the plain-Linux path: keep it out of start-up
+
         if not argv or not all(isinstance(a, str) and "\0" not in a for a in argv):
             raise ValueError(f"bad argv: {argv!r}")
         try:
