@@ -108,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_check(args) -> int:
+    from pathlib import Path
+
     from netwarden import engine
     from netwarden.config import ConfigError, load_settings
     from netwarden.platform.detect import UnsupportedPlatform, backend_for
@@ -123,7 +125,7 @@ def run_check(args) -> int:
     except ConfigError as e:
         raise Fail(EXIT_CONFIG, f"bad configuration: {e}") from None
     try:
-        source = ReplaySource(_path(args.replay)) if args.replay else RecordingSource() if args.record else Source()
+        source = ReplaySource(Path(args.replay)) if args.replay else RecordingSource() if args.record else Source()
     except BundleError as e:
         raise Fail(EXIT_DATAERR, str(e)) from None
     try:
@@ -139,12 +141,13 @@ def run_check(args) -> int:
     facts = engine.collect(backend, specs)
     findings = engine.analyze(facts, settings, specs)
     try:
-        changes = engine.plan(findings, backend) if (args.apply or args.dry_run or not args.json) else []
+        changes = engine.plan(findings, backend)
     except ChangeFailed as e:
-        raise Fail(EXIT_IOERR, f"cannot plan the changes: {e}") from None
+        if args.apply:
+            raise Fail(EXIT_IOERR, f"cannot plan the changes: {e}") from None
+        print(f"netwarden: note: --apply could not plan its changes: {e}", file=sys.stderr)
+        changes = []
     if args.record:
-        from pathlib import Path
-
         try:
             source.save(Path(args.record), sys.argv)
         except OSError as e:
@@ -155,12 +158,6 @@ def run_check(args) -> int:
             print("Nothing to change.")
         return _exit_code(findings)
     return _apply(backend, settings, specs, facts, findings, changes, args)
-
-
-def _path(text: str):
-    from pathlib import Path
-
-    return Path(text)
 
 
 def _require_root(what: str) -> None:

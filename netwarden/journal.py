@@ -93,6 +93,7 @@ class ApplyLock:
                 break
             except OSError as e:
                 if e.errno not in (errno.EAGAIN, errno.EACCES):
+                    os.close(self.fd)
                     raise
             if time.monotonic() >= deadline:
                 holder = os.pread(self.fd, 32, 0).decode(errors="replace").strip() or "?"

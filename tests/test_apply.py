@@ -90,7 +90,7 @@ def test_failed_write_rolls_back_what_this_run_changed(host, capsys):
     assert Journal(tmp / "state").entries == []
 
 
-def test_symlinked_dropin_is_refused_before_any_change(host, capsys, tmp_path):
+def test_symlinked_dropin_is_refused_and_nothing_stays_changed(host, capsys, tmp_path):
     _, proc, dropin = host
     target = tmp_path / "elsewhere.conf"
     target.write_text("x = 1\n")

@@ -135,11 +135,12 @@ class LinuxBackend:
         if not persistent:
             return None
         path = self.settings.dropin_path
-        try:
-            current = read_original(path)
+        try:  # through the Source, so a replayed bundle plans against its own host's drop-in
+            lines = self.source.read(str(path)).splitlines()
+        except FileNotFoundError:
+            lines = []
         except OSError as e:
             raise ChangeFailed(f"{path}: {_explain(e)}") from None
-        lines = current.content.decode("utf-8", errors="replace").splitlines() if current.exists else []
         if not lines:
             lines = [f"# Written by netwarden {__version__}. `netwarden --revert` puts back what was here before."]
         for change in persistent.values():
