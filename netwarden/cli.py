@@ -60,6 +60,18 @@ def build_parser():
                     "Read-only unless --apply or --revert.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_check_arguments(check)
+    daemon = commands.add_parser(
+        "daemon", help="run in the foreground under a service manager: watch, report drift, enforce",
+        description="Watch config files, sysctls and the kernel's links and routes; report drift to the journal "
+                    "(and webhook / hook command); apply fixes for checks whose policy is enforce. Runs in the "
+                    "foreground; SIGHUP reloads the configuration, SIGTERM stops.")
+    daemon.add_argument("--config", metavar="PATH", help="config file (also watched, and re-read on SIGHUP)")
+    release = commands.add_parser(
+        "release", help="let the running daemon enforce KEY again after it backed off",
+        description="The daemon stops enforcing a key when someone else changes it, or when it rewrote it too "
+                    "often; this hands the key back to it (root).")
+    release.add_argument("keys", nargs="+", metavar="KEY", help="a sysctl name, e.g. net.ipv4.ip_local_port_range")
+    release.add_argument("--config", metavar="PATH", help="config file (for the state dir)")
     return parser
 
 
@@ -90,6 +102,10 @@ def main(argv: list[str] | None = None) -> int:
         argv = ["check", *argv]
     try:
         args = build_parser().parse_args(argv)
+        if args.command == "daemon":
+            return run_daemon(args)
+        if args.command == "release":
+            return run_release(args)
         return run_check(args)
     except Fail as e:
         print(f"netwarden: {e}", file=sys.stderr)
@@ -158,6 +174,57 @@ def run_check(args) -> int:
             print("Nothing to change.")
         return _exit_code(findings)
     return _apply(backend, settings, specs, facts, findings, changes, args)
+
+
+def _settings(args):
+    from netwarden.config import ConfigError, load_settings
+
+    try:
+        return load_settings(args.config)
+    except ConfigError as e:
+        raise Fail(EXIT_CONFIG, f"bad configuration: {e}") from None
+
+
+def run_daemon(args) -> int:
+    from netwarden.config import config_file_path
+    from netwarden.daemon.service import Daemon, DaemonError
+
+    settings = _settings(args)
+    path = config_file_path(args.config)
+    try:
+        return Daemon(settings, str(path)).run()
+    except DaemonError as e:
+        raise Fail(EXIT_TEMPFAIL, str(e)) from None
+    except PermissionError as e:
+        raise Fail(EXIT_NOPERM, f"{e.filename}: permission denied (the daemon runs as root)") from None
+
+
+def run_release(args) -> int:
+    import re
+    import time
+
+    from netwarden.daemon.service import RELEASE_DIR
+
+    _require_root("release")
+    settings = _settings(args)
+    requests = settings.state_dir / RELEASE_DIR
+    for key in args.keys:
+        if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.:-]*", key) or ".." in key:
+            raise Fail(EXIT_USAGE, f"not a key: {key!r}")
+    if not requests.is_dir():
+        raise Fail(EXIT_UNKNOWN, f"no daemon has run with state dir {settings.state_dir}")
+    for key in args.keys:
+        (requests / key).touch()
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline and any((requests / k).exists() for k in args.keys):
+        time.sleep(0.05)
+    pending = [k for k in args.keys if (requests / k).exists()]
+    for key in pending:
+        (requests / key).unlink(missing_ok=True)
+    if pending:
+        raise Fail(EXIT_UNKNOWN, f"no running daemon took the request for {', '.join(pending)}")
+    print("released " + ", ".join(args.keys))
+    return EXIT_OK
 
 
 def _require_root(what: str) -> None:

@@ -19,7 +19,7 @@ DEFAULT_CONFIG = Path("/etc/netwarden/netwarden.toml")
 ENV_PREFIX = "NETWARDEN_"
 CONFIG_ENV = "NETWARDEN_CONFIG"
 
-Policy = Literal["observe", "enforce", "ignore"]
+Policy = Literal["observe", "enforce", "always", "ignore"]
 
 
 class ConfigError(Exception):
@@ -67,12 +67,48 @@ class Settings:
     # WSL2 only: the Windows-side .wslconfig; default: found under /mnt/c/Users.
     wslconfig_path: Path | None = None
     thresholds: Thresholds = field(default_factory=Thresholds)
-    # Per check id: "observe" (report; default), "enforce" (the daemon applies), "ignore" (skip).
+    # Per check id: "observe" (report; default), "enforce" (the daemon applies its fix, and backs
+    # off when someone else changes the value), "always" (enforce even then), "ignore" (skip).
     policy: dict[str, Policy] = field(default_factory=dict)
+
+    # ---- daemon ----
+    # Seconds between reads of the sysctls the checks use (/proc/sys has no inotify).
+    poll_interval: float = 5.0
+    # Seconds between socket censuses (ports.pressure).
+    census_interval: float = 30.0
+    # Events within this many seconds of a check run are coalesced into the next run.
+    debounce: float = 0.2
+    # Files watched for changes, besides the sysctl files and the config file.
+    watch_files: tuple[Path, ...] = (
+        Path("/etc/gai.conf"), Path("/etc/resolv.conf"), Path("/etc/hosts"),
+        Path("/etc/nsswitch.conf"), Path("/etc/wsl.conf"),
+    )
+    # Watch links and routes over netlink.
+    watch_kernel: bool = True
+    # Drift events kept in <state_dir>/history.jsonl.
+    history_size: int = 1000
+    # Writes of one key per hour before the daemon backs off and alerts.
+    enforce_max_per_hour: int = 3
+    # On stop, put back every original (as --revert does) instead of leaving the fixes in place.
+    rollback_on_stop: bool = False
+    # Drift events as a JSON POST to this URL (timeout and retries with back-off).
+    webhook_url: str | None = None
+    webhook_timeout: float = 5.0
+    webhook_retries: int = 3
+    # A command (argv, no shell) run with each drift event as JSON on stdin.
+    exec_hook: tuple[str, ...] = ()
+    exec_hook_timeout: float = 10.0
 
     def __post_init__(self) -> None:
         if self.lock_timeout < 0:
             raise ValueError("lock_timeout must be >= 0")
+        for name in ("poll_interval", "census_interval", "webhook_timeout", "exec_hook_timeout"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be > 0")
+        if self.debounce < 0 or self.history_size < 1 or self.enforce_max_per_hour < 1 or self.webhook_retries < 0:
+            raise ValueError("need debounce >= 0, history_size >= 1, enforce_max_per_hour >= 1, webhook_retries >= 0")
+        if self.webhook_url and not self.webhook_url.startswith(("http://", "https://")):
+            raise ValueError("webhook_url must be an http:// or https:// URL")
         if "/" in self.sysctl_dropin or not self.sysctl_dropin.endswith(".conf"):
             raise ValueError("sysctl_dropin must be a file name ending in .conf")
 
@@ -88,11 +124,17 @@ class Settings:
         return self.policy.get(check_id, "observe")
 
 
+def config_file_path(path: str | os.PathLike | None = None) -> Path:
+    """The config file in force: `path`, else $NETWARDEN_CONFIG, else the default location."""
+    explicit = path if path is not None else os.environ.get(CONFIG_ENV)
+    return Path(explicit) if explicit else DEFAULT_CONFIG
+
+
 def load_settings(path: str | os.PathLike | None = None) -> Settings:
     """Settings from `path` (else $NETWARDEN_CONFIG, else the default file if present) and the environment."""
     environ = os.environ
     explicit = path if path is not None else environ.get(CONFIG_ENV)
-    config_file = Path(explicit) if explicit else DEFAULT_CONFIG
+    config_file = config_file_path(path)
     if explicit and not config_file.is_file():
         raise ConfigError(f"config file {config_file} not found")
     has_file = config_file.is_file()

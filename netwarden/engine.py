@@ -72,7 +72,7 @@ def apply(backend, journal: Journal, changes: list[Change]) -> None:
             journal.record(current.kind, current.target, before, current.check)
             done.append((current, before, new_entry))
             backend.apply(current)
-            journal.mark_applied(current.kind, current.target)
+            journal.mark_applied(current.kind, current.target, current.new if current.kind == "sysctl" else None)
     except (ChangeFailed, JournalError, KeyboardInterrupt) as e:
         rolled_back, errors = [], []
         for change, before, new_entry in reversed(done):

@@ -63,11 +63,18 @@ class Journal:
                                  "state": "pending", "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
             self._save()
 
-    def mark_applied(self, kind: str, target: str) -> None:
+    def mark_applied(self, kind: str, target: str, written: str | None = None) -> None:
+        """The change is made; `written` (sysctls) is what netwarden wrote, so a later reader (the
+        daemon) can tell its own writes from someone else's."""
         entry = self.find(kind, target)
-        if entry is not None and entry["state"] != "applied":
+        if entry is not None and (entry["state"], entry.get("written")) != ("applied", written):
             entry["state"] = "applied"
+            entry["written"] = written
             self._save()
+
+    def reload(self) -> None:
+        """Re-read the file: another netwarden process (a one-shot --apply) may have written it."""
+        self.entries = self._load()
 
     def forget(self, kind: str, target: str) -> None:
         """Drop an entry once its original is back in place."""

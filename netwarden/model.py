@@ -151,6 +151,9 @@ class Finding:
     evidence: tuple[str, ...] = ()
     changes: tuple[Change, ...] = ()
     advice: tuple[str, ...] = ()
+    # What drift is judged on besides severity: the setting itself ("32768-60999"), not counts
+    # that move with every census.
+    value: str = ""
 
 
 def to_jsonable(value: Any) -> Any:

@@ -54,6 +54,7 @@ def check_range(facts: Facts, settings: Settings) -> list[Finding]:
     evidence += _boot_evidence(facts, settings)
     per_dest = usable / TIME_WAIT_SECONDS
     finding = dict(
+        value=f"{low}-{high}",
         observed=f"{low}-{high}: {usable} usable ports" + (f" ({reserved} reserved)" if reserved else ""),
         expected=f"at least {t.ports_range_warning} usable ports (kernel default {KERNEL_DEFAULT[0]}-{KERNEL_DEFAULT[1]})",
     )
@@ -157,10 +158,10 @@ def check_tw_reuse(facts: Facts, settings: Settings) -> list[Finding]:
     pressure = destination_pressure(facts, settings)
     if isinstance(pressure, Unknown):
         return [Finding("ports.tw-reuse", Severity.UNKNOWN, "Cannot tell whether TIME_WAIT reuse is needed",
-                        observed=observed, evidence=(pressure.reason,))]
+                        observed=observed, evidence=(pressure.reason,), value=value)]
     if value == "1" or pressure[0] in (Severity.OK, Severity.UNKNOWN):
         return [Finding("ports.tw-reuse", Severity.OK, "TIME_WAIT reuse is on, or not needed at current port pressure",
-                        observed=observed)]
+                        observed=observed, value=value)]
     change = Change("ports.tw-reuse", "sysctl", TW_REUSE, value, "1", persist=True,
                     summary="let outgoing connections reuse TIME_WAIT ports")
     return [Finding(
@@ -168,7 +169,7 @@ def check_tw_reuse(facts: Facts, settings: Settings) -> list[Finding]:
         observed=observed, expected=f"{TW_REUSE} = 1 while port pressure is high",
         evidence=("reuse takes a TIME_WAIT port older than 1 s (needs TCP timestamps): it helps sustained "
                   "rates, not a burst of new connections",),
-        changes=(change,))]
+        changes=(change,), value=value)]
 
 
 CHECKS = (

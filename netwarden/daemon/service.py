@@ -1,0 +1,374 @@
+"""`netwarden daemon`: the same checks and changes as the CLI, driven by events.
+
+One loop thread owns all state. Watchers and signal handlers only put a Trigger on a SimpleQueue
+(whose put is safe even from a signal handler). A trigger runs at once (leading edge), and any
+that arrive within `debounce` of a run are coalesced into the next one, so a burst of events
+costs one re-check. Timers: the sysctls the checks use every `poll_interval`, the socket census
+every `census_interval`, the service manager's watchdog at half of WATCHDOG_USEC.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import queue
+import signal
+import time
+from pathlib import Path
+
+from netwarden import __version__, engine
+from netwarden.config import ConfigError, Settings, load_settings
+from netwarden.daemon.drift import DriftEvent, History, diff_findings, finding_state
+from netwarden.daemon.notify import ERR, INFO, NOTICE, WARNING, ExecHook, Log, SdNotify, Webhook
+from netwarden.daemon.policy import Enforcer
+from netwarden.daemon.watch import FileWatcher, NetlinkWatcher, Trigger, file_fingerprint
+from netwarden.journal import ApplyLock, Journal, JournalError, LockBusy
+from netwarden.model import Severity, worst
+from netwarden.platform.detect import backend_for
+from netwarden.platform.linux import ChangeFailed
+from netwarden.platform.parse.sysctl_conf import same_value
+from netwarden.platform.source import Source
+
+RELEASE_DIR = "release"  # <state_dir>/release/<KEY>: a request from `netwarden release KEY`
+
+
+def _describe_change(before: dict | None, after: dict | None) -> str:
+    if before is None:
+        return "appeared: " + ", ".join(f"{k} {v}" for k, v in (after or {}).items())
+    if after is None:
+        return "gone (was " + ", ".join(f"{k} {v}" for k, v in before.items()) + ")"
+    return ", ".join(f"{k} {before.get(k)} -> {after.get(k)}" for k in after if before.get(k) != after.get(k))
+
+
+class DaemonError(Exception):
+    """The daemon cannot start; the message says why."""
+
+
+class Daemon:
+    def __init__(self, settings: Settings, config_path: str | None) -> None:
+        self.settings = settings
+        self.config_path = config_path
+        self.queue: queue.SimpleQueue = queue.SimpleQueue()
+        self.log = Log()
+        self.sd = SdNotify(self.log)
+        self.stopping = False
+        self.sysctl_values: dict[str, str] = {}
+        self.fingerprints: dict[str, str] = {}
+        self.events_total = 0
+
+    # ---- lifecycle -----------------------------------------------------------------------------
+
+    def run(self) -> int:
+        state_dir = self.settings.state_dir
+        state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        (state_dir / RELEASE_DIR).mkdir(mode=0o700, exist_ok=True)
+        instance = self._single_instance(state_dir / "daemon.pid")
+        try:
+            self._setup()
+            self._loop()
+        finally:
+            self._shutdown()
+            os.close(instance)
+        return 0
+
+    def _single_instance(self, path: Path) -> int:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            if e.errno in (errno.EAGAIN, errno.EACCES):
+                raise DaemonError(f"another netwarden daemon (pid {holder}) is running with state dir "
+                                  f"{path.parent}") from None
+            raise
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        return fd
+
+    def _setup(self) -> None:
+        self.history = History(self.settings.state_dir, self.settings.history_size)
+        self.enforcer = Enforcer(self.settings)
+        self.backend = backend_for(Source(), self.settings)
+        self.specs = engine.select_checks(self.settings)
+        self.notifiers = []
+        if self.settings.webhook_url:
+            self.notifiers.append(Webhook(self.log, self.settings.webhook_url, self.settings.webhook_timeout,
+                                          self.settings.webhook_retries))
+        if self.settings.exec_hook:
+            self.notifiers.append(ExecHook(self.log, self.settings.exec_hook, self.settings.exec_hook_timeout))
+        for signum, name in ((signal.SIGTERM, "TERM"), (signal.SIGINT, "INT"), (signal.SIGHUP, "HUP")):
+            signal.signal(signum, lambda *_, name=name: self.queue.put(Trigger("signal", name)))
+        self._reconcile_journal()
+        self.watched = self._watched_files()
+        self.fingerprints = {str(p): file_fingerprint(p) for p in self.watched}
+        self.files = FileWatcher(list(self.watched), self.queue.put)
+        self.files.start()
+        for path in self.files.unwatchable:
+            self.log.write(INFO, f"not watching {path}: no such directory")
+        if self.settings.watch_kernel:
+            self.kernel = NetlinkWatcher(self.queue.put, lambda m: self.log.write(WARNING, m))
+            self.kernel.ready.wait(5)
+        self.log.write(NOTICE, f"daemon {__version__} started on {self.backend.platform.describe()}, "
+                               f"{len(self.specs)} checks, state dir {self.settings.state_dir}")
+        self._check(self.specs, "start")
+        self.sd.send("READY=1", f"STATUS={self._summary()}")
+
+    def _reconcile_journal(self) -> None:
+        """A crash mid-apply leaves `pending` entries: the change may or may not have happened, and
+        the original is exact either way, so put it back (undo the half-made apply)."""
+        try:
+            with ApplyLock(self.settings.apply_lock, self.settings.lock_timeout):
+                journal = Journal(self.settings.state_dir)
+                for entry in [e for e in journal.entries if e["state"] == "pending"]:
+                    self.backend.restore(entry["kind"], entry["target"], entry["original"])
+                    journal.forget(entry["kind"], entry["target"])
+                    self.log.write(WARNING, f"undid a crashed apply of {entry['target']}")
+        except (JournalError, LockBusy, ChangeFailed, OSError) as e:
+            self.log.write(ERR, f"journal not reconciled: {e}")
+
+    def _watched_files(self) -> dict[Path, tuple[str, ...]]:
+        """Each watched path -> the checks it affects (the sysctl files decide boot-time values)."""
+        s = self.settings
+        sysctl_checks = tuple(spec.id for spec in self.specs if "boot_sysctls" in spec.facts)
+        watched: dict[Path, tuple[str, ...]] = {p: () for p in s.watch_files}
+        for path in (s.sysctl_dir, *s.sysctl_search_dirs, s.sysctl_conf):
+            watched[Path(path)] = sysctl_checks
+        watched[s.state_dir / RELEASE_DIR] = ()
+        if self.config_path:
+            watched[Path(self.config_path)] = ()
+        return watched
+
+    def _shutdown(self) -> None:
+        self.sd.send("STOPPING=1")
+        if getattr(self, "files", None):
+            self.files.stop()
+        if self.settings.rollback_on_stop and getattr(self, "backend", None):
+            try:
+                with ApplyLock(self.settings.apply_lock, self.settings.lock_timeout):
+                    restored, failures = engine.revert(self.backend, Journal(self.settings.state_dir))
+                self.log.write(NOTICE, f"rollback on stop: {len(restored)} restored, {len(failures)} failed")
+            except (JournalError, LockBusy, OSError) as e:
+                self.log.write(ERR, f"rollback on stop failed: {e}")
+        self.log.write(NOTICE, "netwarden daemon stopped")
+
+    # ---- the loop ------------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        now = time.monotonic()
+        due = {"poll": now + self.settings.poll_interval, "census": now + self.settings.census_interval}
+        watchdog = self.sd.watchdog_interval()
+        if watchdog:
+            due["watchdog"] = now
+        last_run = 0.0
+        while not self.stopping:
+            timeout = max(0.0, min(due.values()) - time.monotonic())
+            batch = []
+            try:
+                batch.append(self.queue.get(timeout=timeout))
+            except queue.Empty:
+                pass
+            if batch and time.monotonic() - last_run < self.settings.debounce:
+                # Inside the debounce window of the last run: gather the rest of the burst first.
+                self._gather(batch, last_run + self.settings.debounce)
+            self._drain(batch)
+            now = time.monotonic()
+            timers = [name for name, at in due.items() if at <= now]
+            for name in timers:
+                due[name] = now + {"poll": self.settings.poll_interval, "census": self.settings.census_interval,
+                                   "watchdog": watchdog or 0}[name]
+            if "watchdog" in timers:
+                self.sd.send("WATCHDOG=1")
+            if batch or "poll" in timers or "census" in timers:
+                self._handle(batch, poll="poll" in timers, census="census" in timers)
+                last_run = time.monotonic()
+
+    def _gather(self, batch: list, until: float) -> None:
+        while (left := until - time.monotonic()) > 0:
+            try:
+                batch.append(self.queue.get(timeout=left))
+            except queue.Empty:
+                return
+
+    def _drain(self, batch: list) -> None:
+        while True:
+            try:
+                batch.append(self.queue.get_nowait())
+            except queue.Empty:
+                return
+
+    def _handle(self, batch: list[Trigger], poll: bool, census: bool) -> None:
+        affected: dict[str, str] = {}  # check id -> what triggered it
+        reload = False
+        seen_files = set()
+        for trigger in batch:
+            if trigger.kind == "signal":
+                if trigger.detail in ("TERM", "INT"):
+                    self.stopping = True
+                    return
+                reload = True
+            elif trigger.kind == "file" and trigger.detail not in seen_files:  # one look per file per batch
+                seen_files.add(trigger.detail)
+                reload |= self._file_changed(Path(trigger.detail), affected)
+            elif trigger.kind == "kernel":
+                before, after = trigger.data.get("before"), trigger.data.get("after")
+                self._emit(DriftEvent("kernel-changed", trigger.detail, before, after, "netlink",
+                                      f"{trigger.detail}: {_describe_change(before, after)}", "ok", time.time()))
+        if reload:
+            self._reload()
+        if poll:
+            self._poll_sysctls(affected)
+        if census:
+            for spec in self.specs:
+                if "census" in spec.facts:
+                    affected.setdefault(spec.id, "census")
+        if affected:
+            self._check([s for s in self.specs if s.id in affected], ", ".join(sorted(set(affected.values()))))
+
+    def _file_changed(self, path: Path, affected: dict[str, str]) -> bool:
+        """Returns True when the path is the config file (a reload is due)."""
+        if path == self.settings.state_dir / RELEASE_DIR:
+            self._serve_release_requests(path)
+            return False
+        before, after = self.fingerprints.get(str(path)), file_fingerprint(path)
+        if before == after:
+            return False
+        self.fingerprints[str(path)] = after
+        self._emit(DriftEvent("file-changed", str(path), {"sha256": before}, {"sha256": after}, f"file {path}",
+                              f"{path} changed ({before} -> {after})", "ok", time.time()))
+        for check_id in self.watched.get(path, ()):
+            affected.setdefault(check_id, f"file {path}")
+        return self.config_path is not None and path == Path(self.config_path)
+
+    def _poll_sysctls(self, affected: dict[str, str]) -> None:
+        keys = sorted({key for spec in self.specs for key in spec.sysctls})
+        changed = {}
+        for key in keys:
+            value = self.backend.read_sysctl(key)
+            value = value if isinstance(value, str) else f"unknown: {value.reason}"
+            old = self.sysctl_values.get(key)
+            self.sysctl_values[key] = value
+            if old is not None and not same_value(old, value):
+                changed[key] = (old, value)
+        if not changed:
+            return
+        journal = self._journal()
+        for key, (old, value) in changed.items():
+            trigger = f"poll: {key} {old!r} -> {value!r}"
+            for spec in self.specs:
+                if key in spec.sysctls:
+                    affected.setdefault(spec.id, trigger)
+            entry = journal.find("sysctl", key) if journal else None
+            if entry and entry.get("written") is not None and not same_value(entry["written"], value):
+                event = self.enforcer.external_change(key, entry["check"], entry["written"], value, trigger)
+                if event and self.enforcer.wants(entry["check"]):
+                    self._emit(event)
+
+    # ---- checks, drift, enforcement ------------------------------------------------------------
+
+    def _check(self, specs, trigger: str) -> None:
+        started = time.monotonic()
+        facts = engine.collect(self.backend, specs)
+        findings = engine.analyze(facts, self.settings, specs)
+        for spec in specs:  # remember what the poll compares against
+            for key in spec.sysctls:
+                value = facts.sysctls.get(key)
+                if isinstance(value, str):
+                    self.sysctl_values[key] = value
+        events = diff_findings(self.history.findings, findings, trigger)
+        for event in events:
+            self._emit(event)
+        state = dict(self.history.findings)
+        state.update({f.id: finding_state(f) for f in findings})
+        if events or state != self.history.findings:
+            self.history.save_findings(state)
+        self.last_check = time.time()
+        self.last_check_seconds = time.monotonic() - started
+        enforced = self._enforce(findings, trigger)
+        if enforced:
+            self._check([s for s in self.specs if s.id in enforced], "enforce")
+        self.sd.send(f"STATUS={self._summary()}")
+
+    def _enforce(self, findings, trigger: str) -> set[str]:
+        wanted = [c for f in findings if self.enforcer.wants(f.id) for c in f.changes]
+        allowed = []
+        for change in wanted:
+            ok, event = self.enforcer.may_apply(change.target, trigger)
+            if event:
+                self._emit(event)
+            if ok:
+                allowed.append(change)
+        if not allowed:
+            return set()
+        try:
+            with ApplyLock(self.settings.apply_lock, self.settings.lock_timeout):
+                plan = allowed + ([d] if (d := self.backend.dropin_change(allowed)) else [])
+                engine.apply(self.backend, Journal(self.settings.state_dir), plan)
+        except (engine.ApplyFailed, ChangeFailed, JournalError, LockBusy, OSError) as e:
+            for change in allowed:
+                self._emit(DriftEvent("enforce-failed", change.target, {"value": change.current}, None, trigger,
+                                      f"could not enforce {change.target}: {e}", "warning", time.time()))
+            return set()
+        # Our own drop-in write is not someone else's file change.
+        self.fingerprints = {str(p): file_fingerprint(p) for p in self.watched}
+        for change in allowed:
+            self.enforcer.applied(change.target)
+            self._emit(DriftEvent("enforced", change.target, {"value": change.current}, {"value": change.new}, trigger,
+                                  f"enforced {change.target}: {change.current} -> {change.new}", "ok", time.time()))
+        return {c.check for c in allowed}
+
+    def _emit(self, event: DriftEvent) -> None:
+        self.events_total += 1
+        self.log.event(event)
+        try:
+            self.history.add(event)
+        except OSError as e:
+            self.log.write(ERR, f"cannot write history: {e}")
+        for notifier in self.notifiers:
+            notifier.submit(event)
+
+    def _journal(self) -> Journal | None:
+        try:
+            return Journal(self.settings.state_dir)
+        except JournalError as e:
+            self.log.write(ERR, str(e))
+            return None
+
+    # ---- operations also offered to admins ----------------------------------------------------
+
+    def release(self, key: str) -> bool:
+        known = self.enforcer.release(key)
+        self._emit(DriftEvent("released", key, None, None, "release",
+                              f"{key} released: netwarden enforces it again" if known
+                              else f"{key} released (it was not held back)", "ok", time.time()))
+        return known
+
+    def _serve_release_requests(self, directory: Path) -> None:
+        for request in sorted(directory.iterdir()):
+            self.release(request.name)
+            request.unlink(missing_ok=True)
+
+    def _reload(self) -> None:
+        self.sd.send("RELOADING=1", f"MONOTONIC_USEC={time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000}")
+        try:
+            settings = load_settings(self.config_path)
+        except ConfigError as e:
+            self.log.write(ERR, f"reload refused, keeping the running configuration: {e}")
+        else:
+            self.settings = settings
+            self.enforcer.settings = settings
+            self.specs = engine.select_checks(settings)
+            self.log.write(NOTICE, "configuration reloaded")
+            self._check(self.specs, "reload")
+        self.sd.send("READY=1", f"STATUS={self._summary()}")
+
+    def _summary(self) -> str:
+        states = self.history.findings
+        counts: dict[str, int] = {}
+        for state in states.values():
+            counts[state["severity"]] = counts.get(state["severity"], 0) + 1
+        overall = worst(Severity(s["severity"]) for s in states.values()).value if states else "ok"
+        held = len(self.enforcer.contested) + len(self.enforcer.backed_off)
+        return (f"{overall}: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+                + f"; {self.events_total} events" + (f"; {held} keys held back" if held else ""))
