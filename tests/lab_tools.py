@@ -3,6 +3,7 @@
 serve PORT            accept connections, read to EOF, close: the client closes first, so the
                       client side holds TIME_WAIT, as with an HTTPS client that hangs up.
 connect HOST PORT N   N short connections in a burst; prints JSON counts by outcome.
+webhook PORT FILE     an HTTP server on 127.0.0.1 that appends each POSTed body to FILE.
 """
 
 import asyncio
@@ -46,8 +47,29 @@ def connect(host: str, port: int, count: int) -> dict:
     return result
 
 
+def webhook(port: int, path: str) -> None:
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            with open(path, "ab") as f:
+                f.write(body + b"\n")
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", port), Handler)
+    print("ready", flush=True)
+    server.serve_forever()
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "serve":
         asyncio.run(serve(int(sys.argv[2])))
+    elif sys.argv[1] == "webhook":
+        webhook(int(sys.argv[2]), sys.argv[3])
     elif sys.argv[1] == "connect":
         print(json.dumps(connect(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))))

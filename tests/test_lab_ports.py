@@ -38,7 +38,7 @@ def test_narrow_range_exhausts_then_apply_fixes_and_revert_restores(client_serve
     pressure = found["ports.pressure"]
     assert pressure["severity"] == "critical"
     assert "198.18.0.2:8080" in pressure["title"]
-    assert any("exhausted now" in line and "198.18.0.2:8080" in line for line in pressure["evidence"])
+    assert any("exhausted now" in line and "198.18.0.2:8080" in line for line in pressure["evidence"]), (before, pressure)
     planned = {(c["kind"], c["target"]) for c in json.loads(r.stdout)["changes"]}
     assert ("sysctl", RANGE) in planned and ("file", str(tmp_path / "sysctl.d" / "60-netwarden.conf")) in planned
 

@@ -53,6 +53,7 @@ class Daemon:
         self.log = Log()
         self.sd = SdNotify(self.log)
         self.stopping = False
+        self.ready = False  # STATUS= updates start once READY=1 is sent
         self.sysctl_values: dict[str, str] = {}
         self.fingerprints: dict[str, str] = {}
         self.events_total = 0
@@ -114,6 +115,7 @@ class Daemon:
                                f"{len(self.specs)} checks, state dir {self.settings.state_dir}")
         self._check(self.specs, "start")
         self.sd.send("READY=1", f"STATUS={self._summary()}")
+        self.ready = True
 
     def _reconcile_journal(self) -> None:
         """A crash mid-apply leaves `pending` entries: the change may or may not have happened, and
@@ -229,7 +231,10 @@ class Daemon:
     def _file_changed(self, path: Path, affected: dict[str, str]) -> bool:
         """Returns True when the path is the config file (a reload is due)."""
         if path == self.settings.state_dir / RELEASE_DIR:
-            self._serve_release_requests(path)
+            for key in self._serve_release_requests(path):
+                for spec in self.specs:  # enforce it again now, not at its next change
+                    if key in spec.sysctls:
+                        affected.setdefault(spec.id, f"release {key}")
             return False
         before, after = self.fingerprints.get(str(path)), file_fingerprint(path)
         if before == after:
@@ -253,12 +258,22 @@ class Daemon:
                 changed[key] = (old, value)
         if not changed:
             return
-        journal = self._journal()
+        # Whose change was it? Judged under the apply lock, which a one-shot --apply / --revert
+        # holds from its first write to its last journal update, so their writes are never
+        # mistaken for someone else's.
+        try:
+            with ApplyLock(self.settings.apply_lock, self.settings.lock_timeout):
+                journal = Journal(self.settings.state_dir)
+                settled = {key: self.backend.read_sysctl(key) for key in changed}
+        except (LockBusy, JournalError, OSError) as e:
+            self.log.write(WARNING, f"cannot tell who changed {', '.join(changed)}: {e}")
+            journal, settled = None, {}
         for key, (old, value) in changed.items():
             trigger = f"poll: {key} {old!r} -> {value!r}"
             for spec in self.specs:
                 if key in spec.sysctls:
                     affected.setdefault(spec.id, trigger)
+            value = settled.get(key, value) if isinstance(settled.get(key), str) else value
             entry = journal.find("sysctl", key) if journal else None
             if entry and entry.get("written") is not None and not same_value(entry["written"], value):
                 event = self.enforcer.external_change(key, entry["check"], entry["written"], value, trigger)
@@ -288,7 +303,8 @@ class Daemon:
         enforced = self._enforce(findings, trigger)
         if enforced:
             self._check([s for s in self.specs if s.id in enforced], "enforce")
-        self.sd.send(f"STATUS={self._summary()}")
+        if self.ready:
+            self.sd.send(f"STATUS={self._summary()}")
 
     def _enforce(self, findings, trigger: str) -> set[str]:
         wanted = [c for f in findings if self.enforcer.wants(f.id) for c in f.changes]
@@ -344,10 +360,13 @@ class Daemon:
                               else f"{key} released (it was not held back)", "ok", time.time()))
         return known
 
-    def _serve_release_requests(self, directory: Path) -> None:
+    def _serve_release_requests(self, directory: Path) -> list[str]:
+        keys = []
         for request in sorted(directory.iterdir()):
             self.release(request.name)
             request.unlink(missing_ok=True)
+            keys.append(request.name)
+        return keys
 
     def _reload(self) -> None:
         self.sd.send("RELOADING=1", f"MONOTONIC_USEC={time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000}")

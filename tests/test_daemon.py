@@ -1,0 +1,226 @@
+"""The daemon, as a real process in a namespace: drift, enforcement without fighting, watchers,
+lifecycle and notifications."""
+
+import json
+import os
+import signal
+import socket
+import sys
+import time
+
+import pytest
+from daemon_lab import DaemonRun
+from lab import TOOLS, link
+
+pytestmark = pytest.mark.lab
+
+RANGE = "net.ipv4.ip_local_port_range"
+ENFORCE = '[policy]\n"ports.range" = "enforce"\n'
+
+
+@pytest.fixture
+def ns(netns):
+    return netns()
+
+
+@pytest.fixture
+def daemon(ns, tmp_path):
+    runs = []
+
+    def start(config: str = "", env: dict | None = None) -> DaemonRun:
+        run = DaemonRun(ns, tmp_path, config, env).start()
+        runs.append(run)
+        return run
+
+    yield start
+    for run in runs:
+        if run.proc.poll() is None:
+            run.proc.kill()
+
+
+def test_narrowed_range_is_drift_and_enforce_restores_it(ns, daemon):
+    d = daemon(ENFORCE)
+    ns.sysctl(RANGE, "60700 61000")
+    appeared = d.wait_event("appeared", "ports.range")
+    assert appeared["after"]["severity"] == "critical" and appeared["after"]["value"] == "60700-61000"
+    assert appeared["before"]["value"] == "32768-60999"
+    assert "poll" in appeared["trigger"]
+    enforced = d.wait_event("enforced", RANGE)
+    assert enforced["after"] == {"value": "32768 61000"}
+    d.wait_event("cleared", "ports.range")
+    assert ns.sysctl(RANGE).split() == ["32768", "61000"]
+    assert f"{RANGE} = 32768 61000" in (d.tmp / "sysctl.d" / "60-netwarden.conf").read_text()
+    assert not [e for e in d.events() if e["kind"] == "file-changed"]  # its own drop-in write is not news
+
+
+def test_observe_only_reports(ns, daemon):
+    d = daemon()
+    ns.sysctl(RANGE, "60700 61000")
+    d.wait_event("appeared", "ports.range")
+    time.sleep(1)
+    assert ns.sysctl(RANGE) == "60700\t61000"
+    assert not [e for e in d.events() if e["kind"] == "enforced"]
+
+
+def test_someone_else_changing_an_enforced_value_is_reported_once_then_left_alone_until_release(ns, daemon):
+    d = daemon(ENFORCE)
+    ns.sysctl(RANGE, "60700 61000")
+    d.wait_event("enforced", RANGE)
+    mark = len(d.events())
+    for value in ("50000 51000", "50000 52000"):  # someone else, twice
+        ns.sysctl(RANGE, value)
+        time.sleep(0.8)
+    contested = [e for e in d.events()[mark:] if e["kind"] == "contested"]
+    assert len(contested) == 1
+    assert contested[0]["before"] == {"value": "32768 61000"} and contested[0]["after"]["value"].split() == ["50000", "51000"]
+    assert ns.sysctl(RANGE).split() == ["50000", "52000"]  # not fought over
+    r = d.netwarden("release", RANGE)
+    assert r.returncode == 0, r.stderr
+    d.wait_event("released", RANGE, after=mark)
+    d.wait_event("enforced", RANGE, after=mark)  # at once, not at the next change
+    assert ns.sysctl(RANGE).split() == ["32768", "60999"]  # from 50000-52000: widened, never narrowed
+
+
+def test_always_policy_backs_off_after_the_hourly_limit_and_alerts_once_without_spinning(ns, daemon):
+    d = daemon('enforce_max_per_hour = 3\n[policy]\n"ports.range" = "always"\n')
+    cpu_before = d.cpu_seconds()
+    for _ in range(6):  # another program flips it every second
+        ns.sysctl(RANGE, "60700 61000")
+        time.sleep(1)
+    kinds = [e["kind"] for e in d.events() if e["subject"] == RANGE]
+    assert kinds.count("enforced") == 3
+    assert kinds.count("backed-off") == 1
+    assert "contested" not in kinds
+    assert ns.sysctl(RANGE) == "60700\t61000"  # left as the other program set it
+    assert d.cpu_seconds() - cpu_before < 1.5  # over ~6 s: no busy loop
+
+
+def test_netwarden_s_own_one_shot_writes_are_not_mistaken_for_someone_else_s(ns, daemon):
+    d = daemon("enforce_max_per_hour = 10\n" + ENFORCE)
+    ns.sysctl(RANGE, "60700 61000")
+    d.wait_event("enforced", RANGE)
+    for _ in range(3):  # the admin reverts; the enforcing daemon fixes it again; never "contested"
+        mark = len(d.events())
+        r = d.netwarden("--revert")
+        assert r.returncode == 0, r.stderr
+        d.wait_event("enforced", RANGE, after=mark)
+        assert not [e for e in d.events()[mark:] if e["kind"] == "contested"]
+    r = d.netwarden("--apply")  # nothing left to do while the daemon holds it fixed
+    assert r.returncode == 0 and "Nothing to change" in r.stdout, r.stdout + r.stderr
+
+
+def test_atomic_rewrites_of_watched_files_including_through_a_retargeted_symlink(ns, daemon, tmp_path):
+    etc, run_a, run_b = tmp_path / "etc", tmp_path / "run-a", tmp_path / "run-b"
+    for directory in (etc, run_a, run_b):
+        directory.mkdir()
+    (run_a / "resolv.conf").write_text("nameserver 198.18.0.53\n")
+    (run_b / "resolv.conf").write_text("nameserver 198.18.0.54\n")
+    (etc / "resolv.conf").symlink_to(run_a / "resolv.conf")
+    (etc / "gai.conf").write_text("# stock\n")
+    d = daemon(env={"NETWARDEN_WATCH_FILES": json.dumps([str(etc / "gai.conf"), str(etc / "resolv.conf")])})
+
+    def replace(path, text):  # as editors and resolvconf do: write aside, rename over
+        tmp = path.with_name(path.name + ".new")
+        tmp.write_text(text)
+        os.rename(tmp, path)
+
+    mark = len(d.events())
+    replace(etc / "gai.conf", "precedence ::ffff:0:0/96 100\n")
+    d.wait_event("file-changed", str(etc / "gai.conf"), after=mark)
+    replace(run_a / "resolv.conf", "nameserver 198.18.0.55\n")  # behind the link
+    d.wait_event("file-changed", str(etc / "resolv.conf"), after=mark)
+    mark = len(d.events())
+    new_link = etc / "resolv.conf.new"
+    new_link.symlink_to(run_b / "resolv.conf")
+    os.rename(new_link, etc / "resolv.conf")  # retarget the link
+    d.wait_event("file-changed", str(etc / "resolv.conf"), after=mark)
+    mark = len(d.events())
+    replace(run_b / "resolv.conf", "nameserver 198.18.0.56\n")  # behind the new target: watch re-armed
+    d.wait_event("file-changed", str(etc / "resolv.conf"), after=mark)
+
+
+def test_mtu_change_on_a_veth_is_an_event(ns, netns, daemon):
+    peer = netns()
+    link(ns, "198.18.1.1/24", peer, "198.18.1.2/24")
+    d = daemon()
+    dev = ns.run("ip", "-o", "link", "show", "type", "veth").stdout.split(":")[1].strip().split("@")[0]
+    ns.run("ip", "link", "set", dev, "mtu", "1280")
+    event = d.wait_event("kernel-changed", f"link {dev}")
+    assert event["before"]["mtu"] == 1500 and event["after"]["mtu"] == 1280
+    assert "mtu 1500 -> 1280" in event["message"]
+
+
+def test_sighup_with_a_broken_config_keeps_the_old_one_and_sigterm_stops_quickly(ns, daemon):
+    d = daemon(ENFORCE)
+    d.config.write_text("poll_interval = 'soon'\n")
+    d.proc.send_signal(signal.SIGHUP)
+    time.sleep(0.5)
+    assert d.proc.poll() is None
+    ns.sysctl(RANGE, "60700 61000")  # the old config (enforce) still rules
+    d.wait_event("enforced", RANGE)
+    code, seconds = d.stop()
+    assert code == 0 and seconds < 2
+    assert "reload refused" in d.proc.stderr.read()
+
+
+def test_a_second_daemon_with_the_same_state_dir_refuses(ns, daemon):
+    d = daemon()
+    r = ns.netwarden("daemon", env=d.env, timeout=20)
+    assert r.returncode == 75
+    assert f"another netwarden daemon (pid {d.proc.pid}) is running" in r.stderr
+
+
+def test_sd_notify_ready_status_watchdog_reload_stopping_in_order(ns, daemon, tmp_path):
+    path = str(tmp_path / "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(5)
+    d = daemon(env={"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "200000"})
+    messages = []
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline:
+        messages.append(sock.recv(4096).decode())
+    d.proc.send_signal(signal.SIGHUP)
+    time.sleep(0.3)
+    d.stop()
+    sock.settimeout(0.5)
+    try:
+        while True:
+            messages.append(sock.recv(4096).decode())
+    except TimeoutError:
+        pass
+    sock.close()
+    first = messages[0].splitlines()
+    assert first[0] == "READY=1" and first[1].startswith("STATUS=ok: 3 ok")
+    assert messages.count("WATCHDOG=1") >= 4  # every 0.1 s over ~1 s
+    reload_at = next(i for i, m in enumerate(messages) if m.startswith("RELOADING=1"))
+    assert "MONOTONIC_USEC=" in messages[reload_at]
+    assert any(m.startswith("READY=1") for m in messages[reload_at:])
+    assert messages[-1] == "STOPPING=1"
+
+
+def test_crashed_apply_is_undone_at_start(ns, daemon, tmp_path):
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    ns.sysctl(RANGE, "32768 61000")  # the change that was made before the crash
+    (state / "journal.json").write_text(json.dumps({"format": 1, "entries": [
+        {"kind": "sysctl", "target": RANGE, "original": "60700\t61000", "check": "ports.range",
+         "state": "pending", "time": "x"}]}))
+    d = daemon()
+    assert ns.sysctl(RANGE) == "60700\t61000"
+    assert json.loads((state / "journal.json").read_text())["entries"] == []
+    d.wait_event("appeared", "ports.range")
+
+
+def test_webhook_and_exec_hook_receive_the_event(ns, daemon, tmp_path):
+    posted = tmp_path / "posted.jsonl"  # the receiver runs on the lab namespace's loopback
+    ns.start(sys.executable, str(TOOLS), "webhook", "8099", str(posted), ready="ready")
+    ran = tmp_path / "hook.jsonl"
+    hook = json.dumps([sys.executable, "-c", f"import sys; open({str(ran)!r}, 'a').write(sys.stdin.read() + '\\n')"])
+    d = daemon(ENFORCE, env={"NETWARDEN_WEBHOOK_URL": "http://127.0.0.1:8099/hook", "NETWARDEN_EXEC_HOOK": hook})
+    ns.sysctl(RANGE, "60700 61000")
+    d.wait_event("enforced", RANGE)
+    for path in (posted, ran):
+        d.wait_for(lambda: path.exists() and path.read_text().count("\n") >= 3, f"events in {path.name}")
+        kinds = [json.loads(line)["kind"] for line in path.read_text().splitlines()]
+        assert kinds[:3] == ["appeared", "enforced", "cleared"]
