@@ -27,6 +27,7 @@ test: setup lab-deps
 bench: setup lab-deps
 	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/census.py
+	$(BIN)/python bench/daemon.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

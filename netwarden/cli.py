@@ -188,6 +188,7 @@ def _settings(args):
 def run_daemon(args) -> int:
     from netwarden.config import config_file_path
     from netwarden.daemon.service import Daemon, DaemonError
+    from netwarden.platform.detect import UnsupportedPlatform
 
     settings = _settings(args)
     path = config_file_path(args.config)
@@ -195,8 +196,11 @@ def run_daemon(args) -> int:
         return Daemon(settings, str(path)).run()
     except DaemonError as e:
         raise Fail(EXIT_TEMPFAIL, str(e)) from None
+    except UnsupportedPlatform as e:
+        raise Fail(EXIT_UNKNOWN, str(e)) from None
     except PermissionError as e:
-        raise Fail(EXIT_NOPERM, f"{e.filename}: permission denied (the daemon runs as root)") from None
+        where = e.filename or settings.state_dir
+        raise Fail(EXIT_NOPERM, f"{where}: permission denied (the daemon runs as root)") from None
 
 
 def run_release(args) -> int:

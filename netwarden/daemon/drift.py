@@ -47,7 +47,8 @@ def diff_findings(before: dict[str, dict], findings: list[Finding], trigger: str
         if old is None and after["severity"] == "ok":
             continue  # first sight of a healthy check is not news
         was_ok = old is None or old["severity"] == "ok"
-        kind = "cleared" if after["severity"] == "ok" else "appeared" if was_ok else "changed"
+        now_ok = after["severity"] == "ok"
+        kind = "appeared" if was_ok and not now_ok else "cleared" if now_ok and not was_ok else "changed"
         events.append(DriftEvent(kind, f.id, old, after, trigger, f"{f.id} {kind}: {f.title}", after["severity"], now))
     return events
 

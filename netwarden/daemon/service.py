@@ -163,7 +163,7 @@ class Daemon:
         watchdog = self.sd.watchdog_interval()
         if watchdog:
             due["watchdog"] = now
-        last_run = 0.0
+        last_event_run = 0.0  # timer runs do not count: debounce coalesces bursts of events only
         while not self.stopping:
             timeout = max(0.0, min(due.values()) - time.monotonic())
             batch = []
@@ -171,9 +171,9 @@ class Daemon:
                 batch.append(self.queue.get(timeout=timeout))
             except queue.Empty:
                 pass
-            if batch and time.monotonic() - last_run < self.settings.debounce:
-                # Inside the debounce window of the last run: gather the rest of the burst first.
-                self._gather(batch, last_run + self.settings.debounce)
+            if batch and time.monotonic() - last_event_run < self.settings.debounce:
+                # Inside the debounce window of the last event's run: gather the rest of the burst first.
+                self._gather(batch, last_event_run + self.settings.debounce)
             self._drain(batch)
             now = time.monotonic()
             timers = [name for name, at in due.items() if at <= now]
@@ -184,7 +184,8 @@ class Daemon:
                 self.sd.send("WATCHDOG=1")
             if batch or "poll" in timers or "census" in timers:
                 self._handle(batch, poll="poll" in timers, census="census" in timers)
-                last_run = time.monotonic()
+                if batch:
+                    last_event_run = time.monotonic()
 
     def _gather(self, batch: list, until: float) -> None:
         while (left := until - time.monotonic()) > 0:
@@ -343,13 +344,6 @@ class Daemon:
             self.log.write(ERR, f"cannot write history: {e}")
         for notifier in self.notifiers:
             notifier.submit(event)
-
-    def _journal(self) -> Journal | None:
-        try:
-            return Journal(self.settings.state_dir)
-        except JournalError as e:
-            self.log.write(ERR, str(e))
-            return None
 
     # ---- operations also offered to admins ----------------------------------------------------
 

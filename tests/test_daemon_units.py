@@ -1,0 +1,100 @@
+"""The daemon's pure parts: drift classification, history persistence, enforcement limits, logging
+to journald's stream, and sd_notify's wrapper."""
+
+import os
+import socket
+
+from netwarden.config import Settings
+from netwarden.daemon.drift import DriftEvent, History, diff_findings
+from netwarden.daemon.notify import Log, SdNotify
+from netwarden.daemon.policy import Enforcer
+from netwarden.model import Finding, Severity
+
+
+def finding(severity, value="v", fid="ports.range"):
+    return Finding(fid, Severity(severity), f"title {value}", value=value)
+
+
+def test_drift_kinds():
+    before = {"ports.range": {"severity": "ok", "value": "a", "title": ""}}
+    assert [e.kind for e in diff_findings(before, [finding("critical", "b")], "t")] == ["appeared"]
+    assert diff_findings(before, [finding("ok", "a")], "t") == []  # nothing moved
+    assert [e.kind for e in diff_findings(before, [finding("ok", "c")], "t")] == ["changed"]  # value, still ok
+    crit = {"ports.range": {"severity": "critical", "value": "b", "title": ""}}
+    assert [e.kind for e in diff_findings(crit, [finding("warning", "b")], "t")] == ["changed"]
+    assert [e.kind for e in diff_findings(crit, [finding("ok", "a")], "t")] == ["cleared"]
+    assert diff_findings({}, [finding("ok")], "t") == []  # a healthy first sight is not news
+    assert [e.kind for e in diff_findings({}, [finding("warning")], "t")] == ["appeared"]
+
+
+def test_history_is_bounded_survives_restart_and_drops_a_torn_line(tmp_path):
+    history = History(tmp_path, limit=5)
+    for i in range(12):
+        history.add(DriftEvent("file-changed", f"/f{i}", None, None, "t", "m"))
+    history.save_findings({"ports.range": {"severity": "ok", "value": "x", "title": ""}})
+    with open(tmp_path / "history.jsonl", "a") as f:
+        f.write('{"kind": "torn')  # a crash mid-append
+    again = History(tmp_path, limit=5)
+    assert [e["subject"] for e in again.events] == ["/f8", "/f9", "/f10", "/f11"]
+    assert again.findings["ports.range"]["value"] == "x"
+    assert len((tmp_path / "history.jsonl").read_text().splitlines()) <= 10
+
+
+def test_enforcer_contests_once_backs_off_after_the_limit_and_release_resets():
+    settings = Settings(policy={"ports.range": "enforce", "ports.tw-reuse": "always"}, enforce_max_per_hour=2)
+    e = Enforcer(settings)
+    assert e.external_change("k", "ports.range", "1 2", "3 4", "t").kind == "contested"
+    assert e.external_change("k", "ports.range", "1 2", "5 6", "t") is None  # once
+    assert e.may_apply("k", "t") == (False, None)
+    assert e.external_change("j", "ports.tw-reuse", "1", "0", "t") is None  # "always" is never contested
+    for now in (0, 1):
+        assert e.may_apply("j", "t", now=now)[0]
+        e.applied("j", now=now)
+    allowed, event = e.may_apply("j", "t", now=2)
+    assert not allowed and event.kind == "backed-off"
+    assert e.may_apply("j", "t", now=3) == (False, None)  # alerted once
+    assert e.release("j") and e.release("k")
+    assert e.may_apply("j", "t", now=4)[0] and e.may_apply("k", "t")[0]
+    e2 = Enforcer(settings)
+    e2.applied("x", now=0)
+    e2.applied("x", now=1)
+    assert e2.may_apply("x", "t", now=3602)[0]  # older than an hour: forgotten
+
+
+def test_log_uses_priority_prefixes_only_when_stderr_is_the_journal(tmp_path, monkeypatch):
+    path = tmp_path / "err"
+    with open(path, "w") as stream:
+        st = os.fstat(stream.fileno())
+        monkeypatch.setenv("JOURNAL_STREAM", f"{st.st_dev}:{st.st_ino}")
+        Log(stream).write(4, "port range narrow")
+        monkeypatch.setenv("JOURNAL_STREAM", "1:2")
+        Log(stream).write(4, "plain now")
+    assert path.read_text().splitlines() == ["<4>port range narrow", "netwarden: plain now"]
+
+
+def test_sd_notify_wrapper_reconnects_each_time_and_sends_ascii(tmp_path, monkeypatch):
+    path = str(tmp_path / "notify")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(2)
+    monkeypatch.setenv("NOTIFY_SOCKET", path)
+    notify = SdNotify(Log())
+    notify.send("READY=1", "STATUS=ok: café ✓")
+    assert sock.recv(100) == b"READY=1\nSTATUS=ok: caf? ?"
+    sock.close()
+    os.unlink(path)  # the manager re-creates its socket: the next message must still arrive
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(2)
+    notify.send("WATCHDOG=1")
+    assert sock.recv(100) == b"WATCHDOG=1"
+    sock.close()
+
+
+def test_sd_notify_failure_is_logged_once_not_raised(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("NOTIFY_SOCKET", str(tmp_path / "nobody-listens"))
+    monkeypatch.delenv("JOURNAL_STREAM", raising=False)
+    notify = SdNotify(Log())
+    notify.send("READY=1")
+    notify.send("WATCHDOG=1")
+    assert capsys.readouterr().err.count("sd_notify failed") == 1
