@@ -123,6 +123,7 @@ def main() -> None:
               f"{recorded} drift events recorded in {time.monotonic() - start:.0f} s)   "
               f"target <= 60 MB: {'met' if hwm <= 60 else 'MISSED'}")
         run.stop()
+        run.log.close()
     finally:
         ns.close()
         peer.close()

@@ -30,7 +30,8 @@ class DaemonRun:
         self.proc = None
 
     def start(self) -> DaemonRun:
-        self.proc = self.ns.start(sys.executable, "-m", "netwarden", "daemon", env=self.env)
+        self.log = open(self.tmp / "daemon.log", "a")
+        self.proc = self.ns.start(sys.executable, "-m", "netwarden", "daemon", env=self.env, output=self.log)
         self.wait_for(lambda: (self.state / "findings.json").exists(), "the first check")
         return self
 
@@ -56,9 +57,12 @@ class DaemonRun:
             if condition():
                 return
             if self.proc.poll() is not None:
-                raise AssertionError(f"daemon exited {self.proc.returncode} waiting for {what}: {self.proc.stderr.read()}")
+                raise AssertionError(f"daemon exited {self.proc.returncode} waiting for {what}: {self.output()}")
             time.sleep(0.02)
         raise AssertionError(f"timed out waiting for {what}; events: {self.events()}")
+
+    def output(self) -> str:
+        return (self.tmp / "daemon.log").read_text()
 
     def cpu_seconds(self) -> float:
         fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()

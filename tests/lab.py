@@ -49,9 +49,11 @@ class Netns:
             raise AssertionError(f"{argv} exited {r.returncode}: {r.stderr.strip()}")
         return r
 
-    def start(self, *argv: str, env: dict | None = None, ready: str | None = None) -> subprocess.Popen:
-        proc = subprocess.Popen(self.argv(*argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                env=env, cwd=ROOT)
+    def start(self, *argv: str, env: dict | None = None, ready: str | None = None, output=None) -> subprocess.Popen:
+        """A background process; `output` (a file) takes its stdout and stderr where nothing would
+        drain a pipe (a full pipe blocks the writer)."""
+        pipe = subprocess.PIPE if output is None else output
+        proc = subprocess.Popen(self.argv(*argv), stdout=pipe, stderr=pipe, text=True, env=env, cwd=ROOT)
         self.procs.append(proc)
         if ready is not None:
             line = proc.stdout.readline()

@@ -36,6 +36,8 @@ def daemon(ns, tmp_path):
     for run in runs:
         if run.proc.poll() is None:
             run.proc.kill()
+            run.proc.wait()
+        run.log.close()
 
 
 def test_narrowed_range_is_drift_and_enforce_restores_it(ns, daemon):
@@ -160,7 +162,7 @@ def test_sighup_with_a_broken_config_keeps_the_old_one_and_sigterm_stops_quickly
     d.wait_event("enforced", RANGE)
     code, seconds = d.stop()
     assert code == 0 and seconds < 2
-    assert "reload refused" in d.proc.stderr.read()
+    assert "reload refused" in d.output()
 
 
 def test_a_second_daemon_with_the_same_state_dir_refuses(ns, daemon):

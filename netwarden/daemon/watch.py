@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -135,32 +136,45 @@ class NetlinkWatcher:
         threading.Thread(target=self._run, name="netwarden-netlink", daemon=True).start()
 
     def _run(self) -> None:
-        try:
-            from pyroute2 import IPRoute
-            from pyroute2.netlink.rtnl import RTMGRP_IPV4_ROUTE, RTMGRP_IPV6_ROUTE, RTMGRP_LINK
-
-            ipr = IPRoute()  # created and bound here, in the reading thread
-            ipr.bind(groups=RTMGRP_LINK | RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE)
-            for message in ipr.get_links():
-                self._link(message, announce=False)
-            for message in ipr.get_default_routes():
-                self._route(message, announce=False)
-        except Exception as e:  # noqa: BLE001 - no netlink: the daemon runs on, without kernel events
-            self.log(f"kernel watch unavailable: {e}")
-            self.ready.set()
-            return
-        self.ready.set()
+        """Listen; on any socket error (ENOBUFS when a burst overflows the receive buffer) open a
+        new socket, dump links and routes again, and announce whatever changed in between."""
+        first, pause = True, 0.1
         while True:
             try:
+                self._listen(first)
+                pause = 0.1
+            except Exception as e:  # noqa: BLE001 - no netlink at all: the daemon runs on without it
+                if first:
+                    self.log(f"kernel watch unavailable: {e}")
+                    self.ready.set()
+                    return
+                self.log(f"kernel watch: {e}; resynchronising")
+                time.sleep(pause)
+                pause = min(pause * 2, 5.0)
+            first = False
+
+    def _listen(self, first: bool) -> None:
+        from pyroute2 import IPRoute
+        from pyroute2.netlink.rtnl import RTMGRP_IPV4_ROUTE, RTMGRP_IPV6_ROUTE, RTMGRP_LINK
+
+        with IPRoute() as ipr:  # created and bound here, in the reading thread
+            ipr.bind(groups=RTMGRP_LINK | RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE)
+            links = {m.get_attr("IFLA_IFNAME") for m in ipr.get_links()}
+            for message in ipr.get_links():
+                self._link(message, announce=not first)
+            for name in set(self.links) - links:  # vanished while we were not listening
+                before = self.links.pop(name)
+                self.put(Trigger("kernel", f"link {name}", {"before": before, "after": None}))
+            for message in ipr.get_default_routes():
+                self._route(message, announce=not first)
+            self.ready.set()
+            while True:
                 for message in ipr.get():
                     event = message.get("event", "")
                     if event in ("RTM_NEWLINK", "RTM_DELLINK"):
                         self._link(message, announce=True)
                     elif event in ("RTM_NEWROUTE", "RTM_DELROUTE"):
                         self._route(message, announce=True)
-            except Exception as e:  # noqa: BLE001
-                self.log(f"kernel watch stopped: {e}")
-                return
 
     def _link(self, message, announce: bool) -> None:
         name = message.get_attr("IFLA_IFNAME")
