@@ -111,16 +111,17 @@ def main() -> None:
 
         changes = 300 if QUICK else 3600
         rss0, _ = rss_mb(pid)
-        mark, start = len(run.events()), time.monotonic()
+        logged = lambda: run.output().count("netwarden_event=")  # noqa: E731 (history.jsonl is capped)
+        mark, start = logged(), time.monotonic()
         for i in range(changes // 2):  # a file rewrite and an MTU change, 20 of each a second
             rewrite(i)
             mtu(i)
             time.sleep(0.05)
         time.sleep(2)  # let it settle; rewrites within `debounce` of each other coalesce by design
-        recorded = len(run.events()) - mark
+        recorded = logged() - mark
         rss1, hwm = rss_mb(pid)
         print(f"{'RSS after ' + str(changes) + ' changes':28} {rss1:.1f} MB (at start {rss0:.1f} MB, peak {hwm:.1f} MB; "
-              f"{recorded} drift events recorded in {time.monotonic() - start:.0f} s)   "
+              f"{recorded} drift events logged in {time.monotonic() - start:.0f} s)   "
               f"target <= 60 MB: {'met' if hwm <= 60 else 'MISSED'}")
         run.stop()
         run.log.close()
