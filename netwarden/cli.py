@@ -322,45 +322,44 @@ def _exit_code(findings) -> int:
 
 
 def _report(facts, findings, changes, args, outcome) -> None:
+    from netwarden.engine import report_document
+
+    print_report(report_document(facts, findings, changes, outcome), args)
+
+
+def print_report(doc: dict, args) -> None:
+    """Print a report document (local, or answered by the daemon) as JSON or as text."""
     import json
 
-    from netwarden.model import to_jsonable, worst
-
-    overall = worst(f.severity for f in findings)
     if args.json:
-        print(json.dumps({
-            "schema": JSON_SCHEMA, "netwarden": __version__, "status": overall.value,
-            "exit_code": overall.exit_code, "platform": to_jsonable(facts.platform),
-            "facts": to_jsonable(facts), "findings": to_jsonable(findings),
-            "changes": to_jsonable(changes), "apply": outcome,
-        }, indent=2))
+        print(json.dumps(doc, indent=2))
         return
-    p = facts.platform
-    print(f"netwarden {__version__} on {p.describe()}" + (f" (kernel {p.kernel})" if p.kernel else ""))
+    p = doc["platform"]
+    print(f"netwarden {doc['netwarden']} on {p['description']}" + (f" (kernel {p['kernel']})" if p["kernel"] else ""))
+    outcome = doc["apply"]
     if outcome and outcome["result"] == "applied":
         print()
         for line in outcome["applied"]:
             print(f"  applied   {line}")
         print("  verified: " + ", ".join(f"{k} {v['before']} -> {v['after']}" for k, v in outcome["verified"].items()))
     print()
-    for f in findings:
-        print(f"  {f.severity.value.upper():9} {f.id:15} {f.title}")
-        if f.severity.value == "ok":
+    counts: dict[str, int] = {}
+    for f in doc["findings"]:
+        counts[f["severity"]] = counts.get(f["severity"], 0) + 1
+        print(f"  {f['severity'].upper():9} {f['id']:15} {f['title']}")
+        if f["severity"] == "ok":
             continue
-        for label, items in (("observed", [f.observed]), ("expected", [f.expected]), ("evidence", f.evidence),
-                             ("fix", [c.describe() for c in f.changes]), ("advice", f.advice)):
+        for label, items in (("observed", [f["observed"]]), ("expected", [f["expected"]]), ("evidence", f["evidence"]),
+                             ("fix", [c["description"] for c in f["changes"]]), ("advice", f["advice"])):
             for item in items:
                 if item:
                     print(f"  {'':9} {'':15} {label:9} {item}")
-    counts = {}
-    for f in findings:
-        counts[f.severity.value] = counts.get(f.severity.value, 0) + 1
     summary = ", ".join(f"{n} {s}" for s, n in counts.items())
     print(f"\n{summary or 'no checks ran'}.", end="")
-    if changes and not outcome:
-        verb = "would make" if not args.dry_run else "plans"
-        print(f" `netwarden --apply` (as root) {verb} {len(changes)} change(s):")
-        for c in changes:
-            print(f"  - {c.describe()}")
+    if doc["changes"] and not outcome:
+        verb = "plans" if getattr(args, "dry_run", False) else "would make"
+        print(f" `netwarden --apply` (as root) {verb} {len(doc['changes'])} change(s):")
+        for c in doc["changes"]:
+            print(f"  - {c['description']}")
     else:
         print()

@@ -99,6 +99,18 @@ class Settings:
     exec_hook: tuple[str, ...] = ()
     exec_hook_timeout: float = 10.0
 
+    # ---- control socket (`netwarden status`) ----
+    socket_path: Path = field(default=Path("/run/netwarden/netwarden.sock"), metadata={"env": "NETWARDEN_SOCKET"})
+    # Members of this group (name or number) may read; when it does not exist the socket is root-only.
+    socket_group: str | None = "netwarden"
+    socket_idle_timeout: float = 30.0
+    socket_max_clients: int = 64
+
+    # ---- Prometheus metrics (opt-in) ----
+    metrics_address: str | None = None  # "127.0.0.1:9847": loopback only
+    metrics_textfile: Path | None = None  # for node_exporter's textfile collector
+    metrics_top_destinations: int = 10
+
     def __post_init__(self) -> None:
         if self.lock_timeout < 0:
             raise ValueError("lock_timeout must be >= 0")
@@ -109,8 +121,27 @@ class Settings:
             raise ValueError("need debounce >= 0, history_size >= 1, enforce_max_per_hour >= 1, webhook_retries >= 0")
         if self.webhook_url and not self.webhook_url.startswith(("http://", "https://")):
             raise ValueError("webhook_url must be an http:// or https:// URL")
+        if self.socket_idle_timeout <= 0 or self.socket_max_clients < 1 or self.metrics_top_destinations < 1:
+            raise ValueError("need socket_idle_timeout > 0, socket_max_clients >= 1, metrics_top_destinations >= 1")
+        if self.metrics_address is not None:
+            self.metrics_endpoint()  # validates
         if "/" in self.sysctl_dropin or not self.sysctl_dropin.endswith(".conf"):
             raise ValueError("sysctl_dropin must be a file name ending in .conf")
+
+    def metrics_endpoint(self) -> tuple[str, int]:
+        """(host, port) of metrics_address; loopback only: the fleet view goes through a scraper on the host."""
+        import ipaddress
+
+        host, sep, port = (self.metrics_address or "").rpartition(":")
+        host = host.strip("[]")
+        try:
+            loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+            number = int(port)
+        except ValueError:
+            loopback, number = False, 0
+        if not sep or not loopback or not 0 < number < 65536:
+            raise ValueError("metrics_address must be a loopback host:port, e.g. 127.0.0.1:9847")
+        return host, number
 
     @property
     def dropin_path(self) -> Path:
@@ -128,6 +159,24 @@ def config_file_path(path: str | os.PathLike | None = None) -> Path:
     """The config file in force: `path`, else $NETWARDEN_CONFIG, else the default location."""
     explicit = path if path is not None else os.environ.get(CONFIG_ENV)
     return Path(explicit) if explicit else DEFAULT_CONFIG
+
+
+def control_socket_path(path: str | os.PathLike | None = None) -> Path:
+    """Where the daemon listens, found without pydantic (`netwarden status` must start fast):
+    $NETWARDEN_SOCKET, else `socket_path` in the config file, else the default. The daemon
+    validates the value; a broken config file here just means the default."""
+    if os.environ.get("NETWARDEN_SOCKET"):
+        return Path(os.environ["NETWARDEN_SOCKET"])
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    try:
+        with open(config_file_path(path), "rb") as f:
+            value = tomllib.load(f).get("socket_path")
+    except (OSError, ValueError):
+        value = None
+    return Path(value) if isinstance(value, str) else Settings.__dataclass_fields__["socket_path"].default
 
 
 def load_settings(path: str | os.PathLike | None = None) -> Settings:
@@ -166,11 +215,16 @@ def _validate(config_file: Path | None) -> Settings:
             # Environment beats the file; the file beats the defaults.
             return (env_settings, TomlConfigSettingsSource(settings_cls)) if config_file else (env_settings,)
 
+    from pydantic import AliasChoices
+
+    def field_info(f):
+        default = {"default": f.default} if f.default is not dataclasses.MISSING else {"default_factory": f.default_factory}
+        if "env" in f.metadata:  # a second, documented environment name (NETWARDEN_SOCKET)
+            return Field(validation_alias=AliasChoices(f.name, f.metadata["env"].lower()), **default)
+        return Field(**default)
+
     hints = typing.get_type_hints(Settings)
-    fields = {
-        f.name: (hints[f.name], f.default if f.default is not dataclasses.MISSING else Field(default_factory=f.default_factory))
-        for f in dataclasses.fields(Settings)
-    }
+    fields = {f.name: (hints[f.name], field_info(f)) for f in dataclasses.fields(Settings)}
     model = create_model("Settings", __base__=Base, **fields)
     where = f"{config_file} / {ENV_PREFIX}* environment" if config_file else f"{ENV_PREFIX}* environment"
     try:

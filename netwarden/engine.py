@@ -87,6 +87,29 @@ def apply(backend, journal: Journal, changes: list[Change]) -> None:
         raise ApplyFailed(current, reason, rolled_back, errors) from None
 
 
+REPORT_SCHEMA = 1
+
+
+def report_document(facts: Facts, findings: list[Finding], changes: list[Change], outcome: dict | None) -> dict:
+    """The report as one JSON-ready document: what `--json` prints, what the daemon answers, and
+    what the text output is rendered from."""
+    from netwarden import __version__
+    from netwarden.model import to_jsonable, worst
+
+    def change_doc(change: Change) -> dict:
+        return {**to_jsonable(change), "description": change.describe()}
+
+    overall = worst(f.severity for f in findings)
+    return {
+        "schema": REPORT_SCHEMA, "netwarden": __version__, "status": overall.value, "exit_code": overall.exit_code,
+        "platform": {**to_jsonable(facts.platform), "description": facts.platform.describe()},
+        "facts": to_jsonable(facts),
+        "findings": [{**to_jsonable(f), "changes": [change_doc(c) for c in f.changes]} for f in findings],
+        "changes": [change_doc(c) for c in changes],
+        "apply": outcome,
+    }
+
+
 def revert(backend, journal: Journal) -> tuple[list[dict], list[str]]:
     """Put every journaled original back, newest first. An entry leaves the journal only once its
     original is in place, so a failed revert can simply be run again."""
