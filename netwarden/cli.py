@@ -67,11 +67,23 @@ def build_parser():
                     "foreground; SIGHUP reloads the configuration, SIGTERM stops.")
     daemon.add_argument("--config", metavar="PATH", help="config file (also watched, and re-read on SIGHUP)")
     release = commands.add_parser(
-        "release", help="let the running daemon enforce KEY again after it backed off",
+        "release", help="let the running daemon enforce KEY again after it stood back (root)",
         description="The daemon stops enforcing a key when someone else changes it, or when it rewrote it too "
                     "often; this hands the key back to it (root).")
     release.add_argument("keys", nargs="+", metavar="KEY", help="a sysctl name, e.g. net.ipv4.ip_local_port_range")
-    release.add_argument("--config", metavar="PATH", help="config file (for the state dir)")
+    release.add_argument("--config", metavar="PATH", help="config file (for socket_path)")
+    release.add_argument("--socket", metavar="PATH", help="the daemon's control socket")
+    status = commands.add_parser(
+        "status", help="what the running daemon sees (exit code: its worst finding; 3 when no daemon runs)",
+        description="Ask the running daemon over its control socket. Root and members of the socket group may ask. "
+                    "Exit code: the worst finding (0 ok, 1 warning, 2 critical), 3 when no daemon answers.")
+    events = commands.add_parser("events", help="print the daemon's drift events as they happen (Ctrl-C stops)")
+    for p in (status, events):
+        p.add_argument("--json", action="store_true", help="JSON instead of text (events: one object per line)")
+        p.add_argument("--config", metavar="PATH", help="config file (for socket_path)")
+        p.add_argument("--socket", metavar="PATH", help="the daemon's control socket "
+                                                        "(default $NETWARDEN_SOCKET, else socket_path, else /run/netwarden/netwarden.sock)")
+    status.add_argument("--follow", action="store_true", help="then print drift events as they happen, like `events`")
     return parser
 
 
@@ -106,6 +118,10 @@ def main(argv: list[str] | None = None) -> int:
             return run_daemon(args)
         if args.command == "release":
             return run_release(args)
+        if args.command == "status":
+            return run_status(args)
+        if args.command == "events":
+            return run_events(args)
         return run_check(args)
     except Fail as e:
         print(f"netwarden: {e}", file=sys.stderr)
@@ -154,13 +170,13 @@ def run_check(args) -> int:
 
     if args.revert:
         return _revert(backend, settings, args)
+    if args.apply:
+        return _apply(backend, settings, specs, args)
     facts = engine.collect(backend, specs)
     findings = engine.analyze(facts, settings, specs)
     try:
         changes = engine.plan(findings, backend)
     except ChangeFailed as e:
-        if args.apply:
-            raise Fail(EXIT_IOERR, f"cannot plan the changes: {e}") from None
         print(f"netwarden: note: --apply could not plan its changes: {e}", file=sys.stderr)
         changes = []
     if args.record:
@@ -168,12 +184,8 @@ def run_check(args) -> int:
             source.save(Path(args.record), sys.argv)
         except OSError as e:
             raise Fail(EXIT_IOERR, f"cannot write the support bundle: {e}") from None
-    if not args.apply or not changes:
-        _report(facts, findings, changes, args, outcome=None)
-        if args.apply and not args.json:
-            print("Nothing to change.")
-        return _exit_code(findings)
-    return _apply(backend, settings, specs, facts, findings, changes, args)
+    _report(facts, findings, changes, args, outcome=None)
+    return _exit_code(findings)
 
 
 def _settings(args):
@@ -204,31 +216,83 @@ def run_daemon(args) -> int:
 
 
 def run_release(args) -> int:
-    import re
+    _require_root("release")
+    for key in args.keys:
+        answer = _ask_daemon(args, "release", {"key": key})
+        print(f"released {key}" + ("" if answer["was_held"] else " (it was not held back)"))
+    return EXIT_OK
+
+
+def _ask_daemon(args, method: str, params: dict | None = None):
+    """For commands that only make sense with a daemon: no daemon is exit 3, with a clear word."""
+    from netwarden.config import control_socket_path
+    from netwarden.daemon.client import NoDaemon, RpcError, call
+
+    path = getattr(args, "socket", None) or control_socket_path(getattr(args, "config", None))
+    try:
+        return call(path, method, params or {}, timeout=30)
+    except NoDaemon as e:
+        raise Fail(EXIT_UNKNOWN, str(e)) from None
+    except RpcError as e:
+        raise Fail(EXIT_NOPERM if e.code == -32001 else EXIT_IOERR, str(e)) from None
+    except OSError as e:
+        raise Fail(EXIT_UNKNOWN, f"the daemon did not answer: {e}") from None
+
+
+def run_status(args) -> int:
+    import json
+
+    if args.follow:
+        return run_events(args)
+    status = _ask_daemon(args, "status")
+    findings = _ask_daemon(args, "findings")
+    if args.json:
+        print(json.dumps({"status": status, "findings": findings}, indent=2))
+        return status.get("exit_code", EXIT_UNKNOWN)
+    if status.get("status") == "starting":
+        print("netwarden daemon is starting: its first check is not done yet")
+        return EXIT_UNKNOWN
+    up = int(status["uptime_seconds"])
+    print(f"netwarden daemon {status['netwarden']} (pid {status['pid']}) on {status['platform']}, "
+          f"up {up // 3600}h {up % 3600 // 60:02d}m; {status['events_total']} drift events")
+    print()
+    for f in findings:
+        policy = status["policy"].get(f["id"], "observe")
+        print(f"  {f['severity'].upper():9} {f['id']:15} {f['title']}" + (f"  [{policy}]" if policy != "observe" else ""))
+    for key in status["managed"]:
+        print(f"\nmanaged by netwarden: {key}", end="")
+    for key, held in status["contested"].items():
+        print(f"\ncontested: {key} was set to {held['now']!r} by someone else (netwarden wrote {held['written']!r}); "
+              f"`netwarden release {key}` hands it back", end="")
+    for key in status["backed_off"]:
+        print(f"\nbacked off: {key} was rewritten too often; `netwarden release {key}` hands it back", end="")
+    print()
+    return status["exit_code"]
+
+
+def run_events(args) -> int:
+    import json
     import time
 
-    from netwarden.daemon.service import RELEASE_DIR
+    from netwarden.config import control_socket_path
+    from netwarden.daemon.client import NoDaemon, RpcError, subscribe
 
-    _require_root("release")
-    settings = _settings(args)
-    requests = settings.state_dir / RELEASE_DIR
-    for key in args.keys:
-        if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.:-]*", key) or ".." in key:
-            raise Fail(EXIT_USAGE, f"not a key: {key!r}")
-    if not requests.is_dir():
-        raise Fail(EXIT_UNKNOWN, f"no daemon has run with state dir {settings.state_dir}")
-    for key in args.keys:
-        (requests / key).touch()
-    deadline = time.monotonic() + 3
-    while time.monotonic() < deadline and any((requests / k).exists() for k in args.keys):
-        time.sleep(0.05)
-    pending = [k for k in args.keys if (requests / k).exists()]
-    for key in pending:
-        (requests / key).unlink(missing_ok=True)
-    if pending:
-        raise Fail(EXIT_UNKNOWN, f"no running daemon took the request for {', '.join(pending)}")
-    print("released " + ", ".join(args.keys))
-    return EXIT_OK
+    path = getattr(args, "socket", None) or control_socket_path(getattr(args, "config", None))
+    try:
+        for event in subscribe(path):
+            if args.json:
+                print(json.dumps(event), flush=True)
+            else:
+                when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(event["time"]))
+                print(f"{when}  {event['kind']:14} {event['message']}", flush=True)
+    except NoDaemon as e:
+        raise Fail(EXIT_UNKNOWN, str(e)) from None
+    except RpcError as e:
+        raise Fail(EXIT_NOPERM if e.code == -32001 else EXIT_IOERR, str(e)) from None
+    except KeyboardInterrupt:
+        return EXIT_OK
+    print("netwarden: the daemon stopped", file=sys.stderr)
+    return EXIT_UNKNOWN
 
 
 def _require_root(what: str) -> None:
@@ -236,70 +300,75 @@ def _require_root(what: str) -> None:
         raise Fail(EXIT_NOPERM, f"{what} needs root (try: sudo netwarden {what})")
 
 
-def _locked_journal(settings):
-    from netwarden.journal import ApplyLock, Journal, JournalError, LockBusy
+def _daemon_or_none(method: str, params: dict, args):
+    """Ask the running daemon to do it (so its view and its journal stay one); None when no daemon runs."""
+    from netwarden.config import control_socket_path
+    from netwarden.daemon.client import NoDaemon, RpcError, call
 
-    lock = ApplyLock(settings.apply_lock, settings.lock_timeout)
     try:
-        lock.__enter__()
-    except LockBusy as e:
-        raise Fail(EXIT_TEMPFAIL, str(e)) from None
-    except OSError as e:
-        raise Fail(EXIT_IOERR, f"cannot take the apply lock {settings.apply_lock}: {e.strerror or e}") from None
-    try:
-        return lock, Journal(settings.state_dir)
-    except JournalError as e:
-        lock.__exit__(None, None, None)
-        raise Fail(EXIT_IOERR, str(e)) from None
+        return call(control_socket_path(args.config), method, params, timeout=120)
+    except NoDaemon:
+        return None
+    except RpcError as e:
+        raise Fail(EXIT_NOPERM if e.code == -32001 else EXIT_IOERR, f"the daemon refused: {e}") from None
 
 
-def _apply(backend, settings, specs, facts, findings, changes, args) -> int:
+def _apply(backend, settings, specs, args) -> int:
     import signal
 
     from netwarden import engine
+    from netwarden.journal import JournalError, LockBusy
+    from netwarden.platform.linux import ChangeFailed
 
     _require_root("--apply")
-    lock, journal = _locked_journal(settings)
-    # A service manager's stop (SIGTERM) mid-apply rolls back like Ctrl-C does.
-    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
-    try:
+    answer = _daemon_or_none("apply", {"only": args.only, "skip": args.skip}, args)
+    if answer is not None:
+        doc, ok = answer["report"], answer["ok"]
+    else:
+        # A service manager's stop (SIGTERM) mid-apply rolls back like Ctrl-C does.
+        previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
         try:
-            engine.apply(backend, journal, changes)
-        except engine.ApplyFailed as e:
-            outcome = {"result": "failed", "failed": e.failed.target, "reason": e.reason,
-                       "rolled_back": [c.target for c in e.rolled_back], "rollback_errors": e.rollback_errors}
-            _report(facts, findings, changes, args, outcome)
-            if not args.json:
-                print(f"netwarden: change failed: {e}", file=sys.stderr)
-                for target in outcome["rolled_back"]:
-                    print(f"netwarden: put back {target}", file=sys.stderr)
-                for error in e.rollback_errors:
-                    print(f"netwarden: could NOT put back: {error} (run `netwarden --revert`)", file=sys.stderr)
-            return EXIT_IOERR
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        lock.__exit__(None, None, None)
-    # Verify: look again; a finding still there after its fix is reported as it stands.
-    after_facts = engine.collect(backend, specs)
-    after = engine.analyze(after_facts, settings, specs)
-    before = {f.id: f.severity.value for f in findings}
-    outcome = {"result": "applied", "applied": [c.describe() for c in changes],
-               "verified": {f.id: {"before": before.get(f.id), "after": f.severity.value} for f in after}}
-    _report(after_facts, after, [], args, outcome)
-    return _exit_code(after)
+            doc, ok = engine.apply_and_verify(backend, settings, specs)
+        except LockBusy as e:
+            raise Fail(EXIT_TEMPFAIL, str(e)) from None
+        except (JournalError, ChangeFailed) as e:
+            raise Fail(EXIT_IOERR, str(e)) from None
+        except OSError as e:
+            raise Fail(EXIT_IOERR, f"cannot take the apply lock {settings.apply_lock}: {e.strerror or e}") from None
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+    print_report(doc, args)
+    outcome = doc["apply"]
+    if not ok:
+        if not args.json:
+            print(f"netwarden: change failed: {outcome['failed']}: {outcome['reason']}", file=sys.stderr)
+            for target in outcome["rolled_back"]:
+                print(f"netwarden: put back {target}", file=sys.stderr)
+            for error in outcome["rollback_errors"]:
+                print(f"netwarden: could NOT put back: {error} (run `netwarden --revert`)", file=sys.stderr)
+        return EXIT_IOERR
+    return doc["exit_code"]
 
 
 def _revert(backend, settings, args) -> int:
-    from netwarden import engine
-
     import json
 
+    from netwarden import engine
+    from netwarden.journal import JournalError, LockBusy
+
     _require_root("--revert")
-    lock, journal = _locked_journal(settings)
-    try:
-        restored, failures = engine.revert(backend, journal)
-    finally:
-        lock.__exit__(None, None, None)
+    answer = _daemon_or_none("revert", {}, args)
+    if answer is not None:
+        restored, failures = answer["reverted"], answer["failed"]
+    else:
+        try:
+            restored, failures = engine.revert_all(backend, settings)
+        except LockBusy as e:
+            raise Fail(EXIT_TEMPFAIL, str(e)) from None
+        except JournalError as e:
+            raise Fail(EXIT_IOERR, str(e)) from None
+        except OSError as e:
+            raise Fail(EXIT_IOERR, f"cannot take the apply lock {settings.apply_lock}: {e.strerror or e}") from None
     if args.json:
         print(json.dumps({"schema": JSON_SCHEMA, "netwarden": __version__, "reverted": [
             {"kind": e["kind"], "target": e["target"]} for e in restored], "failed": failures}, indent=2))
@@ -363,3 +432,5 @@ def print_report(doc: dict, args) -> None:
             print(f"  - {c['description']}")
     else:
         print()
+    if outcome and outcome["result"] == "nothing to change":
+        print("Nothing to change.")

@@ -87,6 +87,40 @@ def apply(backend, journal: Journal, changes: list[Change]) -> None:
         raise ApplyFailed(current, reason, rolled_back, errors) from None
 
 
+def apply_and_verify(backend, settings: Settings, specs: list[CheckSpec]) -> tuple[dict, bool]:
+    """The whole of `--apply`, for the CLI and the daemon alike: collect, plan, apply under the lock
+    with the journal, then look again. Returns (report document, whether it succeeded); raises
+    LockBusy, JournalError, or ChangeFailed (when the plan cannot be made)."""
+    from netwarden.journal import ApplyLock, Journal
+
+    facts = collect(backend, specs)
+    findings = analyze(facts, settings, specs)
+    changes = plan(findings, backend)
+    if not changes:
+        return report_document(facts, findings, [], {"result": "nothing to change"}), True
+    with ApplyLock(settings.apply_lock, settings.lock_timeout):
+        try:
+            apply(backend, Journal(settings.state_dir), changes)
+        except ApplyFailed as e:
+            outcome = {"result": "failed", "failed": e.failed.target, "reason": e.reason,
+                       "rolled_back": [c.target for c in e.rolled_back], "rollback_errors": e.rollback_errors}
+            return report_document(facts, findings, changes, outcome), False
+    after_facts = collect(backend, specs)
+    after = analyze(after_facts, settings, specs)
+    before = {f.id: f.severity.value for f in findings}
+    outcome = {"result": "applied", "applied": [c.describe() for c in changes],
+               "verified": {f.id: {"before": before.get(f.id), "after": f.severity.value} for f in after}}
+    return report_document(after_facts, after, [], outcome), True
+
+
+def revert_all(backend, settings: Settings) -> tuple[list[dict], list[str]]:
+    """The whole of `--revert`, under the apply lock."""
+    from netwarden.journal import ApplyLock, Journal
+
+    with ApplyLock(settings.apply_lock, settings.lock_timeout):
+        return revert(backend, Journal(settings.state_dir))
+
+
 REPORT_SCHEMA = 1
 
 

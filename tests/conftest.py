@@ -54,6 +54,7 @@ def nw_env(tmp_path):
         "NETWARDEN_SYSCTL_SEARCH_DIRS": f'["{sysctl_dir}"]',
         "NETWARDEN_SYSCTL_CONF": str(tmp_path / "sysctl.conf"),
         "NETWARDEN_CONFIG": str(config),
+        "NETWARDEN_SOCKET": str(tmp_path / "netwarden.sock"),
     })
     return env
 

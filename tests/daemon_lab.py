@@ -25,6 +25,7 @@ class DaemonRun:
             "NETWARDEN_SYSCTL_SEARCH_DIRS": json.dumps([str(tmp / "sysctl.d")]),
             "NETWARDEN_SYSCTL_CONF": str(tmp / "sysctl.conf"),
             "NETWARDEN_WATCH_FILES": json.dumps([str(tmp / "gai.conf")]),
+            "NETWARDEN_SOCKET": str(tmp / "netwarden.sock"),
         })
         self.env.update(env or {})
         self.proc = None

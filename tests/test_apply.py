@@ -30,7 +30,7 @@ def host(tmp_path, monkeypatch):
     env = {"NETWARDEN_PROC_DIR": str(proc), "NETWARDEN_STATE_DIR": str(tmp_path / "state"),
            "NETWARDEN_SYSCTL_DIR": str(sysctl_dir), "NETWARDEN_SYSCTL_SEARCH_DIRS": json.dumps([str(sysctl_dir)]),
            "NETWARDEN_SYSCTL_CONF": str(tmp_path / "sysctl.conf"), "NETWARDEN_LOCK_TIMEOUT": "0.3",
-           "NETWARDEN_CONFIG": str(tmp_path / "none.toml")}
+           "NETWARDEN_CONFIG": str(tmp_path / "none.toml"), "NETWARDEN_SOCKET": str(tmp_path / "nw.sock")}
     (tmp_path / "none.toml").write_text("")
     for k, v in env.items():
         monkeypatch.setenv(k, v)

@@ -21,7 +21,11 @@ WSL_ADVICE = (
 
 
 def usable_ports(facts: Facts) -> tuple[int, int, int, int] | Unknown:
-    """(low, high, usable, reserved inside the range), or why it is unknown."""
+    """(low, high, usable, reserved inside the range), or why it is unknown.
+
+    Usable is what connect() can count on: the kernel's port search covers an even number of
+    ports (`remaining &= ~1` in __inet_hash_connect), so an odd-width range gives one port less,
+    and reserved ports are skipped."""
     raw = facts.sysctls.get(RANGE, Unknown(f"{RANGE} not collected"))
     if isinstance(raw, Unknown):
         return raw
@@ -32,7 +36,9 @@ def usable_ports(facts: Facts) -> tuple[int, int, int, int] | Unknown:
     reserved, _ = parse_port_list("" if isinstance(reserved_raw, Unknown) else reserved_raw)
     low, high = bounds
     in_range = count_in_range(reserved, low, high)
-    return low, high, high - low + 1 - in_range, in_range
+    width = high - low + 1
+    searched = width & ~1 if width > 1 else width
+    return low, high, max(searched - in_range, 0), in_range
 
 
 def _by_threshold(value: float, critical: float, warning: float, higher_is_worse: bool) -> Severity:
@@ -55,7 +61,8 @@ def check_range(facts: Facts, settings: Settings) -> list[Finding]:
     per_dest = usable / TIME_WAIT_SECONDS
     finding = dict(
         value=f"{low}-{high}",
-        observed=f"{low}-{high}: {usable} usable ports" + (f" ({reserved} reserved)" if reserved else ""),
+        observed=f"{low}-{high}: {high - low + 1} ports, {usable} usable by connect()"
+                 + (f" ({reserved} reserved)" if reserved else ""),
         expected=f"at least {t.ports_range_warning} usable ports (kernel default {KERNEL_DEFAULT[0]}-{KERNEL_DEFAULT[1]})",
     )
     title = f"Ephemeral port range has {usable} usable ports: about {per_dest:.0f} new connections/s to one host:port, sustained"

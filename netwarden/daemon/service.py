@@ -30,7 +30,7 @@ from netwarden.platform.linux import ChangeFailed
 from netwarden.platform.parse.sysctl_conf import same_value
 from netwarden.platform.source import Source
 
-RELEASE_DIR = "release"  # <state_dir>/release/<KEY>: a request from `netwarden release KEY`
+RPC_BUSY = -32004
 
 
 def _describe_change(before: dict | None, after: dict | None) -> str:
@@ -57,13 +57,17 @@ class Daemon:
         self.sysctl_values: dict[str, str] = {}
         self.fingerprints: dict[str, str] = {}
         self.events_total = 0
+        self.started = time.time()
+        self.control = None
+        self.finding_docs: dict[str, dict] = {}  # check id -> its latest finding, as JSON
+        self.facts_doc: dict = {}  # the latest facts, merged across partial checks
+        self.snapshot: dict = {"status": {"status": "starting"}, "findings": [], "facts": {}}
 
     # ---- lifecycle -----------------------------------------------------------------------------
 
     def run(self) -> int:
         state_dir = self.settings.state_dir
         state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        (state_dir / RELEASE_DIR).mkdir(mode=0o700, exist_ok=True)
         instance = self._single_instance(state_dir / "daemon.pid")
         try:
             self._setup()
@@ -102,6 +106,10 @@ class Daemon:
         for signum, name in ((signal.SIGTERM, "TERM"), (signal.SIGINT, "INT"), (signal.SIGHUP, "HUP")):
             signal.signal(signum, lambda *_, name=name: self.queue.put(Trigger("signal", name)))
         self._reconcile_journal()
+        from netwarden.daemon.control import ControlServer
+
+        self.control = ControlServer(self.settings, self, lambda m: self.log.write(WARNING, m))
+        self.control.open()  # before any work: a live daemon on the socket stops us here
         self.watched = self._watched_files()
         self.fingerprints = {str(p): file_fingerprint(p) for p in self.watched}
         self.files = FileWatcher(list(self.watched), self.queue.put)
@@ -114,6 +122,7 @@ class Daemon:
         self.log.write(NOTICE, f"daemon {__version__} started on {self.backend.platform.describe()}, "
                                f"{len(self.specs)} checks, state dir {self.settings.state_dir}")
         self._check(self.specs, "start")
+        self.control.start()
         self.sd.send("READY=1", f"STATUS={self._summary()}")
         self.ready = True
 
@@ -137,13 +146,14 @@ class Daemon:
         watched: dict[Path, tuple[str, ...]] = {p: () for p in s.watch_files}
         for path in (s.sysctl_dir, *s.sysctl_search_dirs, s.sysctl_conf):
             watched[Path(path)] = sysctl_checks
-        watched[s.state_dir / RELEASE_DIR] = ()
         if self.config_path:
             watched[Path(self.config_path)] = ()
         return watched
 
     def _shutdown(self) -> None:
         self.sd.send("STOPPING=1")
+        if self.control is not None:
+            self.control.stop()
         if getattr(self, "files", None):
             self.files.stop()
         if self.settings.rollback_on_stop and getattr(self, "backend", None):
@@ -214,6 +224,8 @@ class Daemon:
             elif trigger.kind == "file" and trigger.detail not in seen_files:  # one look per file per batch
                 seen_files.add(trigger.detail)
                 reload |= self._file_changed(Path(trigger.detail), affected)
+            elif trigger.kind == "rpc":
+                self._rpc(trigger.detail, trigger.data["params"], trigger.data["reply"])
             elif trigger.kind == "kernel":
                 before, after = trigger.data.get("before"), trigger.data.get("after")
                 self._emit(DriftEvent("kernel-changed", trigger.detail, before, after, "netlink",
@@ -231,12 +243,6 @@ class Daemon:
 
     def _file_changed(self, path: Path, affected: dict[str, str]) -> bool:
         """Returns True when the path is the config file (a reload is due)."""
-        if path == self.settings.state_dir / RELEASE_DIR:
-            for key in self._serve_release_requests(path):
-                for spec in self.specs:  # enforce it again now, not at its next change
-                    if key in spec.sysctls:
-                        affected.setdefault(spec.id, f"release {key}")
-            return False
         before, after = self.fingerprints.get(str(path)), file_fingerprint(path)
         if before == after:
             return False
@@ -292,6 +298,13 @@ class Daemon:
                 value = facts.sysctls.get(key)
                 if isinstance(value, str):
                     self.sysctl_values[key] = value
+        doc = engine.report_document(facts, findings, [], None)
+        self.finding_docs.update({f["id"]: f for f in doc["findings"]})
+        for key, value in doc["facts"].items():
+            if key == "sysctls":
+                self.facts_doc.setdefault("sysctls", {}).update(value)
+            elif value is not None or key not in self.facts_doc:
+                self.facts_doc[key] = value
         events = diff_findings(self.history.findings, findings, trigger)
         for event in events:
             self._emit(event)
@@ -304,6 +317,7 @@ class Daemon:
         enforced = self._enforce(findings, trigger)
         if enforced:
             self._check([s for s in self.specs if s.id in enforced], "enforce")
+        self._publish()
         if self.ready:
             self.sd.send(f"STATUS={self._summary()}")
 
@@ -344,6 +358,8 @@ class Daemon:
             self.log.write(ERR, f"cannot write history: {e}")
         for notifier in self.notifiers:
             notifier.submit(event)
+        if self.control is not None:
+            self.control.broadcast(event.to_json())
 
     # ---- operations also offered to admins ----------------------------------------------------
 
@@ -354,20 +370,102 @@ class Daemon:
                               else f"{key} released (it was not held back)", "ok", time.time()))
         return known
 
-    def _serve_release_requests(self, directory: Path) -> list[str]:
-        keys = []
-        for request in sorted(directory.iterdir()):
-            self.release(request.name)
-            request.unlink(missing_ok=True)
-            keys.append(request.name)
-        return keys
+    # ---- the control socket's methods -------------------------------------------------------
+    # Read-only ones run on the socket's thread, from the snapshot the loop publishes (swapped
+    # whole, never mutated); the others are queued to the loop, the one place that changes state.
 
-    def _reload(self) -> None:
+    def read(self, method: str, params: dict):
+        snapshot = self.snapshot
+        if method == "version":
+            return {"netwarden": __version__}
+        if method in ("status", "findings", "facts"):
+            return snapshot[method]
+        offset, limit = params.get("offset", 0), params.get("limit", 50)
+        if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in (offset, limit)) or limit > 1000:
+            raise ValueError("history takes offset >= 0 and 0 <= limit <= 1000")
+        events = self.history.events
+        page = events[max(0, len(events) - offset - limit):len(events) - offset] if offset < len(events) else []
+        return {"total": len(events), "offset": offset, "events": page[::-1]}  # newest first
+
+    def submit(self, method: str, params: dict, reply) -> None:
+        self.queue.put(Trigger("rpc", method, {"params": params, "reply": reply}))
+
+    def _rpc(self, method: str, params: dict, reply) -> None:
+        from netwarden.journal import LockBusy as Busy
+
+        try:
+            reply(result=self._operation(method, params))
+        except ValueError as e:
+            reply(error=(-32602, str(e)))
+        except (engine.UsageError, ChangeFailed, JournalError) as e:
+            reply(error=(-32602 if isinstance(e, engine.UsageError) else -32603, str(e)))
+        except Busy as e:
+            reply(error=(RPC_BUSY, str(e)))
+
+    def _operation(self, method: str, params: dict):
+        if method == "check":
+            ids = params.get("ids") or [s.id for s in self.specs]
+            specs = [s for s in self.specs if s.id in ids]
+            if not isinstance(ids, list) or len(specs) != len(set(ids)):
+                raise ValueError(f"ids must be a list of running checks: {', '.join(s.id for s in self.specs)}")
+            self._check(specs, "request: check")
+            return {"findings": [self.finding_docs[s.id] for s in specs]}
+        if method == "apply":
+            specs = engine.select_checks(self.settings, params.get("only"), params.get("skip"))
+            doc, ok = engine.apply_and_verify(self.backend, self.settings, specs)
+            self._after_own_write(specs, "request: apply")
+            return {"report": doc, "ok": ok}
+        if method == "revert":
+            restored, failures = engine.revert_all(self.backend, self.settings)
+            self._after_own_write(self.specs, "request: revert")
+            return {"reverted": restored, "failed": failures}
+        if method == "release":
+            key = params.get("key")
+            if not isinstance(key, str) or not key:
+                raise ValueError("release takes a key")
+            was_held = self.release(key)
+            self._check([s for s in self.specs if key in s.sysctls], f"release {key}")  # enforce again now
+            return {"released": key, "was_held": was_held}
+        if method == "reload":
+            error = self._reload()
+            return {"reloaded": error is None, "error": error}
+        raise ValueError(f"no such method: {method}")
+
+    def _after_own_write(self, specs, trigger: str) -> None:
+        self.fingerprints = {str(p): file_fingerprint(p) for p in self.watched}
+        self._check(specs, trigger)
+
+    def _publish(self) -> None:
+        from netwarden.journal import Journal as J
+
+        counts: dict[str, int] = {}
+        for f in self.finding_docs.values():
+            counts[f["severity"]] = counts.get(f["severity"], 0) + 1
+        overall = worst(Severity(f["severity"]) for f in self.finding_docs.values())
+        try:
+            managed = [e["target"] for e in J(self.settings.state_dir).entries if e.get("written") is not None]
+        except JournalError:
+            managed = []
+        status = {
+            "netwarden": __version__, "pid": os.getpid(), "uptime_seconds": round(time.time() - self.started, 1),
+            "platform": self.backend.platform.describe(), "status": overall.value, "exit_code": overall.exit_code,
+            "counts": counts, "checks": [s.id for s in self.specs],
+            "policy": {s.id: self.settings.policy_for(s.id) for s in self.specs},
+            "last_check": getattr(self, "last_check", None), "last_check_seconds": getattr(self, "last_check_seconds", None),
+            "events_total": self.events_total, "managed": managed,
+            "contested": {k: {"written": w, "now": n} for k, (w, n) in self.enforcer.contested.items()},
+            "backed_off": sorted(self.enforcer.backed_off),
+        }
+        self.snapshot = {"status": status, "findings": list(self.finding_docs.values()), "facts": dict(self.facts_doc)}
+
+    def _reload(self) -> str | None:
         self.sd.send("RELOADING=1", f"MONOTONIC_USEC={time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000}")
         try:
             settings = load_settings(self.config_path)
         except ConfigError as e:
             self.log.write(ERR, f"reload refused, keeping the running configuration: {e}")
+            self.sd.send("READY=1", f"STATUS={self._summary()}")
+            return str(e)
         else:
             self.settings = settings
             self.enforcer.settings = settings
@@ -375,6 +473,7 @@ class Daemon:
             self.log.write(NOTICE, "configuration reloaded")
             self._check(self.specs, "reload")
         self.sd.send("READY=1", f"STATUS={self._summary()}")
+        return None
 
     def _summary(self) -> str:
         states = self.history.findings
