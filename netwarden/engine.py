@@ -97,18 +97,19 @@ def apply_and_verify(backend, settings: Settings, specs: list[CheckSpec]) -> tup
     findings = analyze(facts, settings, specs)
     changes = plan(findings, backend)
     if not changes:
-        return report_document(facts, findings, [], {"result": "nothing to change"}), True
+        return report_document(facts, findings, [], {"result": "nothing to change", "checks": []}), True
+    checks = sorted({c.check for c in changes if c.kind != "file"})
     with ApplyLock(settings.apply_lock, settings.lock_timeout):
         try:
             apply(backend, Journal(settings.state_dir), changes)
         except ApplyFailed as e:
-            outcome = {"result": "failed", "failed": e.failed.target, "reason": e.reason,
+            outcome = {"result": "failed", "checks": checks, "failed": e.failed.target, "reason": e.reason,
                        "rolled_back": [c.target for c in e.rolled_back], "rollback_errors": e.rollback_errors}
             return report_document(facts, findings, changes, outcome), False
     after_facts = collect(backend, specs)
     after = analyze(after_facts, settings, specs)
     before = {f.id: f.severity.value for f in findings}
-    outcome = {"result": "applied", "applied": [c.describe() for c in changes],
+    outcome = {"result": "applied", "checks": checks, "applied": [c.describe() for c in changes],
                "verified": {f.id: {"before": before.get(f.id), "after": f.severity.value} for f in after}}
     return report_document(after_facts, after, [], outcome), True
 

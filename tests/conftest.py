@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from daemon_lab import DaemonRun
 from lab import Netns, lab_unavailable, link
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
@@ -64,3 +65,25 @@ def fixture_text(relative: str) -> str:
     if not path.exists():
         pytest.skip(f"shared fixtures not found at {FIXTURES}")
     return path.read_text(encoding="utf-8")
+
+
+@pytest.fixture
+def ns(netns):
+    return netns()
+
+
+@pytest.fixture
+def daemon(ns, tmp_path):
+    runs = []
+
+    def start(config: str = "", env: dict | None = None) -> DaemonRun:
+        run = DaemonRun(ns, tmp_path, config, env).start()
+        runs.append(run)
+        return run
+
+    yield start
+    for run in runs:
+        if run.proc.poll() is None:
+            run.proc.kill()
+            run.proc.wait()
+        run.log.close()

@@ -9,35 +9,12 @@ import sys
 import time
 
 import pytest
-from daemon_lab import DaemonRun
 from lab import TOOLS, link
 
 pytestmark = pytest.mark.lab
 
 RANGE = "net.ipv4.ip_local_port_range"
 ENFORCE = '[policy]\n"ports.range" = "enforce"\n'
-
-
-@pytest.fixture
-def ns(netns):
-    return netns()
-
-
-@pytest.fixture
-def daemon(ns, tmp_path):
-    runs = []
-
-    def start(config: str = "", env: dict | None = None) -> DaemonRun:
-        run = DaemonRun(ns, tmp_path, config, env).start()
-        runs.append(run)
-        return run
-
-    yield start
-    for run in runs:
-        if run.proc.poll() is None:
-            run.proc.kill()
-            run.proc.wait()
-        run.log.close()
 
 
 def test_narrowed_range_is_drift_and_enforce_restores_it(ns, daemon):

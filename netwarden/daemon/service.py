@@ -61,7 +61,9 @@ class Daemon:
         self.control = None
         self.finding_docs: dict[str, dict] = {}  # check id -> its latest finding, as JSON
         self.facts_doc: dict = {}  # the latest facts, merged across partial checks
-        self.snapshot: dict = {"status": {"status": "starting"}, "findings": [], "facts": {}}
+        self.snapshot: dict = {"status": {"status": "starting"}, "findings": [], "facts": {}, "gauges": {}}
+        self.gauges: dict = {}
+        self.metrics = None
 
     # ---- lifecycle -----------------------------------------------------------------------------
 
@@ -106,10 +108,18 @@ class Daemon:
         for signum, name in ((signal.SIGTERM, "TERM"), (signal.SIGINT, "INT"), (signal.SIGHUP, "HUP")):
             signal.signal(signum, lambda *_, name=name: self.queue.put(Trigger("signal", name)))
         self._reconcile_journal()
-        from netwarden.daemon.control import ControlServer
+        from netwarden.daemon.control import ControlError, ControlServer
 
         self.control = ControlServer(self.settings, self, lambda m: self.log.write(WARNING, m))
-        self.control.open()  # before any work: a live daemon on the socket stops us here
+        try:
+            self.control.open()  # before any work: a live daemon on the socket stops us here
+        except ControlError as e:
+            self.control = None
+            raise DaemonError(str(e)) from None
+        if self.settings.metrics_address or self.settings.metrics_textfile:
+            from netwarden.daemon.metrics import Metrics
+
+            self.metrics = Metrics(self, self.settings)
         self.watched = self._watched_files()
         self.fingerprints = {str(p): file_fingerprint(p) for p in self.watched}
         self.files = FileWatcher(list(self.watched), self.queue.put)
@@ -123,6 +133,8 @@ class Daemon:
                                f"{len(self.specs)} checks, state dir {self.settings.state_dir}")
         self._check(self.specs, "start")
         self.control.start()
+        if self.metrics is not None:
+            self.metrics.serve()
         self.sd.send("READY=1", f"STATUS={self._summary()}")
         self.ready = True
 
@@ -298,6 +310,7 @@ class Daemon:
                 value = facts.sysctls.get(key)
                 if isinstance(value, str):
                     self.sysctl_values[key] = value
+        self._update_gauges(facts)
         doc = engine.report_document(facts, findings, [], None)
         self.finding_docs.update({f["id"]: f for f in doc["findings"]})
         for key, value in doc["facts"].items():
@@ -314,10 +327,14 @@ class Daemon:
             self.history.save_findings(state)
         self.last_check = time.time()
         self.last_check_seconds = time.monotonic() - started
+        if self.metrics is not None:
+            self.metrics.check_duration.observe(self.last_check_seconds)
         enforced = self._enforce(findings, trigger)
         if enforced:
             self._check([s for s in self.specs if s.id in enforced], "enforce")
         self._publish()
+        if self.metrics is not None:
+            self._write_textfile()
         if self.ready:
             self.sd.send(f"STATUS={self._summary()}")
 
@@ -337,20 +354,52 @@ class Daemon:
                 plan = allowed + ([d] if (d := self.backend.dropin_change(allowed)) else [])
                 engine.apply(self.backend, Journal(self.settings.state_dir), plan)
         except (engine.ApplyFailed, ChangeFailed, JournalError, LockBusy, OSError) as e:
+            self._count_applies(allowed, "failed")
             for change in allowed:
                 self._emit(DriftEvent("enforce-failed", change.target, {"value": change.current}, None, trigger,
                                       f"could not enforce {change.target}: {e}", "warning", time.time()))
             return set()
         # Our own drop-in write is not someone else's file change.
         self.fingerprints = {str(p): file_fingerprint(p) for p in self.watched}
+        self._count_applies(allowed, "ok")
         for change in allowed:
             self.enforcer.applied(change.target)
             self._emit(DriftEvent("enforced", change.target, {"value": change.current}, {"value": change.new}, trigger,
                                   f"enforced {change.target}: {change.current} -> {change.new}", "ok", time.time()))
         return {c.check for c in allowed}
 
+    def _count_applies(self, changes, result: str) -> None:
+        if self.metrics is not None:
+            for change in changes:
+                self.metrics.applies.labels(change.check, result).inc()
+
+    def _write_textfile(self) -> None:
+        try:
+            self.metrics.write_textfile()
+        except OSError as e:
+            self.log.write(ERR, f"cannot write the metrics textfile: {e}")
+
+    def _update_gauges(self, facts) -> None:
+        """Numbers for metrics, from real Facts (the published snapshot holds only JSON)."""
+        from netwarden.checks.ports import usable_ports
+        from netwarden.model import Unknown
+
+        if "net.ipv4.ip_local_port_range" in facts.sysctls:
+            ports = usable_ports(facts)
+            if not isinstance(ports, Unknown):
+                self.gauges["port_range_size"] = ports[2]
+        if facts.census is not None and not isinstance(facts.census, Unknown):
+            top = facts.census.destinations[:self.settings.metrics_top_destinations]
+            self.gauges["ports_in_use"] = [(d.name, d.total) for d in top]
+            self.gauges["time_wait"] = facts.census.time_wait
+        if facts.sockstat is not None and not isinstance(facts.sockstat, Unknown):
+            self.gauges["time_wait"] = facts.sockstat.time_wait
+
     def _emit(self, event: DriftEvent) -> None:
         self.events_total += 1
+        if self.metrics is not None:
+            finding_event = event.kind in ("appeared", "changed", "cleared")
+            self.metrics.drift.labels(event.subject if finding_event else event.kind).inc()
         self.log.event(event)
         try:
             self.history.add(event)
@@ -413,6 +462,9 @@ class Daemon:
         if method == "apply":
             specs = engine.select_checks(self.settings, params.get("only"), params.get("skip"))
             doc, ok = engine.apply_and_verify(self.backend, self.settings, specs)
+            if self.metrics is not None:
+                for check_id in doc["apply"]["checks"]:
+                    self.metrics.applies.labels(check_id, "ok" if ok else "failed").inc()
             self._after_own_write(specs, "request: apply")
             return {"report": doc, "ok": ok}
         if method == "revert":
@@ -456,7 +508,8 @@ class Daemon:
             "contested": {k: {"written": w, "now": n} for k, (w, n) in self.enforcer.contested.items()},
             "backed_off": sorted(self.enforcer.backed_off),
         }
-        self.snapshot = {"status": status, "findings": list(self.finding_docs.values()), "facts": dict(self.facts_doc)}
+        self.snapshot = {"status": status, "findings": list(self.finding_docs.values()), "facts": dict(self.facts_doc),
+                         "gauges": dict(self.gauges)}
 
     def _reload(self) -> str | None:
         self.sd.send("RELOADING=1", f"MONOTONIC_USEC={time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000}")

@@ -1,0 +1,71 @@
+"""Prometheus metrics (opt-in: `metrics_address` on loopback, and/or `metrics_textfile` for
+node_exporter's textfile collector).
+
+Gauges are read at scrape time from the snapshot the daemon's loop publishes (never from live
+state), counters and the histogram are fed by the loop. Label values are bounded: check ids, the
+event kinds, and at most `metrics_top_destinations` destinations.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server, write_to_textfile
+from prometheus_client.core import GaugeMetricFamily
+
+SEVERITIES = ("ok", "warning", "critical", "unknown")
+
+
+class _SnapshotCollector:
+    def __init__(self, daemon) -> None:
+        self.daemon = daemon
+
+    def collect(self):
+        snapshot = self.daemon.snapshot
+        up = GaugeMetricFamily("netwarden_up", "1 while the netwarden daemon runs")
+        up.add_metric([], 1)
+        yield up
+        finding = GaugeMetricFamily("netwarden_finding", "1 for each check's current severity, 0 for the others",
+                                    labels=["check", "severity"])
+        for f in snapshot["findings"]:
+            for severity in SEVERITIES:
+                finding.add_metric([f["id"], severity], 1 if f["severity"] == severity else 0)
+        yield finding
+        gauges = snapshot.get("gauges", {})
+        if "port_range_size" in gauges:
+            size = GaugeMetricFamily("netwarden_ephemeral_port_range_size",
+                                     "ephemeral ports connect() can use (range minus reserved, even-rounded)")
+            size.add_metric([], gauges["port_range_size"])
+            yield size
+        if "ports_in_use" in gauges:
+            in_use = GaugeMetricFamily("netwarden_ephemeral_ports_in_use",
+                                       "ephemeral ports held towards a destination (busiest only)", labels=["destination"])
+            for destination, count in gauges["ports_in_use"]:
+                in_use.add_metric([destination], count)
+            yield in_use
+        if "time_wait" in gauges:
+            tw = GaugeMetricFamily("netwarden_time_wait_sockets", "TCP sockets in TIME_WAIT")
+            tw.add_metric([], gauges["time_wait"])
+            yield tw
+
+
+class Metrics:
+    def __init__(self, daemon, settings) -> None:
+        self.settings = settings
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.drift = Counter("netwarden_drift_events", "drift events, by check (or event kind)", ["check"],
+                             registry=self.registry)
+        self.applies = Counter("netwarden_applies", "changes netwarden made, by check and result",
+                               ["check", "result"], registry=self.registry)
+        self.check_duration = Histogram("netwarden_check_duration_seconds", "time to collect and analyse",
+                                        buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+                                        registry=self.registry)
+        self.registry.register(_SnapshotCollector(daemon))
+
+    def serve(self) -> None:
+        if self.settings.metrics_address:
+            host, port = self.settings.metrics_endpoint()
+            start_http_server(port, addr=host, registry=self.registry)
+
+    def write_textfile(self) -> None:
+        """Atomic (prometheus_client writes a temp file and renames it)."""
+        if self.settings.metrics_textfile:
+            write_to_textfile(str(self.settings.metrics_textfile), self.registry)

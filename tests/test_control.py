@@ -1,0 +1,183 @@
+"""The control socket with a real daemon: who may do what, the protocol's errors, stale and live
+sockets, live events, `netwarden status`, and the metrics."""
+
+import json
+import os
+import shutil
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from lab import ROOT
+
+pytestmark = pytest.mark.lab
+
+RANGE = "net.ipv4.ip_local_port_range"
+MEMBER = ["setpriv", "--reuid=12345", "--regid=12345", "--groups=12346", "--"]
+OUTSIDER = ["setpriv", "--reuid=12347", "--regid=12347", "--clear-groups", "--"]
+
+
+@pytest.fixture
+def socket_dir():
+    """A directory others may traverse (pytest's tmp dirs are 0700), removed afterwards."""
+    path = Path(tempfile.mkdtemp(prefix="nwtest-sock-", dir="/run" if os.access("/run", os.W_OK) else None))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def run_as(prefix, *args, sock: Path, timeout=20):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NETWARDEN_")}
+    env["NETWARDEN_SOCKET"] = str(sock)
+    return subprocess.run([*prefix, sys.executable, *args], capture_output=True, text=True, env=env, cwd=ROOT,
+                          timeout=timeout)
+
+
+def rpc_lines(sock: Path, payload: bytes, expect: int, timeout=5.0) -> list[dict]:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect(str(sock))
+        s.sendall(payload)
+        data = b""
+        while data.count(b"\n") < expect:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    return [json.loads(line) for line in data.splitlines() if line.strip()]
+
+
+def test_group_members_read_root_changes_others_cannot_connect(ns, daemon, socket_dir):
+    sock = socket_dir / "nw.sock"
+    d = daemon(env={"NETWARDEN_SOCKET": str(sock), "NETWARDEN_SOCKET_GROUP": "12346"})
+    st = os.stat(sock)
+    assert stat.S_IMODE(st.st_mode) == 0o660 and st.st_gid == 12346
+    ns.sysctl(RANGE, "60700 61000")
+    d.wait_event("appeared", "ports.range")
+
+    member = run_as(MEMBER, "-m", "netwarden", "status", "--json", sock=sock)
+    assert member.returncode == 2, member.stderr  # the daemon's worst finding: critical
+    assert {f["id"]: f["severity"] for f in json.loads(member.stdout)["findings"]}["ports.range"] == "critical"
+    refused = run_as(MEMBER, "-c", "from netwarden.daemon.client import call, RpcError\n"
+                                   "import sys\ntry:\n    call(sys.argv[1], 'apply')\n"
+                                   "except RpcError as e:\n    print(e.code, e)", str(sock), sock=sock)
+    assert refused.stdout.startswith("-32001 permission denied: apply needs root"), refused.stdout + refused.stderr
+    outsider = run_as(OUTSIDER, "-m", "netwarden", "status", sock=sock)
+    assert outsider.returncode == 77 and "permission denied" in outsider.stderr
+
+    r = d.netwarden("--apply")  # root, through the daemon
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert ns.sysctl(RANGE).split() == ["32768", "61000"]
+    d.wait_event("cleared", "ports.range")
+
+
+def test_peer_credentials_are_checked_even_when_the_file_mode_lets_anyone_in(ns, daemon, socket_dir):
+    sock = socket_dir / "nw.sock"
+    daemon(env={"NETWARDEN_SOCKET": str(sock), "NETWARDEN_SOCKET_GROUP": "12346"})
+    os.chmod(sock, 0o666)  # as a careless admin might
+    r = run_as(OUTSIDER, "-m", "netwarden", "status", sock=sock)
+    assert r.returncode == 77 and "uid 12347 is neither root nor in the socket's group" in r.stderr
+
+
+def test_protocol_errors_are_answered_and_requests_pipeline(ns, daemon, tmp_path):
+    d = daemon()
+    sock = Path(d.env["NETWARDEN_SOCKET"])
+    requests = b"".join(line + b"\n" for line in (
+        b"{bad json",
+        b"[1, 2]",
+        b'{"jsonrpc": "2.0", "method": "nope", "id": 1}',
+        b'{"jsonrpc": "2.0", "method": "history", "params": {"limit": -1}, "id": 2}',
+        b'{"jsonrpc": "2.0", "method": "history", "params": [1], "id": 3}',
+        b'{"jsonrpc": "2.0", "method": "version"}',  # a notification: no answer
+        b'{"jsonrpc": "2.0", "method": "version", "id": "v"}',
+        b'{"jsonrpc": "2.0", "method": "apply", "params": {"only": ["ports.nope"]}, "id": 4}',
+    ))
+    answers = rpc_lines(sock, requests, expect=7)
+    assert [a.get("error", {}).get("code") for a in answers] == [-32700, -32600, -32601, -32602, -32602, None, -32602]
+    assert answers[5] == {"jsonrpc": "2.0", "id": "v", "result": {"netwarden": "0.1.0"}}
+    oversized = rpc_lines(sock, b"x" * (70 * 1024), expect=1)
+    assert oversized[0]["error"]["code"] == -32003
+    assert rpc_lines(sock, b'{"jsonrpc": "2.0", "method": "status", "id": 9}\n', 1)[0]["result"]["status"] == "ok"
+
+
+def test_history_pages_newest_first(ns, daemon):
+    d = daemon()
+    for value in ("60700 61000", "50000 60000", "32768 60999"):
+        ns.sysctl(RANGE, value)
+        time.sleep(0.5)
+    d.wait_event("cleared", "ports.range")
+    sock = Path(d.env["NETWARDEN_SOCKET"])
+    first = rpc_lines(sock, b'{"jsonrpc":"2.0","method":"history","params":{"limit":2},"id":1}\n', 1)[0]["result"]
+    second = rpc_lines(sock, b'{"jsonrpc":"2.0","method":"history","params":{"limit":2,"offset":2},"id":1}\n', 1)[0]["result"]
+    assert first["total"] == 3
+    assert [e["kind"] for e in first["events"] + second["events"]] == ["cleared", "changed", "appeared"]
+
+
+def test_stale_socket_is_replaced_and_a_live_one_refuses_a_second_daemon(ns, daemon, tmp_path):
+    sock = tmp_path / "netwarden.sock"
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stale.bind(str(sock))
+    stale.close()  # the file stays: what a crashed daemon leaves
+    d = daemon()
+    assert "replaced the stale control socket" in d.output()
+    other_state = dict(d.env, NETWARDEN_STATE_DIR=str(tmp_path / "other-state"))
+    r = ns.netwarden("daemon", env=other_state, timeout=20)
+    assert r.returncode == 75 and f"another netwarden daemon is listening on {sock}" in r.stderr
+
+
+def test_events_stream_live(ns, daemon):
+    d = daemon()
+    env = dict(os.environ, NETWARDEN_SOCKET=d.env["NETWARDEN_SOCKET"])
+    follower = subprocess.Popen([sys.executable, "-m", "netwarden", "events", "--json"], stdout=subprocess.PIPE,
+                                text=True, env=env, cwd=ROOT)
+    try:
+        time.sleep(0.5)
+        ns.sysctl(RANGE, "60700 61000")
+        event = json.loads(follower.stdout.readline())
+        assert (event["kind"], event["subject"]) == ("appeared", "ports.range")
+    finally:
+        follower.kill()
+        follower.wait()
+
+
+def test_status_without_a_daemon_is_exit_3_and_status_stays_light(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NETWARDEN_")}
+    env["NETWARDEN_SOCKET"] = str(tmp_path / "nobody.sock")
+    r = subprocess.run([sys.executable, "-m", "netwarden", "status"], capture_output=True, text=True, env=env, cwd=ROOT)
+    assert r.returncode == 3 and "no netwarden daemon is running" in r.stderr
+    code = ("import sys\nfrom netwarden.cli import main\nmain(['status'])\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'pydantic', 'pydantic_settings', 'pyroute2', "
+            "'watchdog', 'prometheus_client'}))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT)
+    assert r.stdout.strip() == "[]", r.stdout + r.stderr
+
+
+def test_metrics_over_http_and_textfile_match_the_findings(ns, daemon, tmp_path):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    textfile = tmp_path / "netwarden.prom"
+    d = daemon(env={"NETWARDEN_METRICS_ADDRESS": "127.0.0.1:9847", "NETWARDEN_METRICS_TEXTFILE": str(textfile)})
+    ns.sysctl(RANGE, "60700 61000")
+    d.wait_event("appeared", "ports.range")
+    time.sleep(0.3)
+    scraped = ns.run(sys.executable, "-c", "import urllib.request; "
+                     "print(urllib.request.urlopen('http://127.0.0.1:9847/metrics', timeout=5).read().decode())").stdout
+
+    def samples(text):
+        return {(s.name, tuple(sorted(s.labels.items()))): s.value
+                for family in text_string_to_metric_families(text) for s in family.samples}
+
+    for text in (scraped, textfile.read_text()):
+        got = samples(text)
+        assert got[("netwarden_up", ())] == 1
+        assert got[("netwarden_finding", (("check", "ports.range"), ("severity", "critical")))] == 1
+        assert got[("netwarden_finding", (("check", "ports.range"), ("severity", "ok")))] == 0
+        assert got[("netwarden_ephemeral_port_range_size", ())] == 300
+        assert got[("netwarden_drift_events_total", (("check", "ports.range"),))] >= 1
+        assert got[("netwarden_check_duration_seconds_count", ())] >= 2
+        assert ("netwarden_time_wait_sockets", ()) in got
