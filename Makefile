@@ -28,6 +28,7 @@ bench: setup lab-deps
 	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/census.py
 	$(BIN)/python bench/daemon.py
+	$(BIN)/python bench/control_socket.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

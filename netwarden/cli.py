@@ -241,6 +241,7 @@ def _ask_daemon(args, method: str, params: dict | None = None):
 
 def run_status(args) -> int:
     import json
+    import time
 
     if args.follow:
         return run_events(args)
@@ -252,7 +253,7 @@ def run_status(args) -> int:
     if status.get("status") == "starting":
         print("netwarden daemon is starting: its first check is not done yet")
         return EXIT_UNKNOWN
-    up = int(status["uptime_seconds"])
+    up = int(time.time() - status["started_at"])
     print(f"netwarden daemon {status['netwarden']} (pid {status['pid']}) on {status['platform']}, "
           f"up {up // 3600}h {up % 3600 // 60:02d}m; {status['events_total']} drift events")
     print()

@@ -41,7 +41,13 @@ class ControlError(Exception):
     pass
 
 
+class Encoded(bytes):
+    """A result already encoded as JSON (the daemon encodes each snapshot once, not per request)."""
+
+
 def _message(id_, result=None, error=None) -> bytes:
+    if isinstance(result, Encoded) and error is None:
+        return b'{"jsonrpc":"2.0","id":' + json.dumps(id_).encode() + b',"result":' + result + b"}\n"
     body = {"jsonrpc": "2.0", "id": id_}
     if error is not None:
         body["error"] = {"code": error[0], "message": error[1]}
@@ -51,7 +57,8 @@ def _message(id_, result=None, error=None) -> bytes:
 
 
 class _Client:
-    __slots__ = ("sock", "fd", "inbuf", "outbuf", "uid", "admin", "subscribed", "last_active", "closing", "closed")
+    __slots__ = ("sock", "fd", "inbuf", "outbuf", "uid", "admin", "subscribed", "last_active", "closing", "closed",
+                 "writing")
 
     def __init__(self, sock: socket.socket, uid: int, admin: bool):
         self.sock, self.fd, self.uid, self.admin = sock, sock.fileno(), uid, admin
@@ -59,6 +66,7 @@ class _Client:
         self.subscribed = False
         self.closing = False
         self.closed = False
+        self.writing = False  # registered for EVENT_WRITE too (only while output waits)
         self.last_active = time.monotonic()
 
 
@@ -332,12 +340,12 @@ class ControlServer:
             del client.outbuf[:sent]
         if client.closed:
             return
-        if client.outbuf:
-            self.selector.modify(client.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, "client")
-        else:
-            self.selector.modify(client.sock, selectors.EVENT_READ, "client")
-            if client.closing:
-                self._close(client)
+        if bool(client.outbuf) != client.writing:  # an epoll_ctl only when the interest changes
+            client.writing = bool(client.outbuf)
+            mask = selectors.EVENT_READ | (selectors.EVENT_WRITE if client.writing else 0)
+            self.selector.modify(client.sock, mask, "client")
+        if not client.outbuf and client.closing:
+            self._close(client)
 
     def _drain_inbox(self) -> None:
         try:

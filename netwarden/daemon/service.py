@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import json
 import os
 import queue
 import signal
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from netwarden import __version__, engine
 from netwarden.config import ConfigError, Settings, load_settings
+from netwarden.daemon.control import ControlError, ControlServer, Encoded
 from netwarden.daemon.drift import DriftEvent, History, diff_findings, finding_state
 from netwarden.daemon.notify import ERR, INFO, NOTICE, WARNING, ExecHook, Log, SdNotify, Webhook
 from netwarden.daemon.policy import Enforcer
@@ -31,6 +33,12 @@ from netwarden.platform.parse.sysctl_conf import same_value
 from netwarden.platform.source import Source
 
 RPC_BUSY = -32004
+
+
+def _snapshot(parts: dict, gauges: dict) -> dict:
+    """What the socket's readers see, swapped whole; each part also encoded once, for every reader."""
+    encoded = {name: Encoded(json.dumps(value, separators=(",", ":")).encode()) for name, value in parts.items()}
+    return {**parts, "gauges": gauges, "encoded": encoded}
 
 
 def _describe_change(before: dict | None, after: dict | None) -> str:
@@ -61,7 +69,7 @@ class Daemon:
         self.control = None
         self.finding_docs: dict[str, dict] = {}  # check id -> its latest finding, as JSON
         self.facts_doc: dict = {}  # the latest facts, merged across partial checks
-        self.snapshot: dict = {"status": {"status": "starting"}, "findings": [], "facts": {}, "gauges": {}}
+        self.snapshot = _snapshot({"status": {"status": "starting"}, "findings": [], "facts": {}}, {})
         self.gauges: dict = {}
         self.metrics = None
 
@@ -108,8 +116,6 @@ class Daemon:
         for signum, name in ((signal.SIGTERM, "TERM"), (signal.SIGINT, "INT"), (signal.SIGHUP, "HUP")):
             signal.signal(signum, lambda *_, name=name: self.queue.put(Trigger("signal", name)))
         self._reconcile_journal()
-        from netwarden.daemon.control import ControlError, ControlServer
-
         self.control = ControlServer(self.settings, self, lambda m: self.log.write(WARNING, m))
         try:
             self.control.open()  # before any work: a live daemon on the socket stops us here
@@ -428,7 +434,7 @@ class Daemon:
         if method == "version":
             return {"netwarden": __version__}
         if method in ("status", "findings", "facts"):
-            return snapshot[method]
+            return snapshot["encoded"][method]
         offset, limit = params.get("offset", 0), params.get("limit", 50)
         if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in (offset, limit)) or limit > 1000:
             raise ValueError("history takes offset >= 0 and 0 <= limit <= 1000")
@@ -499,7 +505,7 @@ class Daemon:
         except JournalError:
             managed = []
         status = {
-            "netwarden": __version__, "pid": os.getpid(), "uptime_seconds": round(time.time() - self.started, 1),
+            "netwarden": __version__, "pid": os.getpid(), "started_at": self.started,
             "platform": self.backend.platform.describe(), "status": overall.value, "exit_code": overall.exit_code,
             "counts": counts, "checks": [s.id for s in self.specs],
             "policy": {s.id: self.settings.policy_for(s.id) for s in self.specs},
@@ -508,8 +514,8 @@ class Daemon:
             "contested": {k: {"written": w, "now": n} for k, (w, n) in self.enforcer.contested.items()},
             "backed_off": sorted(self.enforcer.backed_off),
         }
-        self.snapshot = {"status": status, "findings": list(self.finding_docs.values()), "facts": dict(self.facts_doc),
-                         "gauges": dict(self.gauges)}
+        self.snapshot = _snapshot({"status": status, "findings": list(self.finding_docs.values()),
+                                   "facts": dict(self.facts_doc)}, dict(self.gauges))
 
     def _reload(self) -> str | None:
         self.sd.send("RELOADING=1", f"MONOTONIC_USEC={time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000}")
