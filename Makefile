@@ -16,10 +16,15 @@ $(VENV)/.installed: pyproject.toml
 run: setup
 	@$(BIN)/netwarden check; rc=$$?; [ $$rc -le 3 ] || exit $$rc
 
-# The namespace lab needs iproute2 (ip netns); install it when we are root and it is missing.
+# The namespace lab needs iproute2 (ip netns), the alerting-rule tests promtool (Debian package
+# prometheus); install what is missing when we are root.
 lab-deps:
-	@if [ "$$(id -u)" = 0 ] && ! command -v ip >/dev/null; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2; fi
+	@if [ "$$(id -u)" = 0 ]; then \
+		missing=""; \
+		command -v ip >/dev/null || missing="$$missing iproute2"; \
+		command -v promtool >/dev/null || missing="$$missing prometheus"; \
+		if [ -n "$$missing" ]; then apt-get update -qq && \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi; fi
 
 test: setup lab-deps
 	$(BIN)/python -m pytest
