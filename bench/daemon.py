@@ -11,7 +11,6 @@ usage: python bench/daemon.py [--quick]
 """
 
 import os
-import statistics
 import subprocess
 import sys
 import tempfile

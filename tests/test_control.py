@@ -96,9 +96,14 @@ def test_protocol_errors_are_answered_and_requests_pipeline(ns, daemon, tmp_path
         b'{"jsonrpc": "2.0", "method": "version"}',  # a notification: no answer
         b'{"jsonrpc": "2.0", "method": "version", "id": "v"}',
         b'{"jsonrpc": "2.0", "method": "apply", "params": {"only": ["ports.nope"]}, "id": 4}',
+        b'{"jsonrpc": "2.0", "method": "apply", "params": {"only": 5}, "id": 5}',
+        b'{"jsonrpc": "2.0", "method": "check", "params": {"ids": "ports.range"}, "id": 6}',
+        b'{"jsonrpc": "2.0", "method": "release", "params": {"key": "../../etc"}, "id": 7}',
     ))
-    answers = rpc_lines(sock, requests, expect=7)
-    assert [a.get("error", {}).get("code") for a in answers] == [-32700, -32600, -32601, -32602, -32602, None, -32602]
+    answers = rpc_lines(sock, requests, expect=10)
+    assert [a.get("error", {}).get("code") for a in answers] == [
+        -32700, -32600, -32601, -32602, -32602, None, -32602, -32602, -32602, -32602]
+    assert d.proc.poll() is None
     assert answers[5] == {"jsonrpc": "2.0", "id": "v", "result": {"netwarden": "0.1.0"}}
     oversized = rpc_lines(sock, b"x" * (70 * 1024), expect=1)
     assert oversized[0]["error"]["code"] == -32003

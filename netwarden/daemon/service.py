@@ -29,10 +29,17 @@ from netwarden.journal import ApplyLock, Journal, JournalError, LockBusy
 from netwarden.model import Severity, worst
 from netwarden.platform.detect import backend_for
 from netwarden.platform.linux import ChangeFailed
-from netwarden.platform.parse.sysctl_conf import same_value
+from netwarden.platform.parse.sysctl_conf import same_value, valid_sysctl_key
 from netwarden.platform.source import Source
 
 RPC_BUSY = -32004
+
+
+def _string_list(params: dict, name: str) -> list[str] | None:
+    value = params.get(name)
+    if value is not None and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+        raise ValueError(f"{name} must be a list of check ids")
+    return value
 
 
 def _snapshot(parts: dict, gauges: dict) -> dict:
@@ -456,17 +463,20 @@ class Daemon:
             reply(error=(-32602 if isinstance(e, engine.UsageError) else -32603, str(e)))
         except Busy as e:
             reply(error=(RPC_BUSY, str(e)))
+        except Exception as e:  # noqa: BLE001 - a request must never take the daemon down
+            self.log.write(ERR, f"request {method} failed: {e!r}")
+            reply(error=(-32603, f"internal error in {method}: {e}"))
 
     def _operation(self, method: str, params: dict):
         if method == "check":
-            ids = params.get("ids") or [s.id for s in self.specs]
+            ids = _string_list(params, "ids") or [s.id for s in self.specs]
             specs = [s for s in self.specs if s.id in ids]
-            if not isinstance(ids, list) or len(specs) != len(set(ids)):
-                raise ValueError(f"ids must be a list of running checks: {', '.join(s.id for s in self.specs)}")
+            if len(specs) != len(set(ids)):
+                raise ValueError(f"ids must name running checks: {', '.join(s.id for s in self.specs)}")
             self._check(specs, "request: check")
             return {"findings": [self.finding_docs[s.id] for s in specs]}
         if method == "apply":
-            specs = engine.select_checks(self.settings, params.get("only"), params.get("skip"))
+            specs = engine.select_checks(self.settings, _string_list(params, "only"), _string_list(params, "skip"))
             doc, ok = engine.apply_and_verify(self.backend, self.settings, specs)
             if self.metrics is not None:
                 for check_id in doc["apply"]["checks"]:
@@ -479,8 +489,8 @@ class Daemon:
             return {"reverted": restored, "failed": failures}
         if method == "release":
             key = params.get("key")
-            if not isinstance(key, str) or not key:
-                raise ValueError("release takes a key")
+            if not valid_sysctl_key(key):
+                raise ValueError("release takes a key such as net.ipv4.ip_local_port_range")
             was_held = self.release(key)
             self._check([s for s in self.specs if key in s.sysctls], f"release {key}")  # enforce again now
             return {"released": key, "was_held": was_held}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import os
-import re
 from pathlib import Path
 
 from netwarden import __version__
@@ -12,11 +11,10 @@ from netwarden.config import Settings
 from netwarden.fsutil import FileOriginal, UnsafePath, atomic_write, read_original, restore_original
 from netwarden.model import BootSysctls, Census, Change, Destination, Facts, PlatformInfo, SockStat, Unknown
 from netwarden.platform.parse.procfs import parse_port_range, parse_sockstat
-from netwarden.platform.parse.sysctl_conf import parse_sysctl_conf, same_value
+from netwarden.platform.parse.sysctl_conf import parse_sysctl_conf, same_value, valid_sysctl_key
 from netwarden.platform.source import Source
 
 PORT_RANGE = "net.ipv4.ip_local_port_range"
-_SYSCTL_KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]*")
 
 
 class ChangeFailed(Exception):
@@ -58,7 +56,7 @@ class LinuxBackend:
         return result
 
     def _sysctl_path(self, key: str) -> str:
-        if not _SYSCTL_KEY.fullmatch(key) or ".." in key:
+        if not valid_sysctl_key(key):
             raise ValueError(f"not a sysctl name: {key!r}")
         return f"{self.settings.proc_dir}/sys/{key.replace('.', '/')}"
 

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import re
+
 from netwarden.model import SysctlAssignment
+
+_KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]{0,199}")
+
+
+def valid_sysctl_key(key: object) -> bool:
+    """A name safe to turn into a /proc/sys path: no slashes, no `..`, bounded."""
+    return isinstance(key, str) and _KEY.fullmatch(key) is not None and ".." not in key
 
 
 def normalize_key(key: str) -> str:
