@@ -42,6 +42,9 @@ def main() -> None:
             "pip launcher --version": ([launcher, "--version"], env),
             "pip launcher check": ([launcher, "check"], env),
             "check with a config file": ([py, "-m", "netwarden", "check"], {**env, "NETWARDEN_CONFIG": str(config)}),
+            # the whole status path (imports, socket lookup) up to "no daemon": exit 3
+            "netwarden status, no daemon": ([py, "-m", "netwarden", "status"],
+                                            {**env, "NETWARDEN_SOCKET": str(Path(tmp) / "none.sock")}),
         }
         times = {name: [] for name in cases}
         for argv, run_env in cases.values():  # warm-up: writes bytecode, fills the page cache

@@ -4,6 +4,8 @@ serve PORT            accept connections, read to EOF, close: the client closes 
                       client side holds TIME_WAIT, as with an HTTPS client that hangs up.
 connect HOST PORT N   N short connections in a burst; prints JSON counts by outcome.
 webhook PORT FILE     an HTTP server on 127.0.0.1 that appends each POSTed body to FILE.
+activate PATH ARGV..  what systemd socket activation does: listen on PATH, put the socket on fd 3,
+                      set LISTEN_FDS/LISTEN_PID for this very process, then exec ARGV.
 """
 
 import asyncio
@@ -69,6 +71,17 @@ def webhook(port: int, path: str) -> None:
 if __name__ == "__main__":
     if sys.argv[1] == "serve":
         asyncio.run(serve(int(sys.argv[2])))
+    elif sys.argv[1] == "activate":
+        import os
+
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(sys.argv[2])
+        listener.listen(16)
+        if listener.fileno() != 3:
+            os.dup2(listener.fileno(), 3)
+        os.set_inheritable(3, True)  # dup2 onto itself would keep close-on-exec
+        os.environ.update(LISTEN_FDS="1", LISTEN_PID=str(os.getpid()))  # exec keeps the pid
+        os.execv(sys.argv[3], sys.argv[3:])
     elif sys.argv[1] == "webhook":
         webhook(int(sys.argv[2]), sys.argv[3])
     elif sys.argv[1] == "connect":

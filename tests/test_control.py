@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from lab import ROOT
+from lab import ROOT, TOOLS
 
 pytestmark = pytest.mark.lab
 
@@ -67,6 +67,9 @@ def test_group_members_read_root_changes_others_cannot_connect(ns, daemon, socke
                                    "import sys\ntry:\n    call(sys.argv[1], 'apply')\n"
                                    "except RpcError as e:\n    print(e.code, e)", str(sock), sock=sock)
     assert refused.stdout.startswith("-32001 permission denied: apply needs root"), refused.stdout + refused.stderr
+    table = run_as(MEMBER, "-m", "netwarden", "status", sock=sock)
+    assert table.returncode == 2 and "CRITICAL  ports.range" in table.stdout, table.stdout + table.stderr
+    assert "(pid " in table.stdout and "drift events" in table.stdout
     outsider = run_as(OUTSIDER, "-m", "netwarden", "status", sock=sock)
     assert outsider.returncode == 77 and "permission denied" in outsider.stderr
 
@@ -186,3 +189,17 @@ def test_metrics_over_http_and_textfile_match_the_findings(ns, daemon, tmp_path)
         assert got[("netwarden_drift_events_total", (("check", "ports.range"),))] >= 1
         assert got[("netwarden_check_duration_seconds_count", ())] >= 2
         assert ("netwarden_time_wait_sockets", ()) in got
+
+
+def test_socket_activation_uses_the_inherited_socket_and_leaves_it_in_place(ns, daemon, tmp_path):
+    sock = tmp_path / "activated.sock"
+    d = daemon()  # a normal daemon only to get its environment; stop it, then start one as systemd would
+    d.stop()
+    d.log = open(tmp_path / "daemon.log", "a")
+    d.proc = ns.start(sys.executable, str(TOOLS), "activate", str(sock), sys.executable, "-m", "netwarden", "daemon",
+                      env=dict(d.env, NETWARDEN_SOCKET=str(tmp_path / "unused.sock")), output=d.log)
+    d.wait_for(lambda: sock.exists() and rpc_lines(sock, b'{"jsonrpc":"2.0","method":"version","id":1}\n', 1),
+               "an answer on the activated socket")
+    assert not (tmp_path / "unused.sock").exists()  # it did not bind its own
+    code, _ = d.stop()
+    assert code == 0 and sock.exists()  # systemd's socket, not the daemon's to remove

@@ -112,6 +112,12 @@ class ControlServer:
             return None
         for name in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
             os.environ.pop(name, None)
+        try:
+            is_socket = stat.S_ISSOCK(os.fstat(3).st_mode)
+        except OSError:
+            is_socket = False
+        if not is_socket:
+            raise ControlError("LISTEN_FDS says the control socket is fd 3, but fd 3 is not a socket")
         return socket.socket(fileno=3)
 
     def _bind(self, path: Path) -> socket.socket:
