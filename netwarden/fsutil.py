@@ -46,7 +46,10 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o644, uid: int | None = N
             while view:
                 view = view[os.write(fd, view):]
             os.fchmod(fd, mode)  # not subject to the umask
-            if uid is not None or gid is not None:
+            st = os.fstat(fd)
+            # Only when the owner differs: the hardened unit filters the chown family, and a file
+            # root creates is already root's.
+            if (uid is not None and uid != st.st_uid) or (gid is not None and gid != st.st_gid):
                 os.fchown(fd, -1 if uid is None else uid, -1 if gid is None else gid)
             os.fsync(fd)
         finally:

@@ -195,3 +195,15 @@ def test_full_disk_for_the_journal_changes_nothing(host, capsys, monkeypatch, fu
     code, _, err = nw(capsys, "--apply")
     assert code == 74 and "cannot write the journal" in err
     assert (proc / RANGE_FILE).read_text() == "60700\t61000\n"
+
+
+def test_revert_restores_a_foreign_owner_too(host, capsys):
+    if os.geteuid() != 0:
+        pytest.skip("changing a file's owner needs root")
+    _, _, dropin = host
+    dropin.write_bytes(ORIGINAL_DROPIN)
+    os.chown(dropin, 1234, 5678)
+    assert nw(capsys, "--apply")[0] == 0
+    assert nw(capsys, "--revert")[0] == 0
+    st = dropin.stat()
+    assert (st.st_uid, st.st_gid) == (1234, 5678) and dropin.read_bytes() == ORIGINAL_DROPIN

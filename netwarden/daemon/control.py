@@ -148,8 +148,12 @@ class ControlServer:
         finally:
             os.umask(old)
         if self.group is not None:
-            os.chown(path, 0 if os.geteuid() == 0 else -1, self.group)
-            os.chmod(path, 0o660)
+            try:
+                os.chown(path, -1, self.group)
+                os.chmod(path, 0o660)
+            except PermissionError:  # no CAP_CHOWN (the hardened unit expects netwarden.socket to do it)
+                self.log(f"cannot give {path} to group {self.settings.socket_group}: it stays root-only "
+                         "(use netwarden.socket, which sets the group)")
         else:
             self.log(f"socket group {self.settings.socket_group!r} does not exist: {path} is root-only")
         sock.listen(128)
