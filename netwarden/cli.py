@@ -25,11 +25,13 @@ JSON_SCHEMA = 1
 EPILOG = """\
 exit codes: 0 ok, 1 warning, 2 critical, 3 unknown (the worst finding; after --apply, the worst
 finding left), 64 usage error, 65 unreadable support bundle, 70 internal error, 74 a change or
-revert failed (this run's changes were put back), 75 another apply holds the lock, 77 needs root,
-78 bad configuration.
+revert failed (this run's changes were put back), 75 another apply holds the lock (daemon: another
+daemon runs), 77 needs root (status/events: membership of the socket's group), 78 bad configuration.
+status and events exit 3 when no daemon answers.
 
-environment: NETWARDEN_CONFIG (config file), NETWARDEN_STATE_DIR, NETWARDEN_SYSCTL_DIR, and
-NETWARDEN_<KEY> for any config key (nested: NETWARDEN_THRESHOLDS__PORTS_RANGE_CRITICAL)."""
+environment: NETWARDEN_CONFIG (config file), NETWARDEN_STATE_DIR, NETWARDEN_SYSCTL_DIR,
+NETWARDEN_SOCKET (the daemon's control socket), and NETWARDEN_<KEY> for any config key (nested:
+NETWARDEN_THRESHOLDS__PORTS_RANGE_CRITICAL; lists as JSON)."""
 
 
 class Fail(Exception):
