@@ -203,3 +203,17 @@ def test_webhook_and_exec_hook_receive_the_event(ns, daemon, tmp_path):
         d.wait_for(lambda: path.exists() and path.read_text().count("\n") >= 3, f"events in {path.name}")
         kinds = [json.loads(line)["kind"] for line in path.read_text().splitlines()]
         assert kinds[:3] == ["appeared", "enforced", "cleared"]
+
+
+def test_an_unreadable_sysctl_d_entry_is_reported_and_the_daemon_keeps_watching(ns, daemon, tmp_path):
+    d = daemon()
+    mark = len(d.events())
+    (tmp_path / "sysctl.d" / "50-bad.conf").mkdir()  # named like a file, cannot be read as one
+    (tmp_path / "sysctl.d" / "51-ok.conf").write_text("net.ipv4.tcp_tw_reuse = 1\n")
+    d.wait_event("file-changed", str(tmp_path / "sysctl.d"), after=mark)
+    ns.sysctl(RANGE, "60700 61000")
+    d.wait_event("appeared", "ports.range", after=mark)
+    status = json.loads(d.netwarden("status", "--json").stdout)
+    evidence = next(f for f in status["findings"] if f["id"] == "ports.range")["evidence"]
+    assert any("50-bad.conf" in line and "Is a directory" in line for line in evidence), evidence
+    assert d.proc.poll() is None

@@ -218,7 +218,13 @@ class Daemon:
             if "watchdog" in timers:
                 self.sd.send("WATCHDOG=1")
             if batch or "poll" in timers or "census" in timers:
-                self._handle(batch, poll="poll" in timers, census="census" in timers)
+                try:
+                    self._handle(batch, poll="poll" in timers, census="census" in timers)
+                except Exception:  # noqa: BLE001 - a bug in one run must not stop the watching
+                    import traceback
+
+                    self.log.write(ERR, "a check run failed (a bug; please report it): "
+                                        + traceback.format_exc().replace("\n", " | "))
                 if batch:
                     last_event_run = time.monotonic()
 
