@@ -145,7 +145,6 @@ def run_check(args) -> int:
     from pathlib import Path
 
     from netwarden import engine
-    from netwarden.config import ConfigError, load_settings
     from netwarden.platform.detect import UnsupportedPlatform, backend_for
     from netwarden.platform.linux import ChangeFailed
     from netwarden.platform.source import BundleError, RecordingSource, ReplaySource, Source
@@ -154,10 +153,7 @@ def run_check(args) -> int:
         raise Fail(EXIT_USAGE, "--record is read-only: it cannot be combined with --apply or --revert")
     if args.replay and (args.apply or args.revert):
         raise Fail(EXIT_USAGE, "--replay analyses a bundle: it cannot --apply or --revert")
-    try:
-        settings = load_settings(args.config)
-    except ConfigError as e:
-        raise Fail(EXIT_CONFIG, f"bad configuration: {e}") from None
+    settings = _settings(args)
     try:
         source = ReplaySource(Path(args.replay)) if args.replay else RecordingSource() if args.record else Source()
     except BundleError as e:
@@ -186,8 +182,7 @@ def run_check(args) -> int:
             source.save(Path(args.record), sys.argv)
         except OSError as e:
             raise Fail(EXIT_IOERR, f"cannot write the support bundle: {e}") from None
-    _report(facts, findings, changes, args, outcome=None)
-    return _exit_code(findings)
+    return _report(facts, findings, changes, args, outcome=None)
 
 
 def _settings(args):
@@ -225,20 +220,35 @@ def run_release(args) -> int:
     return EXIT_OK
 
 
-def _ask_daemon(args, method: str, params: dict | None = None):
-    """For commands that only make sense with a daemon: no daemon is exit 3, with a clear word."""
+def _socket_path(args):
     from netwarden.config import control_socket_path
+
+    return getattr(args, "socket", None) or control_socket_path(getattr(args, "config", None))
+
+
+def _daemon_failure(e: Exception) -> Fail:
+    """No daemon is exit 3 (with a clear word), a refusal 77, anything else it answered 74."""
+    from netwarden.daemon.client import PERMISSION_DENIED, NoDaemon, RpcError
+
+    if isinstance(e, NoDaemon):
+        return Fail(EXIT_UNKNOWN, str(e))
+    if isinstance(e, RpcError):
+        return Fail(EXIT_NOPERM if e.code == PERMISSION_DENIED else EXIT_IOERR, str(e))
+    return Fail(EXIT_UNKNOWN, f"the daemon did not answer: {e}")
+
+
+def _ask_daemon(args, method: str, params: dict | None = None, timeout: float = 30.0, absent_ok: bool = False):
+    """The daemon's answer; with absent_ok, None when no daemon runs (the caller does it itself)."""
     from netwarden.daemon.client import NoDaemon, RpcError, call
 
-    path = getattr(args, "socket", None) or control_socket_path(getattr(args, "config", None))
     try:
-        return call(path, method, params or {}, timeout=30)
+        return call(_socket_path(args), method, params or {}, timeout=timeout)
     except NoDaemon as e:
-        raise Fail(EXIT_UNKNOWN, str(e)) from None
-    except RpcError as e:
-        raise Fail(EXIT_NOPERM if e.code == -32001 else EXIT_IOERR, str(e)) from None
-    except OSError as e:
-        raise Fail(EXIT_UNKNOWN, f"the daemon did not answer: {e}") from None
+        if absent_ok:
+            return None
+        raise _daemon_failure(e) from None
+    except (RpcError, OSError) as e:
+        raise _daemon_failure(e) from None
 
 
 def run_status(args) -> int:
@@ -277,21 +287,17 @@ def run_events(args) -> int:
     import json
     import time
 
-    from netwarden.config import control_socket_path
     from netwarden.daemon.client import NoDaemon, RpcError, subscribe
 
-    path = getattr(args, "socket", None) or control_socket_path(getattr(args, "config", None))
     try:
-        for event in subscribe(path):
+        for event in subscribe(_socket_path(args)):
             if args.json:
                 print(json.dumps(event), flush=True)
             else:
                 when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(event["time"]))
                 print(f"{when}  {event['kind']:14} {event['message']}", flush=True)
-    except NoDaemon as e:
-        raise Fail(EXIT_UNKNOWN, str(e)) from None
-    except RpcError as e:
-        raise Fail(EXIT_NOPERM if e.code == -32001 else EXIT_IOERR, str(e)) from None
+    except (NoDaemon, RpcError) as e:
+        raise _daemon_failure(e) from None
     except KeyboardInterrupt:
         return EXIT_OK
     print("netwarden: the daemon stopped", file=sys.stderr)
@@ -303,17 +309,15 @@ def _require_root(what: str) -> None:
         raise Fail(EXIT_NOPERM, f"{what} needs root (try: sudo netwarden {what})")
 
 
-def _daemon_or_none(method: str, params: dict, args):
-    """Ask the running daemon to do it (so its view and its journal stay one); None when no daemon runs."""
-    from netwarden.config import control_socket_path
-    from netwarden.daemon.client import NoDaemon, RpcError, call
+def _engine_failure(e: Exception, settings) -> Fail:
+    """An apply/revert failure as an exit code: the lock held elsewhere 75, the rest 74."""
+    from netwarden.journal import JournalError, LockBusy
 
-    try:
-        return call(control_socket_path(args.config), method, params, timeout=120)
-    except NoDaemon:
-        return None
-    except RpcError as e:
-        raise Fail(EXIT_NOPERM if e.code == -32001 else EXIT_IOERR, f"the daemon refused: {e}") from None
+    if isinstance(e, LockBusy):
+        return Fail(EXIT_TEMPFAIL, str(e))
+    if isinstance(e, JournalError) or not isinstance(e, OSError):
+        return Fail(EXIT_IOERR, str(e))
+    return Fail(EXIT_IOERR, f"cannot take the apply lock {settings.apply_lock}: {e.strerror or e}")
 
 
 def _apply(backend, settings, specs, args) -> int:
@@ -324,7 +328,8 @@ def _apply(backend, settings, specs, args) -> int:
     from netwarden.platform.linux import ChangeFailed
 
     _require_root("--apply")
-    answer = _daemon_or_none("apply", {"only": args.only, "skip": args.skip}, args)
+    # A running daemon does it, so its view and its journal stay one.
+    answer = _ask_daemon(args, "apply", {"only": args.only, "skip": args.skip}, timeout=120, absent_ok=True)
     if answer is not None:
         doc, ok = answer["report"], answer["ok"]
     else:
@@ -332,12 +337,8 @@ def _apply(backend, settings, specs, args) -> int:
         previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
         try:
             doc, ok = engine.apply_and_verify(backend, settings, specs)
-        except LockBusy as e:
-            raise Fail(EXIT_TEMPFAIL, str(e)) from None
-        except (JournalError, ChangeFailed) as e:
-            raise Fail(EXIT_IOERR, str(e)) from None
-        except OSError as e:
-            raise Fail(EXIT_IOERR, f"cannot take the apply lock {settings.apply_lock}: {e.strerror or e}") from None
+        except (LockBusy, JournalError, ChangeFailed, OSError) as e:
+            raise _engine_failure(e, settings) from None
         finally:
             signal.signal(signal.SIGTERM, previous)
     print_report(doc, args)
@@ -360,18 +361,14 @@ def _revert(backend, settings, args) -> int:
     from netwarden.journal import JournalError, LockBusy
 
     _require_root("--revert")
-    answer = _daemon_or_none("revert", {}, args)
+    answer = _ask_daemon(args, "revert", timeout=120, absent_ok=True)
     if answer is not None:
         restored, failures = answer["reverted"], answer["failed"]
     else:
         try:
             restored, failures = engine.revert_all(backend, settings)
-        except LockBusy as e:
-            raise Fail(EXIT_TEMPFAIL, str(e)) from None
-        except JournalError as e:
-            raise Fail(EXIT_IOERR, str(e)) from None
-        except OSError as e:
-            raise Fail(EXIT_IOERR, f"cannot take the apply lock {settings.apply_lock}: {e.strerror or e}") from None
+        except (LockBusy, JournalError, OSError) as e:
+            raise _engine_failure(e, settings) from None
     if args.json:
         print(json.dumps({"schema": JSON_SCHEMA, "netwarden": __version__, "reverted": [
             {"kind": e["kind"], "target": e["target"]} for e in restored], "failed": failures}, indent=2))
@@ -387,16 +384,13 @@ def _revert(backend, settings, args) -> int:
     return EXIT_IOERR if failures else EXIT_OK
 
 
-def _exit_code(findings) -> int:
-    from netwarden.model import worst
-
-    return worst(f.severity for f in findings).exit_code
-
-
-def _report(facts, findings, changes, args, outcome) -> None:
+def _report(facts, findings, changes, args, outcome) -> int:
+    """Print the report; its exit code."""
     from netwarden.engine import report_document
 
-    print_report(report_document(facts, findings, changes, outcome), args)
+    doc = report_document(facts, findings, changes, outcome)
+    print_report(doc, args)
+    return doc["exit_code"]
 
 
 def print_report(doc: dict, args) -> None:
