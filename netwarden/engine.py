@@ -40,11 +40,23 @@ def analyze(facts: Facts, settings: Settings, specs: list[CheckSpec]) -> list[Fi
 
 
 def plan(findings: list[Finding], backend) -> list[Change]:
-    """Every runtime change the findings ask for, then one write of netwarden's drop-in that makes
-    the persistent ones survive a reboot (written last: a failed runtime change leaves it alone)."""
-    changes = [c for f in findings for c in f.changes]
+    """Every change the findings ask for, with the drop-in write that makes them persist."""
+    return with_dropin([c for f in findings for c in f.changes], backend)
+
+
+def with_dropin(changes: list[Change], backend) -> list[Change]:
+    """The runtime changes, then one write of netwarden's drop-in that makes the persistent ones
+    survive a reboot (written last: a failed runtime change leaves it alone)."""
     dropin = backend.dropin_change(changes)
     return changes + ([dropin] if dropin else [])
+
+
+def apply_locked(backend, settings: Settings, changes: list[Change]) -> None:
+    """apply() under the apply lock, with the journal in the state dir: what every writer uses."""
+    from netwarden.journal import ApplyLock, Journal
+
+    with ApplyLock(settings.apply_lock, settings.lock_timeout):
+        apply(backend, Journal(settings.state_dir), changes)
 
 
 @dataclass
@@ -91,21 +103,18 @@ def apply_and_verify(backend, settings: Settings, specs: list[CheckSpec]) -> tup
     """The whole of `--apply`, for the CLI and the daemon alike: collect, plan, apply under the lock
     with the journal, then look again. Returns (report document, whether it succeeded); raises
     LockBusy, JournalError, or ChangeFailed (when the plan cannot be made)."""
-    from netwarden.journal import ApplyLock, Journal
-
     facts = collect(backend, specs)
     findings = analyze(facts, settings, specs)
     changes = plan(findings, backend)
     if not changes:
         return report_document(facts, findings, [], {"result": "nothing to change", "checks": []}), True
     checks = sorted({c.check for c in changes if c.kind != "file"})
-    with ApplyLock(settings.apply_lock, settings.lock_timeout):
-        try:
-            apply(backend, Journal(settings.state_dir), changes)
-        except ApplyFailed as e:
-            outcome = {"result": "failed", "checks": checks, "failed": e.failed.target, "reason": e.reason,
-                       "rolled_back": [c.target for c in e.rolled_back], "rollback_errors": e.rollback_errors}
-            return report_document(facts, findings, changes, outcome), False
+    try:
+        apply_locked(backend, settings, changes)
+    except ApplyFailed as e:
+        outcome = {"result": "failed", "checks": checks, "failed": e.failed.target, "reason": e.reason,
+                   "rolled_back": [c.target for c in e.rolled_back], "rollback_errors": e.rollback_errors}
+        return report_document(facts, findings, changes, outcome), False
     after_facts = collect(backend, specs)
     after = analyze(after_facts, settings, specs)
     before = {f.id: f.severity.value for f in findings}

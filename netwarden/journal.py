@@ -72,10 +72,6 @@ class Journal:
             entry["written"] = written
             self._save()
 
-    def reload(self) -> None:
-        """Re-read the file: another netwarden process (a one-shot --apply) may have written it."""
-        self.entries = self._load()
-
     def forget(self, kind: str, target: str) -> None:
         """Drop an entry once its original is back in place."""
         self.entries = [e for e in self.entries if not (e["kind"] == kind and e["target"] == target)]

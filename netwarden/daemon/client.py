@@ -25,7 +25,7 @@ class RpcError(Exception):
         self.code = code
 
 
-PERMISSION_DENIED = -32001
+PERMISSION_DENIED = -32001  # as in control.py, which the client does not import (status starts fast)
 
 
 def _connect(path: Path, timeout: float) -> socket.socket:

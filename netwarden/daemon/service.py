@@ -20,7 +20,8 @@ from pathlib import Path
 
 from netwarden import __version__, engine
 from netwarden.config import ConfigError, Settings, load_settings
-from netwarden.daemon.control import ControlError, ControlServer, Encoded
+from netwarden.checks.ports import RANGE
+from netwarden.daemon.control import BUSY, INTERNAL_ERROR, INVALID_PARAMS, ControlError, ControlServer, Encoded
 from netwarden.daemon.drift import DriftEvent, History, diff_findings, finding_state
 from netwarden.daemon.notify import ERR, INFO, NOTICE, WARNING, ExecHook, Log, SdNotify, Webhook
 from netwarden.daemon.policy import Enforcer
@@ -31,9 +32,6 @@ from netwarden.platform.detect import backend_for
 from netwarden.platform.linux import ChangeFailed
 from netwarden.platform.parse.sysctl_conf import same_value, valid_sysctl_key
 from netwarden.platform.source import Source
-
-RPC_BUSY = -32004
-
 
 def _string_list(params: dict, name: str) -> list[str] | None:
     value = params.get(name)
@@ -73,6 +71,8 @@ class Daemon:
         self.fingerprints: dict[str, str] = {}
         self.events_total = 0
         self.started = time.time()
+        self.last_check: float | None = None
+        self.last_check_seconds: float | None = None
         self.control = None
         self.finding_docs: dict[str, dict] = {}  # check id -> its latest finding, as JSON
         self.facts_doc: dict = {}  # the latest facts, merged across partial checks
@@ -134,7 +134,7 @@ class Daemon:
 
             self.metrics = Metrics(self, self.settings)
         self.watched = self._watched_files()
-        self.fingerprints = {str(p): file_fingerprint(p) for p in self.watched}
+        self._refresh_fingerprints()
         self.files = FileWatcher(list(self.watched), self.queue.put)
         self.files.start()
         for path in self.files.unwatchable:
@@ -183,8 +183,7 @@ class Daemon:
             self.files.stop()
         if self.settings.rollback_on_stop and getattr(self, "backend", None):
             try:
-                with ApplyLock(self.settings.apply_lock, self.settings.lock_timeout):
-                    restored, failures = engine.revert(self.backend, Journal(self.settings.state_dir))
+                restored, failures = engine.revert_all(self.backend, self.settings)
                 self.log.write(NOTICE, f"rollback on stop: {len(restored)} restored, {len(failures)} failed")
             except (JournalError, LockBusy, OSError) as e:
                 self.log.write(ERR, f"rollback on stop failed: {e}")
@@ -369,17 +368,14 @@ class Daemon:
         if not allowed:
             return set()
         try:
-            with ApplyLock(self.settings.apply_lock, self.settings.lock_timeout):
-                plan = allowed + ([d] if (d := self.backend.dropin_change(allowed)) else [])
-                engine.apply(self.backend, Journal(self.settings.state_dir), plan)
+            engine.apply_locked(self.backend, self.settings, engine.with_dropin(allowed, self.backend))
         except (engine.ApplyFailed, ChangeFailed, JournalError, LockBusy, OSError) as e:
             self._count_applies(allowed, "failed")
             for change in allowed:
                 self._emit(DriftEvent("enforce-failed", change.target, {"value": change.current}, None, trigger,
                                       f"could not enforce {change.target}: {e}", "warning", time.time()))
             return set()
-        # Our own drop-in write is not someone else's file change.
-        self.fingerprints = {str(p): file_fingerprint(p) for p in self.watched}
+        self._refresh_fingerprints()
         self._count_applies(allowed, "ok")
         for change in allowed:
             self.enforcer.applied(change.target)
@@ -403,7 +399,7 @@ class Daemon:
         from netwarden.checks.ports import usable_ports
         from netwarden.model import Unknown
 
-        if "net.ipv4.ip_local_port_range" in facts.sysctls:
+        if RANGE in facts.sysctls:
             ports = usable_ports(facts)
             if not isinstance(ports, Unknown):
                 self.gauges["port_range_size"] = ports[2]
@@ -459,19 +455,17 @@ class Daemon:
         self.queue.put(Trigger("rpc", method, {"params": params, "reply": reply}))
 
     def _rpc(self, method: str, params: dict, reply) -> None:
-        from netwarden.journal import LockBusy as Busy
-
         try:
             reply(result=self._operation(method, params))
-        except ValueError as e:
-            reply(error=(-32602, str(e)))
-        except (engine.UsageError, ChangeFailed, JournalError) as e:
-            reply(error=(-32602 if isinstance(e, engine.UsageError) else -32603, str(e)))
-        except Busy as e:
-            reply(error=(RPC_BUSY, str(e)))
+        except (ValueError, engine.UsageError) as e:
+            reply(error=(INVALID_PARAMS, str(e)))
+        except (ChangeFailed, JournalError) as e:
+            reply(error=(INTERNAL_ERROR, str(e)))
+        except LockBusy as e:
+            reply(error=(BUSY, str(e)))
         except Exception as e:  # noqa: BLE001 - a request must never take the daemon down
             self.log.write(ERR, f"request {method} failed: {e!r}")
-            reply(error=(-32603, f"internal error in {method}: {e}"))
+            reply(error=(INTERNAL_ERROR, f"internal error in {method}: {e}"))
 
     def _operation(self, method: str, params: dict):
         if method == "check":
@@ -506,18 +500,20 @@ class Daemon:
         raise ValueError(f"no such method: {method}")
 
     def _after_own_write(self, specs, trigger: str) -> None:
-        self.fingerprints = {str(p): file_fingerprint(p) for p in self.watched}
+        self._refresh_fingerprints()
         self._check(specs, trigger)
 
-    def _publish(self) -> None:
-        from netwarden.journal import Journal as J
+    def _refresh_fingerprints(self) -> None:
+        """What the watched files look like now: netwarden's own writes are not someone else's change."""
+        self.fingerprints = {str(p): file_fingerprint(p) for p in self.watched}
 
+    def _publish(self) -> None:
         counts: dict[str, int] = {}
         for f in self.finding_docs.values():
             counts[f["severity"]] = counts.get(f["severity"], 0) + 1
         overall = worst(Severity(f["severity"]) for f in self.finding_docs.values())
         try:
-            managed = [e["target"] for e in J(self.settings.state_dir).entries if e.get("written") is not None]
+            managed = [e["target"] for e in Journal(self.settings.state_dir).entries if e.get("written") is not None]
         except JournalError:
             managed = []
         status = {
@@ -525,7 +521,7 @@ class Daemon:
             "platform": self.backend.platform.describe(), "status": overall.value, "exit_code": overall.exit_code,
             "counts": counts, "checks": [s.id for s in self.specs],
             "policy": {s.id: self.settings.policy_for(s.id) for s in self.specs},
-            "last_check": getattr(self, "last_check", None), "last_check_seconds": getattr(self, "last_check_seconds", None),
+            "last_check": self.last_check, "last_check_seconds": self.last_check_seconds,
             "events_total": self.events_total, "managed": managed,
             "contested": {k: {"written": w, "now": n} for k, (w, n) in self.enforcer.contested.items()},
             "backed_off": sorted(self.enforcer.backed_off),
@@ -551,11 +547,8 @@ class Daemon:
         return None
 
     def _summary(self) -> str:
-        states = self.history.findings
-        counts: dict[str, int] = {}
-        for state in states.values():
-            counts[state["severity"]] = counts.get(state["severity"], 0) + 1
-        overall = worst(Severity(s["severity"]) for s in states.values()).value if states else "ok"
-        held = len(self.enforcer.contested) + len(self.enforcer.backed_off)
-        return (f"{overall}: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-                + f"; {self.events_total} events" + (f"; {held} keys held back" if held else ""))
+        """STATUS= for the service manager: the published status in one ASCII line."""
+        status = self.snapshot["status"]
+        held = len(status["contested"]) + len(status["backed_off"])
+        return (f"{status['status']}: " + ", ".join(f"{n} {s}" for s, n in sorted(status["counts"].items()))
+                + f"; {status['events_total']} events" + (f"; {held} keys held back" if held else ""))
