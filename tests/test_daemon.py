@@ -217,3 +217,16 @@ def test_an_unreadable_sysctl_d_entry_is_reported_and_the_daemon_keeps_watching(
     evidence = next(f for f in status["findings"] if f["id"] == "ports.range")["evidence"]
     assert any("50-bad.conf" in line and "Is a directory" in line for line in evidence), evidence
     assert d.proc.poll() is None
+
+
+def test_a_key_under_observe_is_never_held_back(ns, daemon):
+    d = daemon()  # observe: the daemon only reports
+    ns.sysctl(RANGE, "60700 61000")
+    d.wait_event("appeared", "ports.range")
+    assert d.netwarden("--apply").returncode == 0  # an admin's fix: the journal now says what netwarden wrote
+    mark = len(d.events())
+    ns.sysctl(RANGE, "50000 51000")  # someone else changes it
+    d.wait_event("appeared", "ports.range", after=mark)
+    status = json.loads(d.netwarden("status", "--json").stdout)["status"]
+    assert status["contested"] == {} and status["backed_off"] == []
+    assert not [e for e in d.events()[mark:] if e["kind"] == "contested"]

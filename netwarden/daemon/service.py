@@ -310,11 +310,14 @@ class Daemon:
             for spec in self.specs:
                 if key in spec.sysctls:
                     affected.setdefault(spec.id, trigger)
-            value = settled.get(key, value) if isinstance(settled.get(key), str) else value
+            if isinstance(settled.get(key), str):
+                value = settled[key]  # as read under the lock
             entry = journal.find("sysctl", key) if journal else None
-            if entry and entry.get("written") is not None and not same_value(entry["written"], value):
+            # Held back only where netwarden enforces: under observe nothing is held, only reported.
+            if (entry and entry.get("written") is not None and self.enforcer.wants(entry["check"])
+                    and not same_value(entry["written"], value)):
                 event = self.enforcer.external_change(key, entry["check"], entry["written"], value, trigger)
-                if event and self.enforcer.wants(entry["check"]):
+                if event:
                     self._emit(event)
 
     # ---- checks, drift, enforcement ------------------------------------------------------------
