@@ -34,8 +34,15 @@ class Thresholds:
     # ports.pressure: share of the usable range held towards one destination
     ports_pressure_warning: float = 0.5
     ports_pressure_critical: float = 0.8
+    # conntrack: share of nf_conntrack_max in use
+    conntrack_warning: float = 0.8
+    conntrack_critical: float = 0.9
+    # dns.resolvers: an answer slower than this (milliseconds) is a warning
+    dns_slow_ms: float = 500.0
 
     def __post_init__(self) -> None:
+        if not 0 < self.conntrack_warning <= self.conntrack_critical <= 1 or self.dns_slow_ms <= 0:
+            raise ValueError("need 0 < conntrack_warning <= conntrack_critical <= 1 and dns_slow_ms > 0")
         if not 0 < self.ports_range_critical <= self.ports_range_warning:
             raise ValueError("need 0 < ports_range_critical <= ports_range_warning")
         if not 0 < self.ports_pressure_warning <= self.ports_pressure_critical <= 1:
@@ -67,6 +74,23 @@ class Settings:
     # WSL2 only: the Windows-side .wslconfig; default: found under /mnt/c/Users.
     wslconfig_path: Path | None = None
     thresholds: Thresholds = field(default_factory=Thresholds)
+    # host:port pairs the network checks probe (ipv6.preference, dns.resolvers, mtu.path,
+    # tunnels.stale); env NETWARDEN_TARGETS as a JSON list. No targets: nothing is probed.
+    targets: tuple[str, ...] = ()
+    # Seconds a probe (TCP connect, transfer) may take before it counts as a timeout.
+    probe_timeout: float = 3.0
+    # ipv6.preference writes its precedence block here.
+    gai_conf: Path = Path("/etc/gai.conf")
+    # dns.resolvers: the resolver file, systemd-resolved's drop-in directory, and servers to add
+    # after the live ones when netwarden rewrites a static resolv.conf.
+    resolv_conf: Path = Path("/etc/resolv.conf")
+    resolved_conf_dir: Path = Path("/etc/systemd/resolved.conf.d")
+    dns_fallback: tuple[str, ...] = ()
+    # keepalive.idle: the shortest idle timeout of a NAT / load balancer / firewall on the path
+    # (seconds; Azure 240, AWS ~350, Cloudflare 400).
+    middlebox_idle_budget: int = 300
+    # tunnels.stale: let --apply delete routes through dead tunnels (otherwise advice only).
+    tunnels_remove_stale_routes: bool = False
     # Per check id: "observe" (report; default), "enforce" (the daemon applies its fix, and backs
     # off when someone else changes the value), "always" (enforce even then), "ignore" (skip).
     policy: dict[str, Policy] = field(default_factory=dict)
@@ -125,6 +149,14 @@ class Settings:
             raise ValueError("need socket_idle_timeout > 0, socket_max_clients >= 1, metrics_top_destinations >= 1")
         if self.metrics_address is not None:
             self.metrics_endpoint()  # validates
+        from netwarden.model import Target
+
+        for target in self.targets:
+            Target.parse(target)  # raises ValueError naming the bad one
+        for server in self.dns_fallback:
+            _ip_address(server, "dns_fallback")
+        if self.probe_timeout <= 0 or self.middlebox_idle_budget < 60:
+            raise ValueError("need probe_timeout > 0 and middlebox_idle_budget >= 60")
         if "/" in self.sysctl_dropin or not self.sysctl_dropin.endswith(".conf"):
             raise ValueError("sysctl_dropin must be a file name ending in .conf")
 
@@ -144,6 +176,12 @@ class Settings:
         return host, number
 
     @property
+    def parsed_targets(self):
+        from netwarden.model import Target
+
+        return [Target.parse(t) for t in self.targets]
+
+    @property
     def dropin_path(self) -> Path:
         return self.sysctl_dir / self.sysctl_dropin
 
@@ -153,6 +191,15 @@ class Settings:
 
     def policy_for(self, check_id: str) -> str:
         return self.policy.get(check_id, "observe")
+
+
+def _ip_address(text: str, key: str) -> None:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        raise ValueError(f"{key}: {text!r} is not an IP address") from None
 
 
 def config_file_path(path: str | os.PathLike | None = None) -> Path:

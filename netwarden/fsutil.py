@@ -66,6 +66,44 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o644, uid: int | None = N
         os.close(dfd)
 
 
+# What rename() says when the target is a bind mount (EBUSY), or the directory is read-only while
+# the file itself is a writable mount (EROFS: a hardened unit's ReadWritePaths=/etc/gai.conf,
+# `ip netns exec`'s /etc/netns/NAME/resolv.conf).
+_MOUNTED_FILE = (errno.EBUSY, errno.EROFS, errno.EXDEV)
+
+
+def replace_file(path: Path, data: bytes, mode: int = 0o644, uid: int | None = None, gid: int | None = None) -> None:
+    """atomic_write, or for a file that is a mount point of its own, a careful in-place write.
+
+    In place is not atomic: a reader racing the write can see a mix. The caller journals the
+    original first, so `--revert` can always put it back."""
+    try:
+        atomic_write(path, data, mode, uid, gid)
+    except OSError as e:
+        if e.errno not in _MOUNTED_FILE or isinstance(e, UnsafePath):
+            raise
+        _write_in_place(Path(path), data, mode, uid, gid)
+
+
+def _write_in_place(path: Path, data: bytes, mode: int, uid: int | None, gid: int | None) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)  # never creates: it is a mount
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise UnsafePath(errno.EINVAL, "not a regular file", str(path))
+        view, offset = memoryview(data), 0
+        while offset < len(data):
+            offset += os.pwrite(fd, view[offset:], offset)
+        os.ftruncate(fd, len(data))
+        if stat.S_IMODE(st.st_mode) != mode:
+            os.fchmod(fd, mode)
+        if (uid is not None and uid != st.st_uid) or (gid is not None and gid != st.st_gid):
+            os.fchown(fd, -1 if uid is None else uid, -1 if gid is None else gid)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 @dataclass(frozen=True)
 class FileOriginal:
     """A file as it was before netwarden touched it: enough to put it back byte for byte."""
@@ -114,7 +152,7 @@ def restore_original(path: Path, original: FileOriginal) -> None:
     except UnsafePath:
         pass  # a symlink or non-file where the original was: replace it below
     if original.exists:
-        atomic_write(path, original.content, original.mode, original.uid, original.gid)
+        replace_file(path, original.content, original.mode, original.uid, original.gid)
         return
     dfd = _open_safe_dir(Path(path).parent)
     try:

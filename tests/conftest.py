@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from daemon_lab import DaemonRun
-from lab import Netns, lab_unavailable, link
+from lab import Netns, lab_unavailable, link, without_probe_checks
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 
@@ -47,7 +47,7 @@ def nw_env(tmp_path):
     sysctl_dir = tmp_path / "sysctl.d"
     sysctl_dir.mkdir()
     config = tmp_path / "netwarden.toml"
-    config.write_text("")
+    config.write_text(without_probe_checks())
     env = dict(os.environ)
     env.update({
         "NETWARDEN_STATE_DIR": str(tmp_path / "state"),

@@ -10,13 +10,15 @@ import sys
 import time
 from pathlib import Path
 
+from lab import without_probe_checks
+
 
 class DaemonRun:
     def __init__(self, ns, tmp: Path, config: str = "", env: dict | None = None) -> None:
         self.ns, self.tmp = ns, tmp
         self.state = tmp / "state"
         self.config = tmp / "netwarden.toml"
-        self.config.write_text("poll_interval = 0.3\ncensus_interval = 60\n" + config)
+        self.config.write_text(without_probe_checks("poll_interval = 0.3\ncensus_interval = 60\n" + config))
         (tmp / "sysctl.d").mkdir(exist_ok=True)
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("NETWARDEN_")}
         self.env.update({

@@ -21,6 +21,19 @@ PREFIX = f"nwtest{os.getpid()}-"
 _names = itertools.count()
 
 
+# Checks that need `targets` report `unknown` without them. Tests about the other checks leave
+# them out, so exit codes and daemon status speak about the check under test.
+PROBE_CHECKS = ("ipv6.preference", "dns.resolvers", "mtu.path")
+
+
+def without_probe_checks(config: str = "") -> str:
+    """A config (TOML) with policy `ignore` for PROBE_CHECKS, merged into its [policy] table."""
+    lines = "".join(f'"{c}" = "ignore"\n' for c in PROBE_CHECKS)
+    if "[policy]\n" in config:
+        return config.replace("[policy]\n", "[policy]\n" + lines, 1)
+    return config + "\n[policy]\n" + lines
+
+
 def lab_unavailable() -> str | None:
     """Why the lab cannot run here, or None."""
     if os.geteuid() != 0:

@@ -170,7 +170,7 @@ def test_sd_notify_ready_status_watchdog_reload_stopping_in_order(ns, daemon, tm
         pass
     sock.close()
     first = messages[0].splitlines()
-    assert first[0] == "READY=1" and first[1].startswith("STATUS=ok: 3 ok")
+    assert first[0] == "READY=1" and first[1].startswith("STATUS=ok: 6 ok")
     assert messages.count("WATCHDOG=1") >= 4  # every 0.1 s over ~1 s
     reload_at = next(i for i, m in enumerate(messages) if m.startswith("RELOADING=1"))
     assert "MONOTONIC_USEC=" in messages[reload_at]

@@ -8,7 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-CHECK_IDS = ("ports.range", "ports.pressure", "ports.tw-reuse")
+CHECK_IDS = ("ports.range", "ports.pressure", "ports.tw-reuse", "ipv6.preference", "dns.resolvers", "mtu.path",
+             "tunnels.stale", "conntrack", "keepalive.idle")
 
 
 @dataclass(frozen=True)
@@ -20,8 +21,9 @@ class CheckSpec:
 
 
 def all_checks() -> dict[str, CheckSpec]:
-    from netwarden.checks import ports
+    from netwarden.checks import conntrack, dns, ipv6, keepalive, mtu, ports, tunnels
 
-    specs = {spec.id: spec for spec in ports.CHECKS}
+    modules = (ports, ipv6, dns, mtu, tunnels, conntrack, keepalive)
+    specs = {spec.id: spec for module in modules for spec in module.CHECKS}
     assert tuple(specs) == CHECK_IDS, "CHECK_IDS must list every check, in order"
     return specs

@@ -44,8 +44,8 @@ def diff_findings(before: dict[str, dict], findings: list[Finding], trigger: str
         after, old = finding_state(f), before.get(f.id)
         if old is not None and (old["severity"], old["value"]) == (after["severity"], after["value"]):
             continue
-        if old is None and after["severity"] == "ok":
-            continue  # first sight of a healthy check is not news
+        if old is None and after["severity"] in ("ok", "unknown"):
+            continue  # first sight of a healthy check, or of one that cannot tell, is not news
         was_ok = old is None or old["severity"] == "ok"
         now_ok = after["severity"] == "ok"
         kind = "appeared" if was_ok and not now_ok else "cleared" if now_ok and not was_ok else "changed"

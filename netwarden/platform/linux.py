@@ -3,18 +3,40 @@
 from __future__ import annotations
 
 import errno
+import json
 import os
+import re
 from pathlib import Path
 
 from netwarden import __version__
 from netwarden.config import Settings
-from netwarden.fsutil import FileOriginal, UnsafePath, atomic_write, read_original, restore_original
-from netwarden.model import BootSysctls, Census, Change, Destination, Facts, PlatformInfo, SockStat, Unknown
+from netwarden.fsutil import FileOriginal, UnsafePath, read_original, replace_file, restore_original
+from netwarden.model import BootSysctls, Census, Change, Destination, Facts, PlatformInfo, Route, SockStat, Unknown
 from netwarden.platform.parse.procfs import parse_port_range, parse_sockstat
 from netwarden.platform.parse.sysctl_conf import parse_sysctl_conf, same_value, valid_sysctl_key
 from netwarden.platform.source import Source
 
 PORT_RANGE = "net.ipv4.ip_local_port_range"
+DISABLE_IPV6 = "net.ipv6.conf.all.disable_ipv6"
+
+
+def valid_ifname(name: object) -> bool:
+    """A Linux interface name: 1-15 bytes, no '/', no whitespace, not '.' or '..'."""
+    return isinstance(name, str) and re.fullmatch(r"[A-Za-z0-9_.:@+-]{1,15}", name) is not None and name not in (".", "..")
+
+
+def _file_mode(path: str) -> int:
+    return os.stat(path).st_mode
+
+
+def _is_address(host: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return False
 
 
 class ChangeFailed(Exception):
@@ -53,7 +75,48 @@ class LinuxBackend:
             result.sockstat = self._sockstat()
         if "census" in facts:
             result.census = self._census(result.sysctls[PORT_RANGE])
+        self._collect_network(result, facts)
         return result
+
+    def _collect_network(self, result: Facts, facts: set[str]) -> None:
+        """Links, routes, resolver files, and (only with targets configured) the probes."""
+        from netwarden.platform import linux_net as net
+
+        proc = str(self.settings.proc_dir)
+        if facts & {"links", "paths"}:
+            result.links = net.links(self.source)
+        if facts & {"routes", "ipv6", "paths"}:
+            result.routes = net.routes(self.source, proc)
+        if "ipv6" in facts:
+            disabled = self.read_sysctl(DISABLE_IPV6)
+            result.ipv6 = net.ipv6_state(self.source, proc, disabled, result.routes)
+        if "gai" in facts:
+            result.gai = net.gai_conf(self.source, str(self.settings.gai_conf))
+        if facts & {"resolv", "dns"}:
+            result.resolv = net.resolv_conf(self.source, str(self.settings.resolv_conf))
+        if "read_only_sysctls" in facts:
+            result.read_only_sysctls = tuple(k for k in sorted(result.sysctls) if self._read_only(k))
+        targets = self.settings.parsed_targets
+        if not targets or not facts & {"targets", "dns", "paths"}:
+            return
+        if facts & {"targets", "paths"}:
+            result.targets = net.probe_targets(self.source, targets, self.settings.probe_timeout)
+        if "dns" in facts and not isinstance(result.resolv, Unknown) and not result.resolv.dangling:
+            names = sorted({t.host for t in targets if not _is_address(t.host)}) or ["."]
+            result.dns = net.probe_dns(self.source, result.resolv, names)
+        if "paths" in facts:
+            ports = {str(t): t.port for t in targets}
+            result.paths = net.probe_paths(self.source, result.targets, ports, result.routes, result.links,
+                                           self.settings.probe_timeout)
+
+    def _read_only(self, key: str) -> bool:
+        """A sysctl the kernel shows read-only (mode 0444): e.g. nf_conntrack_max outside the
+        host's network namespace."""
+        try:
+            mode = self.source.call("stat.mode", _file_mode, self._sysctl_path(key))
+        except OSError:
+            return False
+        return not mode & 0o222
 
     def _sysctl_path(self, key: str) -> str:
         if not valid_sysctl_key(key):
@@ -156,6 +219,8 @@ class LinuxBackend:
 
     def snapshot(self, change: Change) -> str | dict:
         """The current state of a change's target, in the form `restore` takes (journal-ready JSON)."""
+        if change.kind == "route-del":
+            return {"route": json.loads(change.current), "present": self._route_present(json.loads(change.current))}
         if change.kind == "sysctl":
             value = self.read_sysctl(change.target)
             if isinstance(value, Unknown):
@@ -167,11 +232,16 @@ class LinuxBackend:
             raise ChangeFailed(f"{change.target}: {_explain(e)}") from None
 
     def apply(self, change: Change) -> None:
-        if change.kind == "sysctl":
+        if change.kind == "route-del":
+            route = json.loads(change.current)
+            if self._route_present(route):
+                self._ip_route("del", route)
+        elif change.kind == "sysctl":
             self.write_sysctl(change.target, change.new)
         elif change.kind == "file":
             try:
-                atomic_write(Path(change.target), change.new.encode(), mode=0o644)
+                mode = read_original(Path(change.target)).mode if Path(change.target).exists() else 0o644
+                replace_file(Path(change.target), change.new.encode(), mode=mode)
             except OSError as e:
                 raise ChangeFailed(f"{change.target}: {_explain(e)}") from None
             if self.source.read(change.target) != change.new:
@@ -182,6 +252,10 @@ class LinuxBackend:
     def restore(self, kind: str, target: str, original: str | dict) -> None:
         """Put a target back; nothing is written when it already holds the original (so rolling
         back a change that never happened works on a read-only /proc/sys too)."""
+        if kind == "route-del":
+            if original["present"] and not self._route_present(original["route"]):
+                self._ip_route("add", original["route"])
+            return
         if kind == "sysctl":
             current = self.read_sysctl(target)
             if isinstance(current, Unknown) or current != original:
@@ -191,6 +265,35 @@ class LinuxBackend:
             restore_original(Path(target), FileOriginal.from_json(original))
         except OSError as e:
             raise ChangeFailed(f"{target}: {_explain(e)}") from None
+
+    def _route_present(self, route: dict) -> bool:
+        from netwarden.platform import linux_net as net
+
+        table = net.routes(self.source, str(self.settings.proc_dir))
+        if isinstance(table, Unknown):
+            raise ChangeFailed(table.reason)
+        return Route(**route) in table
+
+    def _ip_route(self, verb: str, route: dict) -> None:
+        """`ip route add|del` for one route, its parts validated before they reach argv."""
+        import ipaddress
+        import subprocess
+
+        dst, dev, gateway = route["dst"], route["dev"], route.get("gateway")
+        if dst != "default":
+            ipaddress.ip_network(dst, strict=False)
+        if gateway:
+            ipaddress.ip_address(gateway)
+        if not valid_ifname(dev):
+            raise ChangeFailed(f"not an interface name: {dev!r}")
+        argv = ["ip", f"-{route['family']}", "route", verb, dst, "dev", dev, "metric", str(int(route["metric"]))]
+        argv += ["via", gateway] if gateway else []
+        try:
+            r = subprocess.run(argv, capture_output=True, text=True, timeout=10, stdin=subprocess.DEVNULL)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            raise ChangeFailed(f"ip route {verb}: {e}") from None
+        if r.returncode != 0:
+            raise ChangeFailed(f"ip route {verb} {dst} dev {dev}: {r.stderr.strip()}")
 
     def write_sysctl(self, key: str, value: str) -> None:
         """Write /proc/sys and read back: `sysctl -w` exits 0 even when the kernel refuses."""

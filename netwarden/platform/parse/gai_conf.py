@@ -1,0 +1,88 @@
+"""Parser and writer for /etc/gai.conf (glibc getaddrinfo's destination-address sorting)."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from netwarden.model import GaiConf
+
+BEGIN = "# BEGIN netwarden ipv6.preference"
+END = "# END netwarden ipv6.preference"
+V4_MAPPED = "::ffff:0:0/96"
+
+# glibc's built-in table, used while the file has no precedence line (RFC 3484: IPv6 first).
+GLIBC_DEFAULT = (("::1/128", 50), ("::/0", 40), ("2002::/16", 30), ("::/96", 20), (V4_MAPPED, 10))
+# RFC 6724's table with IPv4 raised above every global IPv6 prefix. Any precedence line replaces
+# glibc's whole table, so the block writes all of it, not just the one line.
+IPV4_FIRST = (("::1/128", 50), ("::/0", 40), (V4_MAPPED, 100), ("2002::/16", 30), ("2001::/32", 5),
+              ("fc00::/7", 3), ("::/96", 1), ("fec0::/10", 1), ("3ffe::/16", 1))
+
+
+def _prefix(text: str) -> str | None:
+    try:
+        net = ipaddress.IPv6Network(text, strict=False)
+    except ValueError:
+        return None
+    return f"{net.network_address.compressed}/{net.prefixlen}"
+
+
+def parse_gai_conf(text: str, path: str, exists: bool = True) -> GaiConf:
+    """glibc's reading: `#` starts a comment anywhere; `precedence <ipv6 prefix> <int>` lines in
+    order; malformed ones are ignored by glibc and reported here."""
+    precedence, problems, block = [], [], False
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if raw.strip() == BEGIN:
+            block = True
+        words = raw.split("#", 1)[0].split()
+        if not words or words[0] != "precedence":
+            continue
+        prefix = _prefix(words[1]) if len(words) == 3 else None
+        if prefix is None or not words[2].isdigit():
+            problems.append(f"{path}:{number}: ignored by glibc: {raw.strip()[:80]!r}")
+            continue
+        precedence.append((prefix, int(words[2])))
+    return GaiConf(path, exists, tuple(precedence), block, tuple(problems), text)
+
+
+def effective_table(gai: GaiConf) -> tuple[tuple[str, int], ...]:
+    return gai.precedence or GLIBC_DEFAULT
+
+
+def precedence_of(table, address: str) -> int:
+    """The precedence RFC 6724 gives a destination: the longest matching prefix's (IPv4 as ::ffff:a.b.c.d)."""
+    ip = ipaddress.ip_address(address)
+    if ip.version == 4:
+        ip = ipaddress.IPv6Address(f"::ffff:{ip}")
+    best = (-1, 0)
+    for prefix, value in table:
+        net = ipaddress.IPv6Network(prefix, strict=False)
+        if ip in net and net.prefixlen > best[0]:
+            best = (net.prefixlen, value)
+    return best[1]
+
+
+def prefers_ipv4(gai: GaiConf) -> bool:
+    """Whether a global IPv4 destination sorts before a global IPv6 one."""
+    table = effective_table(gai)
+    return precedence_of(table, "192.0.2.1") > precedence_of(table, "2001:4860::1")
+
+
+def with_ipv4_first(text: str) -> str:
+    """The file with netwarden's block (replacing an earlier one) and every other active
+    precedence line commented out: glibc merges all of them into one table."""
+    kept, inside = [], False
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped == BEGIN:
+            inside = True
+        elif stripped == END and inside:
+            inside = False
+        elif not inside:
+            words = line.split("#", 1)[0].split()
+            kept.append(f"#{line}  # netwarden: replaced by the block below" if words[:1] == ["precedence"] else line)
+    while kept and not kept[-1].strip():
+        kept.pop()
+    block = [BEGIN, "# Prefer IPv4: a broken IPv6 path makes every connection wait for a timeout first.",
+             "# `netwarden --revert` restores this file as it was."]
+    block += [f"precedence {prefix:<15} {value}" for prefix, value in IPV4_FIRST] + [END]
+    return "\n".join(kept + ([""] if kept else []) + block) + "\n"

@@ -1,0 +1,115 @@
+"""Active probes towards the configured targets. Each returns plain JSON types, so a Source can
+record it into a support bundle and replay it. Only called when targets are configured."""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import socket
+import termios
+import time
+
+SMALL_MSS = 1200  # fits a 1280-byte IPv6 minimum MTU with room for headers and a tunnel
+TRANSFER_BYTES = 16384  # a dozen full-size segments: enough that a blackhole cannot miss them
+IP_MTU = 14  # <linux/in.h>; IPV6_MTU is in the socket module
+FAMILY = {socket.AF_INET: 4, socket.AF_INET6: 6}
+
+
+def _connect(address: str, port: int, timeout: float, mss: int | None = None) -> socket.socket:
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    try:
+        if mss:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, mss)
+        sock.settimeout(timeout)
+        sock.connect((address, port))
+        return sock
+    except BaseException:
+        sock.close()
+        raise
+
+
+def resolve(host: str, port: int) -> list[list]:
+    """getaddrinfo's order: [[family 4|6, address], ...], duplicates dropped."""
+    seen = []
+    for family, _, _, _, sockaddr in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
+        entry = [FAMILY.get(family, 0), sockaddr[0]]
+        if entry[0] and entry not in seen:
+            seen.append(entry)
+    return seen
+
+
+def connect(address: str, port: int, timeout: float) -> dict:
+    """One TCP connect: ok, fast-fail (an error came back: refused, unreachable) or timeout."""
+    start = time.monotonic()
+    try:
+        _connect(address, port, timeout).close()
+        outcome, error = "ok", ""
+    except (socket.timeout, TimeoutError):
+        outcome, error = "timeout", f"no answer within {timeout:g} s"
+    except OSError as e:
+        outcome, error = "fast-fail", errno.errorcode.get(e.errno, str(e.errno)) if e.errno else str(e)
+    return {"family": 6 if ":" in address else 4, "address": address, "outcome": outcome,
+            "ms": round((time.monotonic() - start) * 1000, 1), "error": error}
+
+
+def route_mtu(address: str) -> int:
+    """The kernel's MTU for the route to `address` (a learned path MTU when one is cached)."""
+    v6 = ":" in address
+    with socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as s:
+        s.connect((address, 9))  # UDP connect sends nothing
+        return s.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_MTU) if v6 else s.getsockopt(socket.IPPROTO_IP, IP_MTU)
+
+
+def transfer(address: str, port: int, timeout: float, mss: int | None = None) -> str:
+    """Send TRANSFER_BYTES (zeros) and wait until the peer has acknowledged them (send queue
+    empty) or answered at all (reset, close): "delivered", "stalled", or "failed: <why>".
+
+    Full-size segments lost without an ICMP error coming back (a path-MTU blackhole) stay
+    unacknowledged; with a small MSS the same bytes go through."""
+    deadline = time.monotonic() + timeout
+    try:
+        sock = _connect(address, port, timeout, mss)
+    except OSError as e:
+        return f"failed: connect: {errno.errorcode.get(e.errno, e) if e.errno else 'timeout'}"
+    with sock:
+        sock.setblocking(False)
+        try:
+            sock.send(b"\0" * TRANSFER_BYTES)
+            outq = bytearray(4)
+            while time.monotonic() < deadline:
+                fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, outq)
+                if int.from_bytes(outq, "little") == 0:
+                    return "delivered"
+                try:
+                    if sock.recv(4096, socket.MSG_PEEK) == b"":
+                        return "delivered"  # the peer closed: it read our bytes
+                except BlockingIOError:
+                    pass
+                time.sleep(0.02)
+        except (ConnectionResetError, BrokenPipeError):
+            return "delivered"  # a reset answers data that arrived
+        except OSError as e:
+            return f"failed: {errno.errorcode.get(e.errno, e)}"
+    return "stalled"
+
+
+def dns_query(server: str, name: str, timeout: float) -> dict:
+    """One UDP query straight to a nameserver, no retry. Any answer (even SERVFAIL or NXDOMAIN)
+    means the server is alive."""
+    import dns.exception
+    import dns.message
+    import dns.query
+    import dns.rcode
+
+    query = dns.message.make_query(name, "A" if name != "." else "NS")
+    start = time.monotonic()
+    try:
+        answer = dns.query.udp(query, server.split("%", 1)[0], timeout=timeout)
+        outcome, error = "ok", dns.rcode.to_text(answer.rcode())
+    except dns.exception.Timeout:
+        outcome, error = "timeout", f"no answer within {timeout:g} s"
+    except (OSError, dns.exception.DNSException) as e:
+        outcome, error = "error", str(e) or type(e).__name__
+    return {"server": server, "name": name, "outcome": outcome,
+            "ms": round((time.monotonic() - start) * 1000, 1), "error": error}
