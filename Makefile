@@ -16,13 +16,14 @@ $(VENV)/.installed: pyproject.toml
 run: setup
 	@$(BIN)/netwarden check; rc=$$?; [ $$rc -le 3 ] || exit $$rc
 
-# The namespace lab needs iproute2 (ip netns), the alerting-rule tests promtool (Debian package
-# prometheus); install what is missing when we are root.
+# The namespace lab needs iproute2 (ip netns) and nftables (dropped SYNs, filtered ICMP), the
+# alerting-rule tests promtool (Debian package prometheus); install what is missing when we are root.
 lab-deps:
 	@if [ "$$(id -u)" = 0 ]; then \
 		missing=""; \
 		command -v ip >/dev/null || missing="$$missing iproute2"; \
 		command -v promtool >/dev/null || missing="$$missing prometheus"; \
+		command -v nft >/dev/null || missing="$$missing nftables"; \
 		if [ -n "$$missing" ]; then apt-get update -qq && \
 			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi; fi
 

@@ -108,7 +108,7 @@ def apply_and_verify(backend, settings: Settings, specs: list[CheckSpec]) -> tup
     changes = plan(findings, backend)
     if not changes:
         return report_document(facts, findings, [], {"result": "nothing to change", "checks": []}), True
-    checks = sorted({c.check for c in changes if c.kind != "file"})
+    checks = sorted({f.id for f in findings if f.changes})
     try:
         apply_locked(backend, settings, changes)
     except ApplyFailed as e:

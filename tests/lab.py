@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -81,6 +82,22 @@ class Netns:
             self.run(sys.executable, "-c", "import sys; open(sys.argv[1], 'w').write(sys.argv[2])", path, value)
         return self.run("cat", path).stdout.strip()
 
+    def tool(self, *args: str, timeout: float = 120) -> dict:
+        """A lab_tools.py command run here; its JSON answer."""
+        return json.loads(self.run(sys.executable, str(TOOLS), *args, timeout=timeout).stdout)
+
+    def etc(self, name: str, text: str) -> Path:
+        """/etc/netns/<ns>/<name>: what `ip netns exec` bind-mounts over /etc/<name> here."""
+        path = Path("/etc/netns") / self.name / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        return path
+
+    def nft(self, ruleset: str) -> None:
+        r = subprocess.run(self.argv("nft", "-f", "-"), input=ruleset, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise AssertionError(f"nft: {r.stderr.strip()}")
+
     def netwarden(self, *args: str, env: dict | None = None, timeout: float = 60):
         return self.run(sys.executable, "-m", "netwarden", *args, env=env, check=False, timeout=timeout)
 
@@ -99,15 +116,22 @@ class Netns:
                 if stream:
                     stream.close()
         subprocess.run(["ip", "netns", "del", self.name], capture_output=True)
+        shutil.rmtree(Path("/etc/netns") / self.name, ignore_errors=True)
 
 
-def link(a: Netns, a_addr: str, b: Netns, b_addr: str, mtu: int | None = None) -> None:
-    """A veth pair between two namespaces, addressed (CIDR) and up."""
+def link(a: Netns, a_addr: str, b: Netns, b_addr: str, mtu: int | None = None, b_mtu: int | None = None,
+         v6: tuple[str, str] | None = None) -> tuple[str, str]:
+    """A veth pair between two namespaces, addressed (CIDR) and up; returns the two device names.
+    `b_mtu` sets b's end apart (a path narrower one way); `v6` adds an IPv6 address to each end."""
     ifname = f"v{time.monotonic_ns() % 10**9}"
     subprocess.run(["ip", "link", "add", ifname + "a", "netns", a.name, "type", "veth",
                     "peer", "name", ifname + "b", "netns", b.name], check=True)
-    for ns, dev, addr in ((a, ifname + "a", a_addr), (b, ifname + "b", b_addr)):
+    ends = ((a, ifname + "a", a_addr, mtu, v6 and v6[0]), (b, ifname + "b", b_addr, b_mtu or mtu, v6 and v6[1]))
+    for ns, dev, addr, dev_mtu, addr6 in ends:
         ns.run("ip", "addr", "add", addr, "dev", dev)
-        if mtu:
-            ns.run("ip", "link", "set", dev, "mtu", str(mtu))
+        if addr6:
+            ns.run("ip", "addr", "add", addr6, "dev", dev, "nodad")  # usable at once, no DAD wait
+        if dev_mtu:
+            ns.run("ip", "link", "set", dev, "mtu", str(dev_mtu))
         ns.run("ip", "link", "set", dev, "up")
+    return ifname + "a", ifname + "b"

@@ -3,6 +3,12 @@
 serve PORT            accept connections, read to EOF, close: the client closes first, so the
                       client side holds TIME_WAIT, as with an HTTPS client that hangs up.
 connect HOST PORT N   N short connections in a burst; prints JSON counts by outcome.
+dial HOST PORT T      getaddrinfo, then connect to its first address (timeout T): JSON order,
+                      outcome and milliseconds, as a plain client would do it.
+resolve NAME          time one getaddrinfo: JSON milliseconds and addresses.
+send HOST PORT N T    send N bytes, half-close, wait until the server has read them all (EOF
+                      back) within T seconds: JSON ok and milliseconds.
+dns ADDR NAME IP      a DNS server on ADDR:53/udp answering NAME with IP (NXDOMAIN otherwise).
 webhook PORT FILE     an HTTP server on 127.0.0.1 that appends each POSTed body to FILE.
 activate PATH ARGV..  what systemd socket activation does: listen on PATH, put the socket on fd 3,
                       set LISTEN_FDS/LISTEN_PID for this very process, then exec ARGV.
@@ -13,6 +19,7 @@ import errno
 import json
 import socket
 import sys
+import time
 
 
 async def serve(port: int) -> None:
@@ -47,6 +54,73 @@ def connect(host: str, port: int, count: int) -> dict:
         finally:
             s.close()
     return result
+
+
+def dial(host: str, port: int, timeout: float) -> dict:
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    family, _, _, _, address = infos[0]
+    s = socket.socket(family, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    start = time.monotonic()
+    try:
+        s.connect(address)
+        outcome = "ok"
+    except TimeoutError:
+        outcome = "timeout"
+    except OSError as e:
+        outcome = errno.errorcode.get(e.errno, str(e))
+    finally:
+        s.close()
+    return {"order": [6 if f == socket.AF_INET6 else 4 for f, *_ in infos], "first": address[0],
+            "outcome": outcome, "ms": (time.monotonic() - start) * 1000}
+
+
+def resolve(name: str) -> dict:
+    start = time.monotonic()
+    try:
+        addresses = sorted({i[4][0] for i in socket.getaddrinfo(name, 80, type=socket.SOCK_STREAM)})
+        error = ""
+    except OSError as e:
+        addresses, error = [], str(e)
+    return {"ms": (time.monotonic() - start) * 1000, "addresses": addresses, "error": error}
+
+
+def send(host: str, port: int, size: int, timeout: float) -> dict:
+    start = time.monotonic()
+    s = socket.create_connection((host, port), timeout=timeout)
+    try:
+        s.settimeout(max(timeout - (time.monotonic() - start), 0.1))
+        s.sendall(b"x" * size)
+        s.shutdown(socket.SHUT_WR)
+        ok = s.recv(1) == b""  # the server closes once it has read everything
+    except TimeoutError:
+        ok = False
+    finally:
+        s.close()
+    return {"ok": ok, "ms": (time.monotonic() - start) * 1000}
+
+
+def dns_server(address: str, name: str, ip: str) -> None:
+    import dns.message
+    import dns.rcode
+    import dns.rrset
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind((address, 53))
+    print("ready", flush=True)
+    while True:
+        data, peer = sock.recvfrom(4096)
+        try:
+            query = dns.message.from_wire(data)
+        except Exception:
+            continue
+        reply = dns.message.make_response(query)
+        question = query.question[0]
+        if question.name.to_text().rstrip(".") == name and question.rdtype == 1:  # A
+            reply.answer.append(dns.rrset.from_text(question.name, 60, "IN", "A", ip))
+        elif question.name.to_text().rstrip(".") != name:
+            reply.set_rcode(dns.rcode.NXDOMAIN)
+        sock.sendto(reply.to_wire(), peer)
 
 
 def webhook(port: int, path: str) -> None:
@@ -84,5 +158,13 @@ if __name__ == "__main__":
         os.execv(sys.argv[3], sys.argv[3:])
     elif sys.argv[1] == "webhook":
         webhook(int(sys.argv[2]), sys.argv[3])
+    elif sys.argv[1] == "dial":
+        print(json.dumps(dial(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]))))
+    elif sys.argv[1] == "resolve":
+        print(json.dumps(resolve(sys.argv[2])))
+    elif sys.argv[1] == "send":
+        print(json.dumps(send(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]))))
+    elif sys.argv[1] == "dns":
+        dns_server(sys.argv[2], sys.argv[3], sys.argv[4])
     elif sys.argv[1] == "connect":
         print(json.dumps(connect(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))))

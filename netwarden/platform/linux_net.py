@@ -116,7 +116,7 @@ def probe_targets(source, targets, timeout: float) -> tuple[TargetProbe, ...]:
 
     def one(target):
         try:
-            addresses = source.call("probe.resolve", probe.resolve, target.host, target.port)
+            addresses = resolve(source, target)
         except OSError as e:
             return TargetProbe(str(target), error=f"cannot resolve {target.host}: {e.strerror or e}")
         firsts = {}
@@ -126,6 +126,20 @@ def probe_targets(source, targets, timeout: float) -> tuple[TargetProbe, ...]:
         return TargetProbe(str(target), tuple((f, a) for f, a in addresses), tuple(ConnectProbe(**c) for c in connects))
 
     return tuple(_pool([(one, t) for t in targets]))
+
+
+def resolve(source, target) -> list[list]:
+    """getaddrinfo's order for a target, from a fresh process (`getent ahosts`): glibc reads
+    gai.conf once per process, so asking in-process would not see a change netwarden just made."""
+    from netwarden.platform import probe
+
+    try:
+        result = source.run(["getent", "ahosts", target.host], timeout=10)
+    except FileNotFoundError:
+        return source.call("probe.resolve", probe.resolve, target.host, target.port)
+    if result.returncode != 0:
+        raise OSError(0, "no address (getent ahosts found nothing)")
+    return probe.parse_getent_ahosts(result.stdout)
 
 
 def probe_dns(source, resolv: ResolvConf, names: list[str]) -> tuple[DnsProbe, ...]:

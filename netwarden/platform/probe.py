@@ -39,6 +39,18 @@ def resolve(host: str, port: int) -> list[list]:
     return seen
 
 
+def parse_getent_ahosts(text: str) -> list[list]:
+    """`getent ahosts NAME`: one line per address and socket type, in getaddrinfo order."""
+    seen = []
+    for line in text.splitlines():
+        words = line.split()
+        if len(words) >= 2 and words[1] == "STREAM":
+            entry = [6 if ":" in words[0] else 4, words[0]]
+            if entry not in seen:
+                seen.append(entry)
+    return seen
+
+
 def connect(address: str, port: int, timeout: float) -> dict:
     """One TCP connect: ok, fast-fail (an error came back: refused, unreachable) or timeout."""
     start = time.monotonic()

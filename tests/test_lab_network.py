@@ -1,0 +1,80 @@
+"""End to end, in network namespaces: each failure of issue #3 made to happen for real, reported,
+fixed by --apply, and put back by --revert. Traffic stays inside the lab (198.18.0.0/15,
+2001:db8::/32)."""
+
+import hashlib
+import json
+import os
+import shutil
+
+import pytest
+from lab import link
+
+pytestmark = pytest.mark.lab
+
+
+@pytest.fixture(autouse=True)
+def _needs_nft(lab_reason):
+    if not lab_reason and shutil.which("nft") is None:
+        pytest.skip("nft (Debian package nftables) is not installed: `make test` installs it as root")
+
+
+def configure(nw_env, tmp_path, text: str) -> dict:
+    """nw_env with this config file (the probe checks enabled)."""
+    (tmp_path / "netwarden.toml").write_text(text)
+    return nw_env
+
+
+def report(ns, env, *args) -> dict:
+    r = ns.netwarden("--json", *args, env=env)
+    assert r.returncode in (0, 1, 2, 3), r.stdout + r.stderr
+    return json.loads(r.stdout)
+
+
+def finding(doc: dict, check_id: str) -> dict:
+    return next(f for f in doc["findings"] if f["id"] == check_id)
+
+
+def digest(path) -> str:
+    return hashlib.sha256(open(path, "rb").read()).hexdigest()
+
+
+# ---- ipv6.preference ----------------------------------------------------------------------------
+
+def test_ipv6_preferred_and_blackholed_then_ipv4_first(netns, nw_env, tmp_path):
+    if not os.path.exists("/etc/gai.conf"):
+        pytest.skip("the host has no /etc/gai.conf for `ip netns exec` to bind a per-namespace one over")
+    client, server = netns(), netns()
+    link(client, "198.18.0.1/24", server, "198.18.0.2/24", v6=("2001:db8:18::1/64", "2001:db8:18::2/64"))
+    server.nft("table ip6 lab {\n chain input {\n  type filter hook input priority 0;\n  tcp dport 8443 drop\n }\n}\n")
+    server.serve(8443)
+    client.etc("hosts", "127.0.0.1 localhost\n198.18.0.2 dual.lab\n2001:db8:18::2 dual.lab\n")
+    gai = client.etc("gai.conf", "# the distribution's gai.conf\nreload no\n")
+    original = gai.read_bytes()
+
+    # 1. The failure: IPv6 comes first and its SYNs vanish.
+    before = client.tool("dial", "dual.lab", "8443", "2")
+    assert before["order"][0] == 6 and before["outcome"] == "timeout", before
+
+    env = configure(nw_env, tmp_path, 'targets = ["dual.lab:8443"]\nprobe_timeout = 1.0\n')
+    doc = report(client, env, "--only", "ipv6.preference")
+    found = finding(doc, "ipv6.preference")
+    assert found["severity"] == "critical", found
+    assert any("2001:db8:18::2 timeout" in e and "198.18.0.2 ok" in e for e in found["evidence"]), found
+    assert any("--dns-result-order=ipv4first" in a for a in found["advice"])
+    assert [c["target"] for c in doc["changes"]] == ["/etc/gai.conf"]
+
+    # 2. --apply writes the block in place (the file is a bind mount: rename would fail EBUSY).
+    r = client.netwarden("--apply", "--json", "--only", "ipv6.preference", env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert json.loads(r.stdout)["apply"]["verified"]["ipv6.preference"] == {"before": "critical", "after": "ok"}
+    text = gai.read_text()
+    assert text.startswith("# the distribution's gai.conf\nreload no\n")
+    assert "precedence ::ffff:0:0/96" in text and "100" in text.split("::ffff:0:0/96")[1].splitlines()[0]
+    after = client.tool("dial", "dual.lab", "8443", "2")
+    assert after["order"][0] == 4 and after["outcome"] == "ok" and after["ms"] < 100, after
+
+    # 3. --revert: the file is byte for byte what it was, and IPv6 is first again.
+    assert client.netwarden("--revert", env=env).returncode == 0
+    assert gai.read_bytes() == original
+    assert client.tool("dial", "dual.lab", "8443", "1")["order"][0] == 6
