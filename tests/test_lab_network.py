@@ -6,9 +6,11 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
+import sys
 
 import pytest
-from lab import link
+from lab import ROOT, TOOLS, link
 
 pytestmark = pytest.mark.lab
 
@@ -78,3 +80,48 @@ def test_ipv6_preferred_and_blackholed_then_ipv4_first(netns, nw_env, tmp_path):
     assert client.netwarden("--revert", env=env).returncode == 0
     assert gai.read_bytes() == original
     assert client.tool("dial", "dual.lab", "8443", "1")["order"][0] == 6
+
+
+# ---- dns.resolvers ------------------------------------------------------------------------------
+
+def test_dead_first_nameserver_costs_seconds_then_live_one_first(netns, nw_env, tmp_path):
+    client, server = netns(), netns()
+    link(client, "198.18.0.1/24", server, "198.18.0.2/24")
+    server.run("ip", "addr", "add", "198.18.0.3/32", "dev", "lo")  # the dead nameserver's address
+    client.run("ip", "route", "add", "198.18.0.3/32", "via", "198.18.0.2")
+    server.nft("table ip lab {\n chain input {\n  type filter hook input priority 0;\n"
+               "  ip daddr 198.18.0.3 udp dport 53 drop\n }\n}\n")
+    server.start(sys.executable, str(TOOLS), "dns", "198.18.0.2", "svc.lab", "198.18.0.2", ready="ready")
+    original = "# written by hand\nnameserver 198.18.0.3\nnameserver 198.18.0.2\noptions edns0\n"
+    resolv = client.etc("resolv.conf", original)
+
+    # 1. The failure: every lookup first waits out the dead server (glibc: 5 s).
+    before = client.tool("resolve", "svc.lab")
+    assert before["addresses"] == ["198.18.0.2"] and before["ms"] >= 5000, before
+
+    env = configure(nw_env, tmp_path, 'targets = ["svc.lab:443"]\n')
+    doc = report(client, env, "--only", "dns.resolvers")
+    found = finding(doc, "dns.resolvers")
+    assert found["severity"] == "critical" and "first nameserver 198.18.0.3 does not answer" in found["title"], found
+    assert any(e.startswith("198.18.0.2 for svc.lab: ok") for e in found["evidence"]), found
+
+    # 2. --apply puts the live server first (in place: the file is a bind mount).
+    r = client.netwarden("--apply", "--only", "dns.resolvers", env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert resolv.read_text() == ("# written by hand\nnameserver 198.18.0.2\n"
+                                  "# nameserver 198.18.0.3  # netwarden: did not answer\noptions edns0\n")
+    after = client.tool("resolve", "svc.lab")
+    assert after["addresses"] == ["198.18.0.2"] and after["ms"] < 200, after
+
+    # 3. --revert: byte for byte.
+    assert client.netwarden("--revert", env=env).returncode == 0
+    assert resolv.read_text() == original
+
+
+def test_dangling_resolv_conf_symlink_is_critical(tmp_path, nw_env):
+    (tmp_path / "resolv.conf").symlink_to(tmp_path / "run-resolved-stub.conf")
+    env = dict(configure(nw_env, tmp_path, ""), NETWARDEN_RESOLV_CONF=str(tmp_path / "resolv.conf"))
+    r = subprocess.run([sys.executable, "-m", "netwarden", "--json", "--only", "dns.resolvers"],
+                       capture_output=True, text=True, env=env, cwd=ROOT)
+    found = finding(json.loads(r.stdout), "dns.resolvers")
+    assert r.returncode == 2 and found["severity"] == "critical" and "dangling symlink" in found["title"], r.stdout
