@@ -125,3 +125,78 @@ def test_dangling_resolv_conf_symlink_is_critical(tmp_path, nw_env):
                        capture_output=True, text=True, env=env, cwd=ROOT)
     found = finding(json.loads(r.stdout), "dns.resolvers")
     assert r.returncode == 2 and found["severity"] == "critical" and "dangling symlink" in found["title"], r.stdout
+
+
+# ---- mtu.path -----------------------------------------------------------------------------------
+
+def test_path_mtu_blackhole_stalls_then_mtu_probing_recovers(netns, nw_env, tmp_path):
+    client, router, server = netns(), netns(), netns()
+    link(client, "198.18.0.1/24", router, "198.18.0.254/24")
+    link(router, "198.18.1.254/24", server, "198.18.1.2/24", mtu=1280, b_mtu=1500)  # narrow hop, server unaware
+    client.run("ip", "route", "add", "default", "via", "198.18.0.254")
+    server.run("ip", "route", "add", "default", "via", "198.18.1.254")
+    router.sysctl("net.ipv4.ip_forward", "1")
+    # The router's "fragmentation needed" never leaves it: a filtered-ICMP blackhole.
+    router.nft("table ip lab {\n chain output {\n  type filter hook output priority 0;\n"
+               "  icmp type destination-unreachable drop\n }\n}\n")
+    server.serve(8080)
+    assert client.sysctl("net.ipv4.tcp_mtu_probing") == "0"
+
+    # 1. The failure: the handshake works, a 1 MB upload stalls.
+    before = client.tool("send", "198.18.1.2", "8080", str(1 << 20), "4")
+    assert before["ok"] is False, before
+
+    env = configure(nw_env, tmp_path, 'targets = ["198.18.1.2:8080"]\nprobe_timeout = 2.0\n')
+    doc = report(client, env, "--only", "mtu.path")
+    found = finding(doc, "mtu.path")
+    assert found["severity"] == "critical" and "blackhole" in found["title"], found
+    assert any("full-size segments stalled, small ones delivered" in e for e in found["evidence"]), found
+    assert [(c["target"], c["new"]) for c in found["changes"]] == [("net.ipv4.tcp_mtu_probing", "1")]
+
+    # 2. --apply turns MTU probing on: the same upload now completes (after a stall).
+    r = client.netwarden("--apply", "--json", "--only", "mtu.path", env=env)
+    assert r.returncode in (0, 1), r.stdout + r.stderr
+    verified = json.loads(r.stdout)["apply"]["verified"]["mtu.path"]
+    assert verified == {"before": "critical", "after": "warning"}, verified  # mitigated, still a blackhole
+    assert client.sysctl("net.ipv4.tcp_mtu_probing") == "1"
+    after = client.tool("send", "198.18.1.2", "8080", str(1 << 20), "30")
+    assert after["ok"] is True, after
+    print(f"1 MB upload through the blackhole with tcp_mtu_probing=1: {after['ms']:.0f} ms")
+
+    # 3. --revert
+    assert client.netwarden("--revert", env=env).returncode == 0
+    assert client.sysctl("net.ipv4.tcp_mtu_probing") == "0"
+
+
+# ---- tunnels.stale ------------------------------------------------------------------------------
+
+def test_route_into_a_dead_tunnel_swallows_a_target_until_removed(client_server, nw_env, tmp_path):
+    client, server = client_server
+    server.run("ip", "addr", "add", "198.18.5.2/32", "dev", "lo")
+    server.serve(8080)
+    client.run("ip", "route", "add", "198.18.5.0/24", "via", "198.18.0.2")
+    # A VPN's tun device, left behind with no process attached: up, no carrier, still routing.
+    client.run("ip", "tuntap", "add", "dev", "nwtun0", "mode", "tun")
+    client.run("ip", "link", "set", "nwtun0", "up")
+    client.run("ip", "route", "add", "198.18.5.2/32", "dev", "nwtun0")
+
+    # 1. The failure: the target is unreachable.
+    assert client.tool("dial", "198.18.5.2", "8080", "1")["outcome"] == "timeout"
+
+    env = configure(nw_env, tmp_path, 'targets = ["198.18.5.2:8080"]\nprobe_timeout = 1.0\n')
+    found = finding(report(client, env, "--only", "tunnels.stale"), "tunnels.stale")
+    assert found["severity"] == "critical" and "dead tunnel nwtun0" in found["title"], found
+    assert "ip route del 198.18.5.2/32 dev nwtun0" in found["advice"] and not found["changes"]
+
+    # 2. Removal is opt-in; with it, --apply deletes the route and the target answers.
+    env = configure(nw_env, tmp_path, 'targets = ["198.18.5.2:8080"]\nprobe_timeout = 1.0\n'
+                                      "tunnels_remove_stale_routes = true\n")
+    r = client.netwarden("--apply", "--json", "--only", "tunnels.stale", env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert json.loads(r.stdout)["apply"]["verified"]["tunnels.stale"] == {"before": "critical", "after": "ok"}
+    assert client.tool("dial", "198.18.5.2", "8080", "1")["outcome"] == "ok"
+
+    # 3. --revert adds the route back, exactly.
+    assert client.netwarden("--revert", env=env).returncode == 0
+    assert "198.18.5.2 dev nwtun0" in client.run("ip", "route", "show").stdout
+    assert client.tool("dial", "198.18.5.2", "8080", "1")["outcome"] == "timeout"
