@@ -200,3 +200,19 @@ def test_route_into_a_dead_tunnel_swallows_a_target_until_removed(client_server,
     assert client.netwarden("--revert", env=env).returncode == 0
     assert "198.18.5.2 dev nwtun0" in client.run("ip", "route", "show").stdout
     assert client.tool("dial", "198.18.5.2", "8080", "1")["outcome"] == "timeout"
+
+
+# ---- conntrack ----------------------------------------------------------------------------------
+
+def test_conntrack_reads_the_real_table_and_knows_a_namespace_cannot_raise_it(ns, nw_env):
+    if not os.path.exists("/proc/sys/net/netfilter/nf_conntrack_max"):
+        pytest.skip("nf_conntrack is not loaded on this host")
+    host = subprocess.run([sys.executable, "-m", "netwarden", "--json", "--only", "conntrack"],
+                          capture_output=True, text=True, env=nw_env, cwd=ROOT)
+    doc = json.loads(host.stdout)
+    found = finding(doc, "conntrack")
+    limit = open("/proc/sys/net/netfilter/nf_conntrack_max").read().strip()
+    assert found["severity"] in ("ok", "warning", "critical") and f"of {limit} entries" in found["observed"], found
+    assert "net.netfilter.nf_conntrack_max" not in doc["facts"]["read_only_sysctls"]  # the host can raise it
+    inside = json.loads(ns.netwarden("--json", "--only", "conntrack", env=nw_env).stdout)
+    assert "net.netfilter.nf_conntrack_max" in inside["facts"]["read_only_sysctls"]
