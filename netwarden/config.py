@@ -100,6 +100,8 @@ class Settings:
     poll_interval: float = 5.0
     # Seconds between socket censuses (ports.pressure).
     census_interval: float = 30.0
+    # Seconds between probes of the targets (ipv6.preference, dns.resolvers, mtu.path).
+    probe_interval: float = 300.0
     # Events within this many seconds of a check run are coalesced into the next run.
     debounce: float = 0.2
     # Files watched for changes, besides the sysctl files and the config file.
@@ -138,7 +140,7 @@ class Settings:
     def __post_init__(self) -> None:
         if self.lock_timeout < 0:
             raise ValueError("lock_timeout must be >= 0")
-        for name in ("poll_interval", "census_interval", "webhook_timeout", "exec_hook_timeout"):
+        for name in ("poll_interval", "census_interval", "probe_interval", "webhook_timeout", "exec_hook_timeout"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0")
         if self.debounce < 0 or self.history_size < 1 or self.enforce_max_per_hour < 1 or self.webhook_retries < 0:

@@ -230,3 +230,15 @@ def test_a_key_under_observe_is_never_held_back(ns, daemon):
     status = json.loads(d.netwarden("status", "--json").stdout)["status"]
     assert status["contested"] == {} and status["backed_off"] == []
     assert not [e for e in d.events()[mark:] if e["kind"] == "contested"]
+
+
+def test_a_route_into_a_dead_tunnel_is_seen_through_netlink(ns, daemon):
+    d = daemon()
+    mark = len(d.events())
+    ns.run("ip", "tuntap", "add", "dev", "nwtun1", "mode", "tun")
+    ns.run("ip", "link", "set", "nwtun1", "up")
+    ns.run("ip", "route", "add", "198.18.9.0/24", "dev", "nwtun1")  # no process behind it: no carrier
+    event = d.wait_event("appeared", "tunnels.stale", after=mark)
+    assert event["trigger"].startswith("netlink") and event["severity"] == "warning", event
+    ns.run("ip", "link", "del", "nwtun1")
+    d.wait_event("cleared", "tunnels.stale", after=mark)

@@ -54,6 +54,10 @@ def _describe_change(before: dict | None, after: dict | None) -> str:
     return ", ".join(f"{k} {before.get(k)} -> {after.get(k)}" for k in after if before.get(k) != after.get(k))
 
 
+KERNEL_FACTS = ("links", "routes", "ipv6", "paths")  # what a netlink link/route/address event can change
+PROBE_FACTS = ("targets", "dns", "paths")  # re-probed every probe_interval
+
+
 class DaemonError(Exception):
     """The daemon cannot start; the message says why."""
 
@@ -164,11 +168,16 @@ class Daemon:
         except (JournalError, LockBusy, ChangeFailed, OSError) as e:
             self.log.write(ERR, f"journal not reconciled: {e}")
 
+    def _checks_using(self, *facts: str) -> tuple[str, ...]:
+        return tuple(spec.id for spec in self.specs if set(spec.facts) & set(facts))
+
     def _watched_files(self) -> dict[Path, tuple[str, ...]]:
         """Each watched path -> the checks it affects (the sysctl files decide boot-time values)."""
         s = self.settings
         sysctl_checks = tuple(spec.id for spec in self.specs if "boot_sysctls" in spec.facts)
         watched: dict[Path, tuple[str, ...]] = {p: () for p in s.watch_files}
+        watched[Path(s.gai_conf)] = self._checks_using("gai")
+        watched[Path(s.resolv_conf)] = self._checks_using("resolv", "dns")
         for path in (s.sysctl_dir, *s.sysctl_search_dirs, s.sysctl_conf):
             watched[Path(path)] = sysctl_checks
         if self.config_path:
@@ -193,7 +202,8 @@ class Daemon:
 
     def _loop(self) -> None:
         now = time.monotonic()
-        due = {"poll": now + self.settings.poll_interval, "census": now + self.settings.census_interval}
+        due = {"poll": now + self.settings.poll_interval, "census": now + self.settings.census_interval,
+               "probe": now + self.settings.probe_interval}
         watchdog = self.sd.watchdog_interval()
         if watchdog:
             due["watchdog"] = now
@@ -213,12 +223,12 @@ class Daemon:
             timers = [name for name, at in due.items() if at <= now]
             for name in timers:
                 due[name] = now + {"poll": self.settings.poll_interval, "census": self.settings.census_interval,
-                                   "watchdog": watchdog or 0}[name]
+                                   "probe": self.settings.probe_interval, "watchdog": watchdog or 0}[name]
             if "watchdog" in timers:
                 self.sd.send("WATCHDOG=1")
-            if batch or "poll" in timers or "census" in timers:
+            if batch or {"poll", "census", "probe"} & set(timers):
                 try:
-                    self._handle(batch, poll="poll" in timers, census="census" in timers)
+                    self._handle(batch, poll="poll" in timers, census="census" in timers, probe="probe" in timers)
                 except Exception:  # noqa: BLE001 - a bug in one run must not stop the watching
                     import traceback
 
@@ -241,7 +251,7 @@ class Daemon:
             except queue.Empty:
                 return
 
-    def _handle(self, batch: list[Trigger], poll: bool, census: bool) -> None:
+    def _handle(self, batch: list[Trigger], poll: bool, census: bool, probe: bool = False) -> None:
         affected: dict[str, str] = {}  # check id -> what triggered it
         reload = False
         seen_files = set()
@@ -260,14 +270,18 @@ class Daemon:
                 before, after = trigger.data.get("before"), trigger.data.get("after")
                 self._emit(DriftEvent("kernel-changed", trigger.detail, before, after, "netlink",
                                       f"{trigger.detail}: {_describe_change(before, after)}", "ok", time.time()))
+                for check_id in self._checks_using(*KERNEL_FACTS):
+                    affected.setdefault(check_id, f"netlink {trigger.detail}")
         if reload:
             self._reload()
         if poll:
             self._poll_sysctls(affected)
         if census:
-            for spec in self.specs:
-                if "census" in spec.facts:
-                    affected.setdefault(spec.id, "census")
+            for check_id in self._checks_using("census"):
+                affected.setdefault(check_id, "census")
+        if probe and self.settings.targets:
+            for check_id in self._checks_using(*PROBE_FACTS):
+                affected.setdefault(check_id, "probe timer")
         if affected:
             self._check([s for s in self.specs if s.id in affected], ", ".join(sorted(set(affected.values()))))
 

@@ -125,13 +125,13 @@ class _Handler:
 
 
 class NetlinkWatcher:
-    """Kernel state that matters to connections: each link's MTU and operstate, the default routes."""
+    """Kernel state that matters to connections: each link's MTU and operstate, the main-table routes."""
 
     def __init__(self, put, log) -> None:
         self.put = put
         self.log = log
         self.links: dict[str, dict] = {}
-        self.defaults: set[str] = set()
+        self.routes: set[str] = set()
         self.ready = threading.Event()
         threading.Thread(target=self._run, name="netwarden-netlink", daemon=True).start()
 
@@ -165,7 +165,7 @@ class NetlinkWatcher:
             for name in set(self.links) - links:  # vanished while we were not listening
                 before = self.links.pop(name)
                 self.put(Trigger("kernel", f"link {name}", {"before": before, "after": None}))
-            for message in ipr.get_default_routes():
+            for message in ipr.get_routes(table=254):
                 self._route(message, announce=not first)
             self.ready.set()
             while True:
@@ -193,14 +193,16 @@ class NetlinkWatcher:
             self.put(Trigger("kernel", f"link {name}", {"before": before, "after": after}))
 
     def _route(self, message, announce: bool) -> None:
-        if message.get("dst_len") != 0 or message.get("table", 254) not in (254, None):
-            return  # only main-table default routes
-        route = f"default via {message.get_attr('RTA_GATEWAY') or '-'} oif {message.get_attr('RTA_OIF')}"
+        if message.get("table", 254) not in (254, None):
+            return  # main-table routes only: local and policy tables are not what connections miss
+        dst_len = message.get("dst_len")
+        name = "default" if dst_len == 0 else f"{message.get_attr('RTA_DST')}/{dst_len}"
+        route = f"{name} via {message.get_attr('RTA_GATEWAY') or '-'} oif {message.get_attr('RTA_OIF')}"
         present = message.get("event") != "RTM_DELROUTE"
-        if (route in self.defaults) == present:
+        if (route in self.routes) == present:
             return
-        (self.defaults.add if present else self.defaults.discard)(route)
+        (self.routes.add if present else self.routes.discard)(route)
         if announce:
-            self.put(Trigger("kernel", "default route",
+            self.put(Trigger("kernel", "default route" if dst_len == 0 else f"route {name}",
                              {"before": None if present else {"route": route},
                               "after": {"route": route} if present else None}))
