@@ -60,6 +60,8 @@ def test_units_agree_with_the_daemon_s_defaults():
     assert Path("/var/lib") / service["StateDirectory"] == defaults.state_dir
     writable = service["ReadWritePaths"].split()
     assert str(defaults.sysctl_dir) in writable and "/proc/sys/net" in writable
+    for path in (defaults.gai_conf, defaults.resolv_conf, defaults.resolved_conf_dir):  # what enforcing writes
+        assert f"-{path}" in writable
     assert "AF_NETLINK" in service["RestrictAddressFamilies"] and "AF_UNIX" in service["RestrictAddressFamilies"]
     assert "IPAddressDeny" not in service  # the probes need the network
     assert "netwarden" in (UNITS / "netwarden.sysusers.conf").read_text()
