@@ -46,8 +46,7 @@ class Unknown:
     reason: str
 
 
-@dataclass(frozen=True)
-class PlatformInfo:
+class PlatformInfo(NamedTuple):
     system: str  # "linux", "darwin", "windows"
     flavor: str  # "linux", "wsl1", "wsl2", ...
     kernel: str = ""
@@ -268,8 +267,7 @@ class Target(NamedTuple):
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
 
-@dataclass(frozen=True)
-class Change:
+class Change(NamedTuple):
     """A planned change, as data. `kind` says which backend operation carries it out."""
 
     check: str
@@ -292,8 +290,7 @@ class Change:
         return f"{self.target}: {self.current} -> {self.new} ({where})"
 
 
-@dataclass(frozen=True)
-class Finding:
+class Finding(NamedTuple):
     id: str
     severity: Severity
     title: str

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
-
 from netwarden.model import GaiConf
 
 BEGIN = "# BEGIN netwarden ipv6.preference"
@@ -19,6 +17,8 @@ IPV4_FIRST = (("::1/128", 50), ("::/0", 40), (V4_MAPPED, 100), ("2002::/16", 30)
 
 
 def _prefix(text: str) -> str | None:
+    import ipaddress
+
     try:
         net = ipaddress.IPv6Network(text, strict=False)
     except ValueError:
@@ -50,6 +50,8 @@ def effective_table(gai: GaiConf) -> tuple[tuple[str, int], ...]:
 
 def precedence_of(table, address: str) -> int:
     """The precedence RFC 6724 gives a destination: the longest matching prefix's (IPv4 as ::ffff:a.b.c.d)."""
+    import ipaddress  # only here: `check` on a default gai.conf never needs it
+
     ip = ipaddress.ip_address(address)
     if ip.version == 4:
         ip = ipaddress.IPv6Address(f"::ffff:{ip}")
@@ -64,6 +66,8 @@ def precedence_of(table, address: str) -> int:
 def prefers_ipv4(gai: GaiConf) -> bool:
     """Whether a global IPv4 destination sorts before a global IPv6 one."""
     table = effective_table(gai)
+    if table is GLIBC_DEFAULT:
+        return False
     return precedence_of(table, "192.0.2.1") > precedence_of(table, "2001:4860::1")
 
 
