@@ -29,7 +29,7 @@ def _nameserver(word: str) -> str | None:
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
     try:  # socket, not ipaddress: cheaper to import, and it is what glibc itself uses (inet_pton)
         ip = socket.inet_ntop(family, socket.inet_pton(family, address))
-    except OSError:
+    except (OSError, ValueError):  # ValueError: an embedded NUL
         return None
     return f"{ip}%{scope}" if scope else ip
 
