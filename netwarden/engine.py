@@ -30,7 +30,7 @@ def select_checks(settings: Settings, only: list[str] | None = None, skip: list[
 
 
 def collect(backend, specs: list[CheckSpec]) -> Facts:
-    sysctls = {key for spec in specs for key in spec.sysctls}
+    sysctls = {key for spec in specs for key in spec.sysctls + spec.gauges}
     facts = {name for spec in specs for name in spec.facts}
     return backend.collect(sysctls, facts)
 

@@ -16,7 +16,8 @@ CHECK_IDS = ("ports.range", "ports.pressure", "ports.tw-reuse", "ipv6.preference
 class CheckSpec:
     id: str
     run: Callable  # (Facts, Settings) -> list[Finding]
-    sysctls: tuple[str, ...] = ()
+    sysctls: tuple[str, ...] = ()  # settings: the daemon polls them and judges who changed them
+    gauges: tuple[str, ...] = ()  # counters read with the facts (nf_conntrack_count): never polled as drift
     facts: tuple[str, ...] = ()
 
 

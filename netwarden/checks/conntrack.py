@@ -49,4 +49,5 @@ def check_conntrack(facts: Facts, settings: Settings) -> list[Finding]:
                     advice=("Each entry costs about 300 bytes of kernel memory.",))]
 
 
-CHECKS = (CheckSpec("conntrack", check_conntrack, sysctls=(COUNT, MAX, LIBERAL), facts=("read_only_sysctls",)),)
+CHECKS = (CheckSpec("conntrack", check_conntrack, sysctls=(MAX, LIBERAL), gauges=(COUNT,),
+                    facts=("read_only_sysctls",)),)

@@ -276,8 +276,8 @@ class Daemon:
             self._reload()
         if poll:
             self._poll_sysctls(affected)
-        if census:
-            for check_id in self._checks_using("census"):
+        if census:  # the socket census and counters such as conntrack occupancy: measured, not polled
+            for check_id in self._checks_using("census") + tuple(s.id for s in self.specs if s.gauges):
                 affected.setdefault(check_id, "census")
         if probe and self.settings.targets:
             for check_id in self._checks_using(*PROBE_FACTS):
