@@ -21,14 +21,15 @@ MANAGER_ADVICE = {
 
 
 def _servers(probes) -> tuple[list[str], list[str], list[tuple[str, float]]]:
-    """(live, dead, slow) in resolv.conf order: a server is dead when no query got an answer."""
+    """(live, dead, each live server's slowest answer) in resolv.conf order: a server is dead when
+    no query got an answer."""
     by_server: dict[str, list] = {}
     for p in probes:
         by_server.setdefault(p.server, []).append(p)
     live = [s for s, ps in by_server.items() if any(p.outcome == "ok" for p in ps)]
     dead = [s for s in by_server if s not in live]
-    slow = [(s, max(p.ms for p in ps if p.outcome == "ok")) for s, ps in by_server.items() if s in live]
-    return live, dead, slow
+    slowest = [(s, max(p.ms for p in ps if p.outcome == "ok")) for s, ps in by_server.items() if s in live]
+    return live, dead, slowest
 
 
 def check_dns(facts: Facts, settings: Settings) -> list[Finding]:
@@ -54,19 +55,18 @@ def check_dns(facts: Facts, settings: Settings) -> list[Finding]:
         why = probes.reason if isinstance(probes, Unknown) else "no targets configured: nameservers not queried"
         return [Finding("dns.resolvers", severity, "Resolver file has problems" if problems else "Resolvers not probed",
                         observed=observed, evidence=tuple([why] + [p for _, p in problems]), value=",".join(resolv.nameservers))]
-    live, dead, slow = _servers(probes)
-    wait = timeout
+    live, dead, slowest = _servers(probes)
     if dead and dead == list(resolv.nameservers):
         problems.append((Severity.CRITICAL, f"no nameserver answers ({', '.join(dead)}): every lookup fails"))
     elif resolv.nameservers and resolv.nameservers[0] in dead:
         problems.append((Severity.CRITICAL, f"the first nameserver {dead[0]} does not answer: every lookup waits "
-                                            f"{wait} s (options timeout:{timeout}) before asking the next"))
+                                            f"{timeout} s (options timeout:{timeout}) before asking the next"))
     elif dead:
         problems.append((Severity.WARNING, f"nameservers not answering: {', '.join(dead)} "
-                                           f"(lookups that reach them wait {wait} s)"))
+                                           f"(lookups that reach them wait {timeout} s)"))
     t = settings.thresholds
     problems += [(Severity.WARNING, f"{s} answers slowly: {ms:.0f} ms (above {t.dns_slow_ms:.0f} ms)")
-                 for s, ms in slow if ms > t.dns_slow_ms]
+                 for s, ms in slowest if ms > t.dns_slow_ms]
     evidence = [f"{p.server} for {p.name}: {p.outcome} in {p.ms:.0f} ms" + (f" ({p.error})" if p.error else "")
                 for p in probes]
     severity = worst(s for s, _ in problems)

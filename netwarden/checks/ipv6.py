@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from netwarden.checks import CheckSpec
 from netwarden.config import Settings
-from netwarden.model import Change, Facts, Finding, Severity, Unknown, worst
+from netwarden.model import Change, Facts, Finding, GaiConf, Severity, Unknown, worst
 from netwarden.platform.parse.gai_conf import prefers_ipv4, with_ipv4_first
 
 DISABLE = "net.ipv6.conf.all.disable_ipv6"
@@ -34,7 +34,7 @@ def _state(facts: Facts) -> tuple[list[str], str]:
         source = (f"{gai.path}: {len(gai.precedence)} precedence lines" if gai.precedence
                   else f"glibc's default table ({gai.path} {'sets no precedence' if gai.exists else 'absent'})")
         order = f"{source}: {'IPv4' if prefers_ipv4(gai) else 'IPv6'} destinations sort first"
-    return lines + list(getattr(gai, "problems", ()) or ()), order
+    return lines + (list(gai.problems) if isinstance(gai, GaiConf) else []), order
 
 
 def _judge(probe) -> tuple[Severity, str]:

@@ -7,7 +7,7 @@ import json
 
 from netwarden.checks import CheckSpec
 from netwarden.config import Settings
-from netwarden.model import Change, Facts, Finding, Severity, Unknown, to_jsonable
+from netwarden.model import Change, Facts, Finding, Severity, Unknown, to_jsonable, worst
 from netwarden.platform.parse.netfs import best_route
 
 
@@ -46,7 +46,7 @@ def check_tunnels(facts: Facts, settings: Settings) -> list[Finding]:
                                                "packets but never received one"))
     if not problems:
         return [Finding("tunnels.stale", Severity.OK, "No route goes through a dead tunnel", observed=observed)]
-    severity = max((s for s, _ in problems), key=lambda s: s.rank)
+    severity = worst(s for s, _ in problems)
     commands = [f"ip {'-6 ' if r.family == 6 else ''}route del {r.dst} dev {r.dev}" for r in stale]
     changes = ()
     if settings.tunnels_remove_stale_routes:

@@ -12,6 +12,7 @@ from netwarden import __version__
 from netwarden.config import Settings
 from netwarden.fsutil import FileOriginal, UnsafePath, read_original, replace_file, restore_original
 from netwarden.model import BootSysctls, Census, Change, Destination, Facts, PlatformInfo, Route, SockStat, Unknown
+from netwarden.platform.parse.netfs import is_ip_address
 from netwarden.platform.parse.procfs import parse_port_range, parse_sockstat
 from netwarden.platform.parse.sysctl_conf import parse_sysctl_conf, same_value, valid_sysctl_key
 from netwarden.platform.source import Source
@@ -29,14 +30,12 @@ def _file_mode(path: str) -> int:
     return os.stat(path).st_mode
 
 
-def _is_address(host: str) -> bool:
-    import ipaddress
-
+def _mode_or(path: str, default: int) -> int:
+    """The permission bits a rewritten file keeps: its own, or `default` for a new one."""
     try:
-        ipaddress.ip_address(host)
-        return True
-    except ValueError:
-        return False
+        return os.stat(path, follow_symlinks=False).st_mode & 0o7777
+    except FileNotFoundError:
+        return default
 
 
 class ChangeFailed(Exception):
@@ -102,11 +101,10 @@ class LinuxBackend:
         if facts & {"targets", "paths"}:
             result.targets = net.probe_targets(self.source, targets, self.settings.probe_timeout)
         if "dns" in facts and not isinstance(result.resolv, Unknown) and not result.resolv.dangling:
-            names = sorted({t.host for t in targets if not _is_address(t.host)}) or ["."]
+            names = sorted({t.host for t in targets if not is_ip_address(t.host)}) or ["."]
             result.dns = net.probe_dns(self.source, result.resolv, names)
         if "paths" in facts:
-            ports = {str(t): t.port for t in targets}
-            result.paths = net.probe_paths(self.source, result.targets, ports, result.routes, result.links,
+            result.paths = net.probe_paths(self.source, result.targets, result.routes, result.links,
                                            self.settings.probe_timeout)
 
     def _read_only(self, key: str) -> bool:
@@ -220,7 +218,8 @@ class LinuxBackend:
     def snapshot(self, change: Change) -> str | dict:
         """The current state of a change's target, in the form `restore` takes (journal-ready JSON)."""
         if change.kind == "route-del":
-            return {"route": json.loads(change.current), "present": self._route_present(json.loads(change.current))}
+            route = json.loads(change.current)
+            return {"route": route, "present": self._route_present(route)}
         if change.kind == "sysctl":
             value = self.read_sysctl(change.target)
             if isinstance(value, Unknown):
@@ -240,8 +239,7 @@ class LinuxBackend:
             self.write_sysctl(change.target, change.new)
         elif change.kind == "file":
             try:
-                mode = read_original(Path(change.target)).mode if Path(change.target).exists() else 0o644
-                replace_file(Path(change.target), change.new.encode(), mode=mode)
+                replace_file(Path(change.target), change.new.encode(), mode=_mode_or(change.target, 0o644))
             except OSError as e:
                 raise ChangeFailed(f"{change.target}: {_explain(e)}") from None
             if self.source.read(change.target) != change.new:
@@ -280,10 +278,13 @@ class LinuxBackend:
         import subprocess
 
         dst, dev, gateway = route["dst"], route["dev"], route.get("gateway")
-        if dst != "default":
-            ipaddress.ip_network(dst, strict=False)
-        if gateway:
-            ipaddress.ip_address(gateway)
+        try:
+            if dst != "default":
+                ipaddress.ip_network(dst, strict=False)
+            if gateway and not is_ip_address(gateway):
+                raise ValueError(f"not an address: {gateway!r}")
+        except ValueError as e:
+            raise ChangeFailed(f"route {dst}: {e}") from None
         if not valid_ifname(dev):
             raise ChangeFailed(f"not an interface name: {dev!r}")
         argv = ["ip", f"-{route['family']}", "route", verb, dst, "dev", dev, "metric", str(int(route["metric"]))]

@@ -4,10 +4,12 @@ probes towards the configured targets. Files go through the Source; probes throu
 from __future__ import annotations
 
 import os
-from netwarden.model import (ConnectProbe, DnsProbe, GaiConf, Ipv6State, Link, PathProbe, ResolvConf, Route,
+
+from netwarden.model import (ConnectProbe, DnsProbe, GaiConf, Ipv6State, Link, PathProbe, ResolvConf, Route, Target,
                              TargetProbe, Unknown)
 from netwarden.platform.parse.gai_conf import parse_gai_conf
-from netwarden.platform.parse.netfs import best_route, link_kind, parse_if_inet6, parse_ipv6_route, parse_proc_route
+from netwarden.platform.parse.netfs import (IFA_F_DEPRECATED, best_route, link_kind, parse_if_inet6, parse_ipv6_route,
+                                            parse_proc_route)
 from netwarden.platform.parse.resolv_conf import parse_resolv_conf
 
 SYS_NET = "/sys/class/net"
@@ -66,7 +68,7 @@ def ipv6_state(source, proc: str, disabled: str | Unknown, route_table) -> Ipv6S
     except OSError as e:
         return Unknown(f"{proc}/net/if_inet6: {e.strerror}")
     usable = [(addr, flags) for addr, _, scope, flags in rows if scope == 0]
-    fresh = [addr for addr, flags in usable if not flags & 0x20]  # IFA_F_DEPRECATED
+    fresh = [addr for addr, flags in usable if not flags & IFA_F_DEPRECATED]
     ula = tuple(a for a in fresh if a[:2] in ("fc", "fd"))
     has_default = not isinstance(route_table, Unknown) and any(r.family == 6 and r.dst == "default" for r in route_table)
     return Ipv6State(disabled == "1", tuple(a for a in fresh if a not in ula), ula, len(usable) - len(fresh),
@@ -150,8 +152,7 @@ def probe_dns(source, resolv: ResolvConf, names: list[str]) -> tuple[DnsProbe, .
     return tuple(DnsProbe(**r) for r in _pool(jobs))
 
 
-def probe_paths(source, targets: tuple[TargetProbe, ...], ports: dict[str, int], route_table, link_table,
-                timeout: float) -> tuple[PathProbe, ...]:
+def probe_paths(source, targets: tuple[TargetProbe, ...], route_table, link_table, timeout: float) -> tuple[PathProbe, ...]:
     """For each target's first address: egress link, route MTU, and a full-MSS vs small-MSS transfer."""
     from netwarden.platform import probe
 
@@ -160,7 +161,7 @@ def probe_paths(source, targets: tuple[TargetProbe, ...], ports: dict[str, int],
     def one(t: TargetProbe):
         if not t.addresses:
             return PathProbe(t.target, "", error=t.error or "no address")
-        address, port = t.addresses[0][1], ports[t.target]
+        address, port = t.addresses[0][1], Target.parse(t.target).port
         route = best_route(route_table, address) if not isinstance(route_table, Unknown) else None
         dev = route.dev if route else ""
         try:

@@ -15,6 +15,11 @@ IP_MTU = 14  # <linux/in.h>; IPV6_MTU is in the socket module
 FAMILY = {socket.AF_INET: 4, socket.AF_INET6: 6}
 
 
+def _errname(e: OSError) -> str:
+    """ECONNREFUSED, EHOSTUNREACH...: what a probe result records of an error."""
+    return errno.errorcode.get(e.errno, str(e)) if e.errno else str(e)
+
+
 def _connect(address: str, port: int, timeout: float, mss: int | None = None) -> socket.socket:
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
@@ -60,7 +65,7 @@ def connect(address: str, port: int, timeout: float) -> dict:
     except (socket.timeout, TimeoutError):
         outcome, error = "timeout", f"no answer within {timeout:g} s"
     except OSError as e:
-        outcome, error = "fast-fail", errno.errorcode.get(e.errno, str(e.errno)) if e.errno else str(e)
+        outcome, error = "fast-fail", _errname(e)
     return {"family": 6 if ":" in address else 4, "address": address, "outcome": outcome,
             "ms": round((time.monotonic() - start) * 1000, 1), "error": error}
 
@@ -83,7 +88,7 @@ def transfer(address: str, port: int, timeout: float, mss: int | None = None) ->
     try:
         sock = _connect(address, port, timeout, mss)
     except OSError as e:
-        return f"failed: connect: {errno.errorcode.get(e.errno, e) if e.errno else 'timeout'}"
+        return f"failed: connect: {_errname(e) if e.errno else 'timeout'}"
     with sock:
         sock.setblocking(False)
         try:
@@ -102,7 +107,7 @@ def transfer(address: str, port: int, timeout: float, mss: int | None = None) ->
         except (ConnectionResetError, BrokenPipeError):
             return "delivered"  # a reset answers data that arrived
         except OSError as e:
-            return f"failed: {errno.errorcode.get(e.errno, e)}"
+            return f"failed: {_errname(e)}"
     return "stalled"
 
 

@@ -42,6 +42,14 @@ def _hex6(text: str) -> str:
     return socket.inet_ntop(socket.AF_INET6, bytes.fromhex(text))
 
 
+def is_ip_address(text: str) -> bool:
+    try:
+        _address_bits(text)
+        return True
+    except (OSError, ValueError):
+        return False
+
+
 def _address_bits(address: str) -> tuple[int, int]:
     """(family 4|6, the address as an integer); OSError for anything else."""
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
