@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: setup run test lab-deps bench clean
+.PHONY: setup run test lab-deps bench deb clean
 
 setup: $(VENV)/.installed
 
@@ -17,13 +17,16 @@ run: setup
 	@$(BIN)/netwarden check; rc=$$?; [ $$rc -le 3 ] || exit $$rc
 
 # The namespace lab needs iproute2 (ip netns) and nftables (dropped SYNs, filtered ICMP), the
-# alerting-rule tests promtool (Debian package prometheus); install what is missing when we are root.
+# alerting-rule tests promtool (Debian package prometheus), the service test debootstrap and
+# systemd-nspawn (it boots Debian 12 with the .deb); install what is missing when we are root.
 lab-deps:
 	@if [ "$$(id -u)" = 0 ]; then \
 		missing=""; \
 		command -v ip >/dev/null || missing="$$missing iproute2"; \
 		command -v promtool >/dev/null || missing="$$missing prometheus"; \
 		command -v nft >/dev/null || missing="$$missing nftables"; \
+		command -v debootstrap >/dev/null || missing="$$missing debootstrap"; \
+		command -v systemd-nspawn >/dev/null || missing="$$missing systemd-container"; \
 		if [ -n "$$missing" ]; then apt-get update -qq && \
 			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi; fi
 
@@ -36,5 +39,9 @@ bench: setup lab-deps
 	$(BIN)/python bench/daemon.py
 	$(BIN)/python bench/control_socket.py
 
+# dist/netwarden_<version>_<arch>.deb: this checkout plus its bundled dependencies (packaging/debian/).
+deb: setup
+	$(BIN)/python packaging/debian/build_deb.py --out dist
+
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis
