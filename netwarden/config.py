@@ -216,15 +216,7 @@ def control_socket_path(path: str | os.PathLike | None = None) -> Path:
     validates the value; a broken config file here just means the default."""
     if os.environ.get("NETWARDEN_SOCKET"):
         return Path(os.environ["NETWARDEN_SOCKET"])
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib
-    try:
-        with open(config_file_path(path), "rb") as f:
-            value = tomllib.load(f).get("socket_path")
-    except (OSError, ValueError):
-        value = None
+    value = _read_toml(config_file_path(path)).get("socket_path")
     return Path(value) if isinstance(value, str) else Settings.__dataclass_fields__["socket_path"].default
 
 
@@ -237,21 +229,36 @@ def load_settings(path: str | os.PathLike | None = None) -> Settings:
         raise ConfigError(f"config file {config_file} not found")
     has_file = config_file.is_file()
     has_env = any(k.startswith(ENV_PREFIX) and k != CONFIG_ENV for k in environ)
-    if not has_file and not has_env:
+    # Comments only (the packaged file): the defaults, without importing pydantic.
+    if not has_env and (not has_file or _read_toml(config_file, default=None) == {}):
         return Settings()
     settings = _validate(config_file if has_file else None)
     _check_policy_ids(settings, config_file if has_file else None)
     return settings
 
 
-def _validate(config_file: Path | None) -> Settings:
-    from pydantic import Field, ValidationError, create_model
-    from pydantic_settings import BaseSettings, SettingsConfigDict, TomlConfigSettingsSource
-
+def _tomllib():
     try:
         import tomllib
     except ModuleNotFoundError:  # Python 3.10
         import tomli as tomllib
+    return tomllib
+
+
+def _read_toml(path: Path, default: dict | None = {}) -> dict | None:  # noqa: B006 - never mutated
+    """The file's table; `default` when it cannot be read or is not TOML (validation says why)."""
+    try:
+        with open(path, "rb") as f:
+            return _tomllib().load(f)
+    except (OSError, ValueError):
+        return default
+
+
+def _validate(config_file: Path | None) -> Settings:
+    from pydantic import Field, ValidationError, create_model
+    from pydantic_settings import BaseSettings, SettingsConfigDict, TomlConfigSettingsSource
+
+    tomllib = _tomllib()
 
     class Base(BaseSettings):
         model_config = SettingsConfigDict(

@@ -108,3 +108,29 @@ def test_bad_environment_value_is_exit_78():
 
 def test_defaults_are_valid():
     assert Settings().dropin_path == Path("/etc/sysctl.d/60-netwarden.conf")
+
+
+def test_the_packaged_config_is_the_defaults_and_loads_without_pydantic():
+    """packaging/netwarden.toml (the .deb's /etc/netwarden/netwarden.toml) is comments only: every
+    `netwarden check` on a packaged host reads it, and must not pay ~220 ms for pydantic."""
+    shipped = ROOT / "packaging" / "netwarden.toml"
+    code = ("import sys; from netwarden.config import load_settings, Settings; "
+            f"print(load_settings({str(shipped)!r}) == Settings(), 'pydantic' in sys.modules)")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NETWARDEN_")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT)
+    assert out.stdout.split() == ["True", "False"], out.stderr
+
+
+def test_the_examples_in_the_packaged_config_are_valid_when_uncommented(tmp_path):
+    """The commented examples are what admins uncomment: one by one and all at once, they load."""
+    lines = (ROOT / "packaging" / "netwarden.toml").read_text().splitlines()
+    uncommented = [line.removeprefix("# ") for line in lines
+                   if line.startswith("# ") and (" = " in line or line.removeprefix("# ").startswith("["))]
+    load_settings(write(tmp_path, "\n".join(uncommented)))
+    table = ""
+    for line in uncommented:
+        if line.startswith("["):
+            table = line
+        else:
+            load_settings(write(tmp_path, f"{table}\n{line}\n"))
+    assert sum(" = " in line for line in uncommented) >= 8
