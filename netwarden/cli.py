@@ -84,7 +84,8 @@ def build_parser():
         p.add_argument("--json", action="store_true", help="JSON instead of text (events: one object per line)")
         p.add_argument("--config", metavar="PATH", help="config file (for socket_path)")
         p.add_argument("--socket", metavar="PATH", help="the daemon's control socket "
-                                                        "(default $NETWARDEN_SOCKET, else socket_path, else /run/netwarden/netwarden.sock)")
+                                                        "(default $NETWARDEN_SOCKET, else socket_path, else /run/netwarden/netwarden.sock; "
+                                                        "macOS /var/run/netwarden/netwarden.sock)")
     status.add_argument("--follow", action="store_true", help="then print drift events as they happen, like `events`")
     return parser
 

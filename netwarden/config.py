@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,17 @@ ENV_PREFIX = "NETWARDEN_"
 CONFIG_ENV = "NETWARDEN_CONFIG"
 
 Policy = Literal["observe", "enforce", "always", "ignore"]
+
+
+def platform_paths(system: str = sys.platform) -> dict[str, Path]:
+    """The state directory and control socket by default. macOS has no /run and keeps daemons'
+    state under /var/db; launchd/com.netwarden.daemon.plist names the same paths (tested)."""
+    if system == "darwin":
+        return {"state_dir": Path("/var/db/netwarden"), "socket_path": Path("/var/run/netwarden/netwarden.sock")}
+    return {"state_dir": Path("/var/lib/netwarden"), "socket_path": Path("/run/netwarden/netwarden.sock")}
+
+
+_PATHS = platform_paths()
 
 
 class ConfigError(Exception):
@@ -52,7 +64,7 @@ class Thresholds:
 @dataclass(frozen=True)
 class Settings:
     # Where netwarden keeps its journal of originals and its apply lock.
-    state_dir: Path = Path("/var/lib/netwarden")
+    state_dir: Path = _PATHS["state_dir"]
     # netwarden's own sysctl drop-in: <sysctl_dir>/<sysctl_dropin>.
     sysctl_dir: Path = Path("/etc/sysctl.d")
     sysctl_dropin: str = "60-netwarden.conf"
@@ -126,7 +138,7 @@ class Settings:
     exec_hook_timeout: float = 10.0
 
     # ---- control socket (`netwarden status`) ----
-    socket_path: Path = field(default=Path("/run/netwarden/netwarden.sock"), metadata={"env": "NETWARDEN_SOCKET"})
+    socket_path: Path = field(default=_PATHS["socket_path"], metadata={"env": "NETWARDEN_SOCKET"})
     # Members of this group (name or number) may read; when it does not exist the socket is root-only.
     socket_group: str | None = "netwarden"
     socket_idle_timeout: float = 30.0
