@@ -42,6 +42,9 @@ def main() -> None:
             "pip launcher --version": ([launcher, "--version"], env),
             "pip launcher check": ([launcher, "check"], env),
             "check with a config file": ([py, "-m", "netwarden", "check"], {**env, "NETWARDEN_CONFIG": str(config)}),
+            # the .deb's /etc/netwarden/netwarden.toml: comments only, so no pydantic
+            "check with the packaged config": ([py, "-m", "netwarden", "check"],
+                                               {**env, "NETWARDEN_CONFIG": str(ROOT / "packaging/netwarden.toml")}),
             # the whole status path (imports, socket lookup) up to "no daemon": exit 3
             "netwarden status, no daemon": ([py, "-m", "netwarden", "status"],
                                             {**env, "NETWARDEN_SOCKET": str(Path(tmp) / "none.sock")}),
