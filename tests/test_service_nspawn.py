@@ -78,6 +78,8 @@ def test_the_package_installs_enables_the_service_and_only_observes(box):
     # postinst started it (systemd runs), as Debian packages of daemons do
     box.wait_for(lambda: box.run("systemctl", "is-active", "netwarden.service").stdout.strip() == "active", 30)
     assert box.run("netwarden", "--version", check=True).stdout.strip() == f"netwarden {__version__}"
+    # bytecode compiled by postinst for this interpreter: the service's /usr is read-only
+    assert list(host_path(box, "/usr/lib/netwarden/python/netwarden/__pycache__").glob("cli.cpython-3*.pyc"))
     conffiles = box.run("dpkg-query", "-W", "-f=${Conffiles}", "netwarden", check=True).stdout
     assert CONFIG in conffiles
     # Only observing: no sysctl drop-in, no journaled change, and the shipped config loads.
@@ -232,4 +234,5 @@ def test_remove_stops_it_and_purge_leaves_nothing(box):
     assert host_path(box, CONFIG).exists(), "remove keeps the admin's configuration"
     box.run("dpkg", "--purge", "netwarden", check=True, timeout=120)
     assert not host_path(box, "/etc/netwarden").exists()
+    assert not host_path(box, "/usr/lib/netwarden").exists(), "prerm's py3clean left bytecode behind"
     assert not host_path(box, "/var/lib/netwarden").exists()

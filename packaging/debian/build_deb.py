@@ -4,12 +4,13 @@
 Why not debhelper + pybuild: pybuild takes Python dependencies from Debian, and Debian 12 has
 pydantic 1.10 and no pydantic-settings. So this does what dh-virtualenv would, without a
 virtualenv: the wheel built from the checkout and the wheels of its dependencies are installed
-into /usr/lib/netwarden/python, byte-compiled (the service's /usr is read-only, so a .pyc it
-cannot find is recompiled at every start), and /usr/bin/netwarden puts that directory first
-on sys.path. python3-systemd comes from Debian (journald fields), as do python3 and iproute2.
+into /usr/lib/netwarden/python (byte-compiled by postinst with py3compile, as Debian does, and
+cleaned by prerm), and /usr/bin/netwarden puts that directory first on sys.path. python3-systemd
+comes from Debian (journald fields), as do python3 and iproute2.
 
-Build it on the Debian release and architecture it is for: compiled wheels (pydantic-core,
-watchdog) are for this interpreter's version and platform, and Depends: pins that Python version.
+Build it on the Debian release and architecture it is for: compiled wheels (pydantic-core)
+are for this interpreter's version and platform, and Depends: pins that Python version.
+Maintainer: comes from $DEBFULLNAME and $DEBEMAIL, as with dch.
 
     python3 packaging/debian/build_deb.py [--out DIR]      (or: make deb)
 """
@@ -17,6 +18,8 @@ watchdog) are for this interpreter's version and platform, and Depends: pins tha
 from __future__ import annotations
 
 import argparse
+import email.utils
+import gzip
 import os
 import re
 import shutil
@@ -46,6 +49,7 @@ FILES = {
     "packaging/netwarden.toml": ("etc/netwarden/netwarden.toml", 0o644),
     "README.md": ("usr/share/doc/netwarden/README.md", 0o644),
     "packaging/debian/copyright": ("usr/share/doc/netwarden/copyright", 0o644),
+    "packaging/debian/lintian-overrides": ("usr/share/lintian/overrides/netwarden", 0o644),
 }
 CONFFILES = ["/etc/netwarden/netwarden.toml"]
 MAINTAINER_SCRIPTS = ("postinst", "prerm", "postrm")
@@ -69,14 +73,27 @@ def install_python(stage: Path, wheels: Path) -> None:
     subprocess.run([*pip, "wheel", "--wheel-dir", str(wheels), str(ROOT)], check=True)
     target = stage / LIB
     subprocess.run([*pip, "install", "--no-index", "--find-links", str(wheels), "--target", str(target),
-                    "--compile", "--no-warn-script-location", "netwarden"], check=True)
+                    "--no-compile", "--no-warn-script-location", "netwarden"], check=True)
     shutil.rmtree(target / "bin", ignore_errors=True)  # console scripts with this build's interpreter path
+
+
+def maintainer() -> str:
+    name = os.environ.get("DEBFULLNAME", "netwarden developers")
+    return f"{name} <{os.environ.get('DEBEMAIL', 'netwarden@example.org')}>"
+
+
+def changelog() -> bytes:
+    """The native package's changelog (Debian policy wants one), gzip -9n: no name or time inside."""
+    text = (f"netwarden ({version()}) unstable; urgency=medium\n\n  * Built from the netwarden source tree.\n\n"
+            f" -- {maintainer()}  {email.utils.formatdate(localtime=False)}\n")
+    return gzip.compress(text.encode(), compresslevel=9, mtime=0)
 
 
 def control(stage: Path) -> str:
     major, minor = sys.version_info[:2]
     size_kib = sum(f.stat().st_size for f in stage.rglob("*") if f.is_file()) // 1024
     return ((HERE / "control.in").read_text()
+            .replace("@MAINTAINER@", maintainer())
             .replace("@VERSION@", version())
             .replace("@ARCH@", run("dpkg", "--print-architecture"))
             .replace("@PYTHON@", f"{major}.{minor}")
@@ -99,6 +116,7 @@ def build(out: Path) -> Path:
             path.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(ROOT / source, path)
             path.chmod(mode)
+        (stage / "usr/share/doc/netwarden/changelog.gz").write_bytes(changelog())
         debian = stage / "DEBIAN"
         debian.mkdir()
         (debian / "control").write_text(control(stage))
