@@ -211,6 +211,36 @@ def test_stop_is_clean_and_the_socket_starts_it_again(box):
     assert again["ActiveState"] == "active" and again["InvocationID"] != invocation
 
 
+def test_the_watchdog_is_fed_and_a_hung_daemon_is_killed_and_restarted(box):
+    """With WatchdogSec=2s (a drop-in; the unit's 30 s would make this slow) the daemon pings every
+    second; a daemon that stops answering (SIGSTOP) is killed by systemd and started again."""
+    dropin = host_path(box, "/etc/systemd/system/netwarden.service.d/watchdog.conf")
+    dropin.parent.mkdir(parents=True, exist_ok=True)
+    dropin.write_text("[Service]\nWatchdogSec=2s\n")
+    try:
+        box.run("systemctl", "daemon-reload", check=True)
+        box.run("systemctl", "restart", "netwarden.service", check=True)
+        first = box.show("netwarden.service", "WatchdogTimestampMonotonic", "MainPID", "NRestarts")
+        time.sleep(2.5)
+        fed = box.show("netwarden.service", "WatchdogTimestampMonotonic")["WatchdogTimestampMonotonic"]
+        assert int(fed) > int(first["WatchdogTimestampMonotonic"]), "no WATCHDOG=1 in 2.5 s"
+        box.run("kill", "-STOP", first["MainPID"], check=True)
+
+        def restarted():
+            """a new main process after the watchdog fired"""
+            s = box.show("netwarden.service", "ActiveState", "MainPID", "NRestarts")
+            return s["ActiveState"] == "active" and s["MainPID"] not in ("0", first["MainPID"]) and s
+
+        state = box.wait_for(restarted, timeout=30)
+        assert int(state["NRestarts"]) == int(first["NRestarts"]) + 1
+        log = box.run("journalctl", "--no-pager", "-u", "netwarden.service", "-o", "cat", check=True).stdout
+        assert "Watchdog timeout" in log
+    finally:
+        dropin.unlink()
+        box.run("systemctl", "daemon-reload", check=True)
+        box.run("systemctl", "restart", "netwarden.service", check=True)
+
+
 def test_a_crashed_daemon_is_restarted(box):
     ensure_running(box)
     pid = main_pid(box)
