@@ -142,8 +142,9 @@ def test_a_sysctl_changed_in_the_container_is_drift_in_the_journal_and_left_alon
         box.run("sysctl", "-w", f"{PORT_RANGE}={original}", check=True)
 
     def cleared():
-        """the ports.range finding back to ok in the journal"""
-        return journal(box, invocation, "NETWARDEN_CHECK=ports.range", "NETWARDEN_SEVERITY=ok")
+        """the ports.range finding back to ok in the journal, after the critical event"""
+        return [e for e in journal(box, invocation, "NETWARDEN_CHECK=ports.range", "NETWARDEN_SEVERITY=ok")
+                if int(e["__REALTIME_TIMESTAMP"]) > int(event["__REALTIME_TIMESTAMP"])]
 
     box.wait_for(cleared, timeout=30)
 
@@ -153,8 +154,9 @@ def test_reload_rereads_the_config_in_the_same_process_and_keeps_it_when_bad(box
     pid, invocation = state["MainPID"], state["InvocationID"]
     config = host_path(box, CONFIG)
     shipped = config.read_bytes()
+    reloads = messages(box, invocation).count("configuration reloaded")
     box.run("systemctl", "reload", "netwarden.service", check=True)
-    box.wait_for(lambda: "configuration reloaded" in messages(box, invocation), timeout=15)
+    box.wait_for(lambda: messages(box, invocation).count("configuration reloaded") > reloads, timeout=15)
     config.write_bytes(b"poll_interval = -1\n")
     try:
         box.run("systemctl", "reload", "netwarden.service", check=True)
