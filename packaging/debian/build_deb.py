@@ -139,7 +139,11 @@ def build(out: Path) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "dist", help="where the .deb goes (default: dist/)")
-    print(build(parser.parse_args().out))
+    out = parser.parse_args().out
+    try:
+        print(build(out))
+    except subprocess.CalledProcessError as e:  # its own output said why, above
+        raise SystemExit(f"build_deb: {' '.join(map(str, e.cmd[:4]))} ... exited {e.returncode}") from None
 
 
 if __name__ == "__main__":
