@@ -11,6 +11,14 @@ from lab import Netns, lab_unavailable, link, without_probe_checks
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 
 
+@pytest.fixture
+def no_netwarden_env(monkeypatch):
+    """No NETWARDEN_* in this process's environment for the test (the developer's own must not leak in)."""
+    for key in [k for k in os.environ if k.startswith("NETWARDEN_")]:
+        monkeypatch.delenv(key)
+    return monkeypatch
+
+
 @pytest.fixture(scope="session")
 def lab_reason():
     return lab_unavailable()

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from factories import clean_env
 from lab import without_probe_checks
 
 
@@ -20,8 +21,7 @@ class DaemonRun:
         self.config = tmp / "netwarden.toml"
         self.config.write_text(without_probe_checks("poll_interval = 0.3\ncensus_interval = 60\n" + config))
         (tmp / "sysctl.d").mkdir(exist_ok=True)
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("NETWARDEN_")}
-        self.env.update({
+        self.env = clean_env(**{
             "NETWARDEN_CONFIG": str(self.config), "NETWARDEN_STATE_DIR": str(self.state),
             "NETWARDEN_SYSCTL_DIR": str(tmp / "sysctl.d"),
             "NETWARDEN_SYSCTL_SEARCH_DIRS": json.dumps([str(tmp / "sysctl.d")]),

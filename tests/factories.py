@@ -1,13 +1,21 @@
-"""Facts and fake /proc trees for tests that need no namespace."""
+"""Facts, fake /proc trees and a clean environment, for tests that need no namespace."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from netwarden.config import Settings
 from netwarden.model import BootSysctls, Census, Destination, Facts, PlatformInfo, SysctlAssignment
 
 LINUX = PlatformInfo("linux", "linux", "6.1.0")
+
+
+def clean_env(**netwarden: str) -> dict[str, str]:
+    """This environment without NETWARDEN_* (the developer's own must not leak into a test), plus `netwarden`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NETWARDEN_")}
+    env.update(netwarden)
+    return env
 
 
 def facts(port_range="32768 60999", reserved="", tw_reuse="2", destinations=(), platform=LINUX,

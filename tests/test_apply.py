@@ -19,11 +19,8 @@ ORIGINAL_DROPIN = b"# keep me\nnet.core.somaxconn = 4096\nnot a sysctl line\n"
 
 
 @pytest.fixture
-def host(tmp_path, monkeypatch):
+def host(tmp_path, no_netwarden_env):
     """A fake /proc with the 301-port range and netwarden's paths relocated into tmp_path."""
-    for key in list(os.environ):
-        if key.startswith("NETWARDEN_"):
-            monkeypatch.delenv(key)
     proc = fake_proc(tmp_path)
     sysctl_dir = tmp_path / "sysctl.d"
     sysctl_dir.mkdir()
@@ -33,7 +30,7 @@ def host(tmp_path, monkeypatch):
            "NETWARDEN_CONFIG": str(tmp_path / "none.toml"), "NETWARDEN_SOCKET": str(tmp_path / "nw.sock")}
     (tmp_path / "none.toml").write_text("")
     for k, v in env.items():
-        monkeypatch.setenv(k, v)
+        no_netwarden_env.setenv(k, v)
     return tmp_path, proc, sysctl_dir / "60-netwarden.conf"
 
 

@@ -1,9 +1,10 @@
 """The command line's parsing: a bare `check` skips argparse (start-up) yet means what argparse says."""
 
-import os
 import subprocess
 import sys
 from pathlib import Path
+
+from factories import clean_env
 
 from netwarden.cli import build_parser, parse, parser_for
 
@@ -20,9 +21,8 @@ def test_a_bare_check_means_what_argparse_makes_of_it():
 def test_a_bare_check_runs_without_importing_argparse(tmp_path):
     code = ("import sys; from netwarden.cli import main; rc = main(['check']); "
             "print('argparse' in sys.modules, rc, file=sys.stderr)")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NETWARDEN_")}
-    env["NETWARDEN_CONFIG"] = ""
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=clean_env(NETWARDEN_CONFIG=""), cwd=ROOT)
     imported, rc = out.stderr.split()[-2:]
     assert imported == "False", out.stderr
     assert int(rc) in (0, 1, 2, 3) and "ports.range" in out.stdout

@@ -1,22 +1,18 @@
 """Configuration: TOML + NETWARDEN_* environment, one-line errors naming the key, exit 78."""
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from factories import clean_env
 
 from netwarden.config import ConfigError, Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch):
-    for key in list(os.environ):
-        if key.startswith("NETWARDEN_"):
-            monkeypatch.delenv(key)
+pytestmark = pytest.mark.usefixtures("no_netwarden_env")
 
 
 def write(tmp_path, text):
@@ -26,17 +22,15 @@ def write(tmp_path, text):
 
 
 def run_cli(*args, env=None):
-    base = {k: v for k, v in os.environ.items() if not k.startswith("NETWARDEN_")}
     return subprocess.run([sys.executable, "-m", "netwarden", *args], capture_output=True, text=True,
-                          env={**base, **(env or {})}, cwd=ROOT)
+                          env=clean_env(**(env or {})), cwd=ROOT)
 
 
 def test_no_file_and_no_env_gives_defaults_without_importing_pydantic():
     code = ("import sys; from netwarden.config import load_settings; s = load_settings(); "
             "print(s.state_dir, 'pydantic' in sys.modules)")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NETWARDEN_")}
-    env["NETWARDEN_CONFIG"] = ""  # empty: not set
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=clean_env(NETWARDEN_CONFIG=""), cwd=ROOT)  # empty: not set
     if Path("/etc/netwarden/netwarden.toml").exists():
         pytest.skip("this machine has /etc/netwarden/netwarden.toml")
     assert out.stdout.split() == ["/var/lib/netwarden", "False"], out.stderr
@@ -116,8 +110,7 @@ def test_the_packaged_config_is_the_defaults_and_loads_without_pydantic():
     shipped = ROOT / "packaging" / "netwarden.toml"
     code = ("import sys; from netwarden.config import load_settings, Settings; "
             f"print(load_settings({str(shipped)!r}) == Settings(), 'pydantic' in sys.modules)")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NETWARDEN_")}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=clean_env(), cwd=ROOT)
     assert out.stdout.split() == ["True", "False"], out.stderr
 
 

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from factories import clean_env
 from lab import ROOT, TOOLS
 
 pytestmark = pytest.mark.lab
@@ -32,9 +33,8 @@ def socket_dir():
 
 
 def run_as(prefix, *args, sock: Path, timeout=20):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NETWARDEN_")}
-    env["NETWARDEN_SOCKET"] = str(sock)
-    return subprocess.run([*prefix, sys.executable, *args], capture_output=True, text=True, env=env, cwd=ROOT,
+    return subprocess.run([*prefix, sys.executable, *args], capture_output=True, text=True,
+                          env=clean_env(NETWARDEN_SOCKET=str(sock)), cwd=ROOT,
                           timeout=timeout)
 
 
@@ -154,8 +154,7 @@ def test_events_stream_live(ns, daemon):
 
 
 def test_status_without_a_daemon_is_exit_3_and_status_stays_light(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NETWARDEN_")}
-    env["NETWARDEN_SOCKET"] = str(tmp_path / "nobody.sock")
+    env = clean_env(NETWARDEN_SOCKET=str(tmp_path / "nobody.sock"))
     r = subprocess.run([sys.executable, "-m", "netwarden", "status"], capture_output=True, text=True, env=env, cwd=ROOT)
     assert r.returncode == 3 and "no netwarden daemon is running" in r.stderr
     code = ("import sys\nfrom netwarden.cli import main\nmain(['status'])\n"

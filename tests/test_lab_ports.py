@@ -2,11 +2,11 @@
 reports it, --apply fixes it, --revert restores it byte for byte."""
 
 import json
-import os
 import subprocess
 import sys
 
 import pytest
+from factories import clean_env
 from lab import ROOT
 
 pytestmark = pytest.mark.lab
@@ -85,7 +85,7 @@ def test_read_only_proc_sys_fails_clearly_and_changes_nothing(client_server, nw_
 def test_unprivileged_user_gets_the_full_report_but_cannot_apply(client_server):
     client, server = client_server
     exhaust(client, server)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NETWARDEN_")}
+    env = clean_env()
     nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
     r = client.run(*nobody, sys.executable, "-m", "netwarden", "--json", env=env, check=False)
     assert r.returncode == 2, r.stderr

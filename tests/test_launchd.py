@@ -1,7 +1,6 @@
 """launchd/com.netwarden.daemon.plist: a valid property list whose every path is one netwarden
 uses on macOS (a typo there is a daemon that `netwarden status` never finds)."""
 
-import os
 import plistlib
 from pathlib import Path
 
@@ -41,17 +40,15 @@ def test_the_program_is_the_daemon_command():
     assert build_parser().parse_args(args).command == "daemon"
 
 
-def test_socket_and_state_are_the_macos_defaults_and_valid_settings(monkeypatch):
+def test_socket_and_state_are_the_macos_defaults_and_valid_settings(no_netwarden_env):
     env = job()["EnvironmentVariables"]
     darwin = platform_paths("darwin")
     assert env["NETWARDEN_SOCKET"] == str(darwin["socket_path"])
     assert env["NETWARDEN_SOCKET"].startswith("/var/run/")
     assert env["NETWARDEN_STATE_DIR"] == str(darwin["state_dir"])
-    for key in [k for k in os.environ if k.startswith("NETWARDEN_")]:
-        monkeypatch.delenv(key)
-    monkeypatch.setenv("NETWARDEN_CONFIG", "")
+    no_netwarden_env.setenv("NETWARDEN_CONFIG", "")
     for key, value in env.items():
-        monkeypatch.setenv(key, value)
+        no_netwarden_env.setenv(key, value)
     settings = load_settings()  # the daemon's view of the job's environment: accepted, and as named
     assert (settings.socket_path, settings.state_dir) == (darwin["socket_path"], darwin["state_dir"])
 
