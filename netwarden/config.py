@@ -229,7 +229,7 @@ def control_socket_path(path: str | os.PathLike | None = None) -> Path:
     if os.environ.get("NETWARDEN_SOCKET"):
         return Path(os.environ["NETWARDEN_SOCKET"])
     value = _read_toml(config_file_path(path)).get("socket_path")
-    return Path(value) if isinstance(value, str) else Settings.__dataclass_fields__["socket_path"].default
+    return Path(value) if isinstance(value, str) else _PATHS["socket_path"]
 
 
 def load_settings(path: str | os.PathLike | None = None) -> Settings:

@@ -33,7 +33,6 @@ def box(tmp_path_factory):
     deb = nspawn.build_deb(dist)
     container = nspawn.Container(nspawn.rootfs(), {dist: "/mnt/dist"}, tmp_path_factory.mktemp("nspawn") / "console.log")
     try:
-        container.deb = deb
         container.install = container.run("dpkg", "-i", f"/mnt/dist/{deb.name}", timeout=120)
         yield container
     finally:
@@ -50,13 +49,19 @@ def port_range(box) -> str:
     return " ".join(box.run("sysctl", "-n", PORT_RANGE, check=True).stdout.split())
 
 
-def main_pid(box) -> int:
-    return int(box.show("netwarden.service", "MainPID")["MainPID"])
-
-
 def ensure_running(box) -> dict[str, str]:
     box.run("systemctl", "start", "netwarden.service", check=True, timeout=60)
     return box.show("netwarden.service", "ActiveState", "MainPID", "InvocationID")
+
+
+def wait_for_new_main_process(box, old_pid: str) -> dict[str, str]:
+    """Active again with another main process (after a restart); its state."""
+    def restarted():
+        """a new main process, active"""
+        s = box.show("netwarden.service", "ActiveState", "MainPID", "NRestarts")
+        return s["ActiveState"] == "active" and s["MainPID"] not in ("0", old_pid) and s
+
+    return box.wait_for(restarted, timeout=30)
 
 
 def journal(box, invocation: str, *matches: str) -> list[dict]:
@@ -180,11 +185,10 @@ def test_reload_rereads_the_config_in_the_same_process_and_keeps_it_when_bad(box
 
 
 def test_the_sandbox_lets_it_write_only_what_it_must(box):
-    ensure_running(box)
-    pid = main_pid(box)
+    pid = ensure_running(box)["MainPID"]
 
     def in_its_mounts(script: str):
-        return box.run("nsenter", "--target", str(pid), "--mount", "--", "sh", "-c", script)
+        return box.run("nsenter", "--target", pid, "--mount", "--", "sh", "-c", script)
 
     for path in ("/etc/netwarden-escape", "/usr/lib/netwarden/escape", "/root/escape"):
         denied = in_its_mounts(f"touch {path}")
@@ -227,13 +231,7 @@ def test_the_watchdog_is_fed_and_a_hung_daemon_is_killed_and_restarted(box):
         fed = box.show("netwarden.service", "WatchdogTimestampMonotonic")["WatchdogTimestampMonotonic"]
         assert int(fed) > int(first["WatchdogTimestampMonotonic"]), "no WATCHDOG=1 in 2.5 s"
         box.run("kill", "-STOP", first["MainPID"], check=True)
-
-        def restarted():
-            """a new main process after the watchdog fired"""
-            s = box.show("netwarden.service", "ActiveState", "MainPID", "NRestarts")
-            return s["ActiveState"] == "active" and s["MainPID"] not in ("0", first["MainPID"]) and s
-
-        state = box.wait_for(restarted, timeout=30)
+        state = wait_for_new_main_process(box, first["MainPID"])
         assert int(state["NRestarts"]) == int(first["NRestarts"]) + 1
         log = box.run("journalctl", "--no-pager", "-u", "netwarden.service", "-o", "cat", check=True).stdout
         assert "Watchdog timeout" in log
@@ -244,17 +242,10 @@ def test_the_watchdog_is_fed_and_a_hung_daemon_is_killed_and_restarted(box):
 
 
 def test_a_crashed_daemon_is_restarted(box):
-    ensure_running(box)
-    pid = main_pid(box)
+    pid = ensure_running(box)["MainPID"]
     restarts = int(box.show("netwarden.service", "NRestarts")["NRestarts"])
-    box.run("kill", "-KILL", str(pid), check=True)
-
-    def restarted():
-        """a new main process, active"""
-        s = box.show("netwarden.service", "ActiveState", "MainPID", "NRestarts")
-        return s["ActiveState"] == "active" and s["MainPID"] not in ("0", str(pid)) and s
-
-    state = box.wait_for(restarted, timeout=30)
+    box.run("kill", "-KILL", pid, check=True)
+    state = wait_for_new_main_process(box, pid)
     assert int(state["NRestarts"]) == restarts + 1
 
 

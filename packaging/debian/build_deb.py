@@ -89,13 +89,13 @@ def changelog() -> bytes:
     return gzip.compress(text.encode(), compresslevel=9, mtime=0)
 
 
-def control(stage: Path) -> str:
+def control(stage: Path, arch: str) -> str:
     major, minor = sys.version_info[:2]
     size_kib = sum(f.stat().st_size for f in stage.rglob("*") if f.is_file()) // 1024
     return ((HERE / "control.in").read_text()
             .replace("@MAINTAINER@", maintainer())
             .replace("@VERSION@", version())
-            .replace("@ARCH@", run("dpkg", "--print-architecture"))
+            .replace("@ARCH@", arch)
             .replace("@PYTHON@", f"{major}.{minor}")
             .replace("@PYTHON_NEXT@", f"{major}.{minor + 1}")
             .replace("@SIZE@", str(size_kib)))
@@ -104,6 +104,7 @@ def control(stage: Path) -> str:
 def build(out: Path) -> Path:
     if not shutil.which("dpkg-deb"):
         raise SystemExit("build_deb: dpkg-deb not found (Debian package dpkg)")
+    arch = run("dpkg", "--print-architecture")
     with tempfile.TemporaryDirectory(prefix="netwarden-deb-") as tmp:
         stage = Path(tmp) / "root"
         install_python(stage, Path(tmp) / "wheels")
@@ -119,7 +120,7 @@ def build(out: Path) -> Path:
         (stage / "usr/share/doc/netwarden/changelog.gz").write_bytes(changelog())
         debian = stage / "DEBIAN"
         debian.mkdir()
-        (debian / "control").write_text(control(stage))
+        (debian / "control").write_text(control(stage, arch))
         (debian / "conffiles").write_text("".join(f"{c}\n" for c in CONFFILES))
         for script in MAINTAINER_SCRIPTS:
             shutil.copyfile(HERE / script, debian / script)
@@ -128,7 +129,7 @@ def build(out: Path) -> Path:
             if path.is_dir():
                 path.chmod(0o755)
         out.mkdir(parents=True, exist_ok=True)
-        deb = out / f"netwarden_{version()}_{run('dpkg', '--print-architecture')}.deb"
+        deb = out / f"netwarden_{version()}_{arch}.deb"
         partial = deb.with_suffix(".deb.part")
         subprocess.run(["dpkg-deb", "--root-owner-group", "-Zxz", "--build", str(stage), str(partial)],
                        check=True, stdout=subprocess.DEVNULL)
