@@ -122,10 +122,14 @@ class FileOriginal:
 
     @classmethod
     def from_json(cls, data: dict) -> FileOriginal:
+        """The inverse of to_json; ValueError (or KeyError/TypeError) for anything it did not write."""
         import base64
 
-        return cls(bool(data["exists"]), base64.b64decode(data["content_b64"]), int(data["mode"]),
-                   int(data["uid"]), int(data["gid"]))
+        numbers = [data[k] for k in ("mode", "uid", "gid")]
+        if not isinstance(data["exists"], bool) or not isinstance(data["content_b64"], str) or not all(
+                type(n) is int and 0 <= n < 2**32 for n in numbers) or numbers[0] > 0o7777:
+            raise ValueError("not a file original")
+        return cls(data["exists"], base64.b64decode(data["content_b64"], validate=True), *numbers)
 
 
 def read_original(path: Path) -> FileOriginal:

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from netwarden.fsutil import atomic_write
+from netwarden.model import json_loads
 
 JOURNAL_FORMAT = 1
 
@@ -36,13 +37,17 @@ class Journal:
 
     def _load(self) -> list[dict]:
         try:
-            data = json.loads(self.path.read_bytes())
+            data = json_loads(self.path.read_bytes())
         except FileNotFoundError:
             return []
         except (OSError, ValueError) as e:
             raise JournalError(f"{self.path}: unreadable journal ({e}); nothing was changed") from None
         if not isinstance(data, dict) or data.get("format") != JOURNAL_FORMAT or not isinstance(data.get("entries"), list):
             raise JournalError(f"{self.path}: not a netwarden journal (format {JOURNAL_FORMAT}); nothing was changed")
+        for number, entry in enumerate(data["entries"], start=1):
+            problem = _malformed(entry)
+            if problem:
+                raise JournalError(f"{self.path}: entry {number} is malformed ({problem}); nothing was changed")
         return data["entries"]
 
     def _save(self) -> None:
@@ -76,6 +81,23 @@ class Journal:
         """Drop an entry once its original is back in place."""
         self.entries = [e for e in self.entries if not (e["kind"] == kind and e["target"] == target)]
         self._save()
+
+
+def _malformed(entry) -> str | None:
+    """What is wrong with a journal entry's shape, or None. The original's own shape is its
+    backend's to judge (restore() refuses one it cannot use): the journal is the same on every OS."""
+    if not isinstance(entry, dict):
+        return "not an object"
+    for key in ("kind", "target", "check", "state"):
+        if not isinstance(entry.get(key), str):
+            return f"{key} is not a string"
+    if "original" not in entry:
+        return "no original"
+    if entry["state"] not in ("pending", "applied"):
+        return f"state {entry['state'][:20]!r}"
+    if not isinstance(entry.get("written"), (str, type(None))):
+        return "written is not a string"
+    return None
 
 
 class ApplyLock:

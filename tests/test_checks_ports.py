@@ -109,3 +109,14 @@ def test_tw_reuse_is_asked_for_only_under_pressure():
     assert "not a burst" in pressed.evidence[0]
     already = one(check_tw_reuse(facts("60700 61000", tw_reuse="1", destinations=[dest(250)]), S))
     assert already.severity is Severity.OK
+
+
+def test_a_threshold_above_the_kernel_default_plans_no_change_and_says_why():
+    asks_more = Settings(thresholds=Thresholds(ports_range_critical=4096, ports_range_warning=30000))
+    f = one(check_range(facts("32768 60999"), asks_more))
+    assert f.severity is Severity.WARNING and f.changes == ()  # never "32768 60999 -> 32768 60999"
+    assert "ports_range_warning" in f.advice[0] and "30000" in f.advice[0]
+    wider_already = one(check_range(facts("20000 60999"), Settings(thresholds=Thresholds(50000, 50000))))
+    assert wider_already.severity is Severity.CRITICAL and wider_already.changes == ()
+    # where widening helps, it still happens
+    assert one(check_range(facts("40000 60999"), asks_more)).changes[0].new == "32768 60999"

@@ -45,20 +45,20 @@ def test_enforcer_contests_once_backs_off_after_the_limit_and_release_resets():
     e = Enforcer(settings)
     assert e.external_change("k", "ports.range", "1 2", "3 4", "t").kind == "contested"
     assert e.external_change("k", "ports.range", "1 2", "5 6", "t") is None  # once
-    assert e.may_apply("k", "t") == (False, None)
+    assert e.may_apply("k", "c", "t") == (False, None)
     assert e.external_change("j", "ports.tw-reuse", "1", "0", "t") is None  # "always" is never contested
     for now in (0, 1):
-        assert e.may_apply("j", "t", now=now)[0]
+        assert e.may_apply("j", "c", "t", now=now)[0]
         e.applied("j", now=now)
-    allowed, event = e.may_apply("j", "t", now=2)
+    allowed, event = e.may_apply("j", "c", "t", now=2)
     assert not allowed and event.kind == "backed-off"
-    assert e.may_apply("j", "t", now=3) == (False, None)  # alerted once
+    assert e.may_apply("j", "c", "t", now=3) == (False, None)  # alerted once
     assert e.release("j") and e.release("k")
-    assert e.may_apply("j", "t", now=4)[0] and e.may_apply("k", "t")[0]
+    assert e.may_apply("j", "c", "t", now=4)[0] and e.may_apply("k", "c", "t")[0]
     e2 = Enforcer(settings)
     e2.applied("x", now=0)
     e2.applied("x", now=1)
-    assert e2.may_apply("x", "t", now=3602)[0]  # older than an hour: forgotten
+    assert e2.may_apply("x", "c", "t", now=3602)[0]  # older than an hour: forgotten
 
 
 def test_log_uses_priority_prefixes_only_when_stderr_is_the_journal(tmp_path, monkeypatch):
@@ -98,3 +98,33 @@ def test_sd_notify_failure_is_logged_once_not_raised(tmp_path, monkeypatch, caps
     notify.send("READY=1")
     notify.send("WATCHDOG=1")
     assert capsys.readouterr().err.count("sd_notify failed") == 1
+
+
+class FakeJournal:
+    def __init__(self):
+        self.sent = []
+
+    def send(self, message, **fields):
+        self.sent.append((message, fields))
+
+
+def test_journal_fields_name_the_check_for_events_about_a_key_it_manages():
+    """`journalctl NETWARDEN_CHECK=ports.range` must find the enforcement events of that check's
+    sysctl, not only its finding events (the subject of those is the key)."""
+    settings = Settings(policy={"ports.range": "enforce"}, enforce_max_per_hour=1)
+    e = Enforcer(settings)
+    key = "net.ipv4.ip_local_port_range"
+    contested = e.external_change(key, "ports.range", "1 2", "3 4", "t")
+    e.release(key)
+    e.applied(key, now=0)
+    _, backed_off = e.may_apply(key, "ports.range", "t", now=1)
+    (appeared,) = diff_findings({}, [finding("critical")], "t")
+    file_event = DriftEvent("file-changed", "/etc/gai.conf", None, None, "t", "m")
+    log = Log()
+    log._journal = FakeJournal()
+    for event in (contested, backed_off, appeared, file_event):
+        log.event(event)
+    fields = [f for _, f in log._journal.sent]
+    assert [f.get("NETWARDEN_CHECK") for f in fields] == ["ports.range", "ports.range", "ports.range", None]
+    assert [f["NETWARDEN_SUBJECT"] for f in fields] == [key, key, "ports.range", "/etc/gai.conf"]
+    assert [f["NETWARDEN_EVENT"] for f in fields] == ["contested", "backed-off", "appeared", "file-changed"]

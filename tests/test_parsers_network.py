@@ -120,3 +120,13 @@ def test_proc_parsers_never_raise(text):
     parse_ipv6_route(text)
     parse_if_inet6(text)
     parse_getent_ahosts(text)
+
+
+def test_reordered_keeps_nameservers_past_the_third_and_unreadable_ones():
+    text = ("nameserver 10.0.0.9\nnameserver 10.0.0.1\nnameserver 10.0.0.2\nnameserver 10.0.0.3\n"
+            "nameserver 10.0.0.4 # the admin's spare\nnameserver not-an-address\n")
+    new = reordered(text, ["10.0.0.1", "10.0.0.2"], ["10.0.0.9"], [])
+    assert new.splitlines() == ["nameserver 10.0.0.1", "nameserver 10.0.0.2", "nameserver 10.0.0.3",
+                                "nameserver 10.0.0.4 # the admin's spare", "nameserver not-an-address",
+                                "# nameserver 10.0.0.9  # netwarden: did not answer"]
+    assert parse_resolv_conf(new, "r").nameservers == ("10.0.0.1", "10.0.0.2", "10.0.0.3")

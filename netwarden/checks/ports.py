@@ -74,9 +74,16 @@ def check_range(facts: Facts, settings: Settings) -> list[Finding]:
                f"WSL2 networking mode {mode or 'unknown'}: widening is only safe in NAT mode")
         return [Finding("ports.range", severity, title, evidence=tuple(evidence + [why]),
                         advice=WSL_ADVICE, **finding)]
-    new = f"{min(low, KERNEL_DEFAULT[0])} {max(high, KERNEL_DEFAULT[1])}"  # never narrower than today
-    change = Change("ports.range", "sysctl", RANGE, " ".join(facts.sysctls[RANGE].split()), new, persist=True,
-                    summary="widen the ephemeral port range")
+    new_low, new_high = min(low, KERNEL_DEFAULT[0]), max(high, KERNEL_DEFAULT[1])  # never narrower than today
+    if (new_low, new_high) == (low, high):
+        # The range already covers the kernel default: what is left short is the threshold's ask.
+        return [Finding("ports.range", severity, title, evidence=tuple(evidence), **finding, advice=(
+            f"The range already covers the kernel default {KERNEL_DEFAULT[0]}-{KERNEL_DEFAULT[1]}, the most "
+            f"netwarden widens to; the thresholds ask for {t.ports_range_warning} usable ports. Widen it by hand "
+            f"(e.g. sysctl -w {RANGE}=\"10240 65535\", minding the ports your servers listen on) or lower "
+            "ports_range_warning / ports_range_critical.",))]
+    change = Change("ports.range", "sysctl", RANGE, " ".join(facts.sysctls[RANGE].split()), f"{new_low} {new_high}",
+                    persist=True, summary="widen the ephemeral port range")
     return [Finding("ports.range", severity, title, evidence=tuple(evidence), changes=(change,), **finding)]
 
 

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from netwarden.fsutil import atomic_write
-from netwarden.model import Finding
+from netwarden.model import Finding, json_loads
 
 
 @dataclass(frozen=True)
@@ -28,9 +28,13 @@ class DriftEvent:
     message: str
     severity: str = "ok"  # of the finding after the event (or of the alert)
     time: float = 0.0
+    check: str = ""  # the check id the event concerns ("" for a file or kernel change)
 
     def to_json(self) -> dict:
         return asdict(self)
+
+
+EVENT_KEYS = {"kind", "subject", "trigger", "message", "severity", "time"}
 
 
 def finding_state(f: Finding) -> dict:
@@ -49,7 +53,7 @@ def diff_findings(before: dict[str, dict], findings: list[Finding], trigger: str
         was_ok = old is None or old["severity"] == "ok"
         now_ok = after["severity"] == "ok"
         kind = "appeared" if was_ok and not now_ok else "cleared" if now_ok and not was_ok else "changed"
-        events.append(DriftEvent(kind, f.id, old, after, trigger, f"{f.id} {kind}: {f.title}", after["severity"], now))
+        events.append(DriftEvent(kind, f.id, old, after, trigger, f"{f.id} {kind}: {f.title}", after["severity"], now, f.id))
     return events
 
 
@@ -61,28 +65,48 @@ class History:
         self.events_path = Path(state_dir) / "history.jsonl"
         self.state_path = Path(state_dir) / "findings.json"
         self.limit = limit
+        self.problems: list[str] = []  # what was unusable in the state files (the daemon logs it)
         self.events: list[dict] = self._load_events()
-        self.findings: dict[str, dict] = self._load_json(self.state_path, {})
+        self.findings: dict[str, dict] = self._load_findings()
 
     def _load_events(self) -> list[dict]:
+        """The last `limit` events; lines that are not events (a torn last line after a crash, a
+        damaged file) are dropped and counted."""
         try:
-            lines = self.events_path.read_text().splitlines()
+            lines = self.events_path.read_bytes().splitlines()
         except FileNotFoundError:
             return []
-        events = []
+        except OSError as e:
+            self.problems.append(f"{self.events_path}: {e.strerror or e}; history starts empty")
+            return []
+        events, dropped = [], 0
         for line in lines[-self.limit:]:
             try:
-                events.append(json.loads(line))
+                event = json_loads(line)
             except ValueError:
-                continue  # a torn last line after a crash: drop it
+                event = None
+            if isinstance(event, dict) and EVENT_KEYS <= event.keys():
+                events.append(event)
+            else:
+                dropped += 1
+        if dropped > 1 or (dropped and events):  # one torn last line is a crash, not news
+            self.problems.append(f"{self.events_path}: {dropped} lines are not events; dropped")
         return events
 
-    @staticmethod
-    def _load_json(path: Path, default):
+    def _load_findings(self) -> dict[str, dict]:
+        """The last finding state per check; anything else (damaged, hand-edited) means starting
+        afresh: every finding is then judged as if seen for the first time."""
         try:
-            return json.loads(path.read_text())
-        except (FileNotFoundError, ValueError):
-            return default
+            data = json_loads(self.state_path.read_bytes())
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as e:
+            data = e
+        if isinstance(data, dict) and all(isinstance(k, str) and isinstance(v, dict) and isinstance(v.get("severity"), str)
+                                          and isinstance(v.get("value"), str) for k, v in data.items()):
+            return data
+        self.problems.append(f"{self.state_path}: not a findings state ({str(data)[:60]}); starting afresh")
+        return {}
 
     def add(self, event: DriftEvent) -> None:
         self.events.append(event.to_json())

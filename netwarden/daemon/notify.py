@@ -73,8 +73,9 @@ class Log:
 
     def event(self, event: DriftEvent) -> None:
         self.write(event_priority(event), event.message, message_id=MESSAGE_IDS.get(event.kind, ""),
-                   netwarden_check=event.subject, netwarden_severity=event.severity,
-                   netwarden_event=event.kind, netwarden_trigger=event.trigger)
+                   netwarden_severity=event.severity, netwarden_event=event.kind,
+                   netwarden_trigger=event.trigger, netwarden_subject=event.subject,
+                   **({"netwarden_check": event.check} if event.check else {}))
 
 
 class SdNotify:

@@ -35,9 +35,9 @@ class Enforcer:
         return DriftEvent("contested", key, {"value": written}, {"value": now_value}, trigger,
                           f"{key} changed by someone else: was {written!r}, now {now_value!r}; "
                           f"netwarden stops enforcing it until `netwarden release {key}` or a restart",
-                          "warning", time.time())
+                          "warning", time.time(), check_id)
 
-    def may_apply(self, key: str, trigger: str, now: float | None = None) -> tuple[bool, DriftEvent | None]:
+    def may_apply(self, key: str, check_id: str, trigger: str, now: float | None = None) -> tuple[bool, DriftEvent | None]:
         if key in self.contested or key in self.backed_off:
             return False, None
         now = time.monotonic() if now is None else now
@@ -49,7 +49,7 @@ class Enforcer:
             return False, DriftEvent(
                 "backed-off", key, None, None, trigger,
                 f"{key}: rewritten {len(recent)} times within an hour; netwarden stops enforcing it until "
-                f"`netwarden release {key}` or a restart", "warning", time.time())
+                f"`netwarden release {key}` or a restart", "warning", time.time(), check_id)
         return True, None
 
     def applied(self, key: str, now: float | None = None) -> None:

@@ -115,6 +115,8 @@ class Daemon:
 
     def _setup(self) -> None:
         self.history = History(self.settings.state_dir, self.settings.history_size)
+        for problem in self.history.problems:
+            self.log.write(WARNING, problem)
         self.enforcer = Enforcer(self.settings)
         self.backend = backend_for(Source(), self.settings)
         self.specs = engine.select_checks(self.settings)
@@ -377,7 +379,7 @@ class Daemon:
         wanted = [c for f in findings if self.enforcer.wants(f.id) for c in f.changes]
         allowed = []
         for change in wanted:
-            ok, event = self.enforcer.may_apply(change.target, trigger)
+            ok, event = self.enforcer.may_apply(change.target, change.check, trigger)
             if event:
                 self._emit(event)
             if ok:
@@ -390,14 +392,15 @@ class Daemon:
             self._count_applies(allowed, "failed")
             for change in allowed:
                 self._emit(DriftEvent("enforce-failed", change.target, {"value": change.current}, None, trigger,
-                                      f"could not enforce {change.target}: {e}", "warning", time.time()))
+                                      f"could not enforce {change.target}: {e}", "warning", time.time(), change.check))
             return set()
         self._refresh_fingerprints()
         self._count_applies(allowed, "ok")
         for change in allowed:
             self.enforcer.applied(change.target)
             self._emit(DriftEvent("enforced", change.target, {"value": change.current}, {"value": change.new}, trigger,
-                                  f"enforced {change.target}: {change.current} -> {change.new}", "ok", time.time()))
+                                  f"enforced {change.target}: {change.current} -> {change.new}", "ok", time.time(),
+                                  change.check))
         return {c.check for c in allowed}
 
     def _count_applies(self, changes, result: str) -> None:
@@ -446,9 +449,10 @@ class Daemon:
 
     def release(self, key: str) -> bool:
         known = self.enforcer.release(key)
+        check = next((s.id for s in self.specs if key in s.sysctls), "")
         self._emit(DriftEvent("released", key, None, None, "release",
                               f"{key} released: netwarden enforces it again" if known
-                              else f"{key} released (it was not held back)", "ok", time.time()))
+                              else f"{key} released (it was not held back)", "ok", time.time(), check))
         return known
 
     # ---- the control socket's methods -------------------------------------------------------

@@ -55,6 +55,28 @@ def _explain(e: OSError) -> str:
     }.get(e.errno, e.strerror or str(e))
 
 
+def _malformed_original(kind: str, original) -> str | None:
+    """Why a journaled original cannot be put back as `kind`, or None (a hand-edited or damaged
+    journal must fail one revert clearly, not crash it)."""
+    if kind == "sysctl":
+        return None if isinstance(original, str) and "\n" not in original.strip() else "not a sysctl value"
+    if kind == "file":
+        try:
+            FileOriginal.from_json(original)
+            return None
+        except (KeyError, TypeError, ValueError, AttributeError) as e:  # binascii.Error is a ValueError
+            return f"not a file original: {type(e).__name__}"
+    if kind == "route-del":
+        try:
+            route = Route(**original["route"])
+            ok = isinstance(original["present"], bool) and route.family in (4, 6) and all(
+                isinstance(v, str) for v in (route.dst, route.dev)) and isinstance(route.metric, int)
+        except (KeyError, TypeError):
+            ok = False
+        return None if ok else "not a route"
+    return f"unknown change kind {kind!r}"
+
+
 class LinuxBackend:
     def __init__(self, source: Source, settings: Settings, platform: PlatformInfo):
         self.source = source
@@ -250,6 +272,11 @@ class LinuxBackend:
     def restore(self, kind: str, target: str, original: str | dict) -> None:
         """Put a target back; nothing is written when it already holds the original (so rolling
         back a change that never happened works on a read-only /proc/sys too)."""
+        problem = _malformed_original(kind, original)
+        if kind == "sysctl" and not valid_sysctl_key(target):
+            problem = "not a sysctl name"
+        if problem:
+            raise ChangeFailed(f"{target[:120]}: the journaled original is unusable ({problem}); it stays in the journal")
         if kind == "route-del":
             if original["present"] and not self._route_present(original["route"]):
                 self._ip_route("add", original["route"])

@@ -66,12 +66,19 @@ def parse_resolv_conf(text: str, path: str, symlink_target: str | None = None) -
 
 def reordered(text: str, live: list[str], dead: list[str], fallback: list[str]) -> str:
     """The file with its nameserver lines rewritten: live servers first, then fallbacks not
-    already listed, then the dead ones (kept, commented, so the edit explains itself)."""
+    already listed, then the dead ones (kept, commented, so the edit explains itself). Nameserver
+    lines that were neither asked nor are being moved (past the third, or not an address glibc
+    reads) stay as they were written, after the new ones: nothing the admin wrote is lost."""
     lines = text.splitlines()
     first = next((i for i, line in enumerate(lines) if line.split()[:1] == ["nameserver"]), len(lines))
     rest = [line for line in lines if line.split()[:1] != ["nameserver"]]
     servers = live + [s for s in fallback if s not in live and s not in dead]
+    moved = set(servers) | set(dead)
+    kept = [line for line in lines if line.split()[:1] == ["nameserver"]
+            and _nameserver(line.split()[1] if len(line.split()) > 1 else "") not in moved]
     block = [f"nameserver {s}" for s in servers[:MAXNS]]
+    block += [f"nameserver {s}  # netwarden: past the first {MAXNS}, glibc does not ask it" for s in servers[MAXNS:]]
+    block += kept
     block += [f"# nameserver {s}  # netwarden: did not answer" for s in dead]
     insert_at = sum(1 for line in lines[:first] if line.split()[:1] != ["nameserver"])
     return "\n".join(rest[:insert_at] + block + rest[insert_at:]) + "\n"

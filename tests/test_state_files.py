@@ -1,0 +1,134 @@
+"""netwarden's own state files, damaged every way a disk, a crash or a hand edit can damage them:
+the journal makes --apply / --revert fail cleanly (exit 74, one line, nothing changed), the
+daemon's findings and history files are set aside with a word in the log."""
+
+import json
+
+import pytest
+from factories import fake_proc
+
+from netwarden import cli
+from netwarden.daemon.drift import DriftEvent, History
+from netwarden.journal import Journal
+
+RANGE_FILE = "sys/net/ipv4/ip_local_port_range"
+GOOD_ENTRY = {"kind": "sysctl", "target": "net.ipv4.ip_local_port_range", "original": "60700\t61000",
+              "check": "ports.range", "state": "applied", "written": "32768 61000"}
+FILE_ORIGINAL = {"exists": True, "content_b64": "aGk=", "mode": 420, "uid": 0, "gid": 0}
+
+
+def damaged(text: str) -> bytes:
+    return text.encode()
+
+
+# The classes: missing parts, empty, wrong types, huge, non-finite, deeply nested, localized, truncated.
+BAD_JOURNALS = {
+    "empty": b"",
+    "not json": b"journal",
+    "truncated": json.dumps({"format": 1, "entries": [GOOD_ENTRY]}).encode()[:-7],
+    "not utf-8": b'{"format": 1, "entries": ["\xff\xfe"]}',
+    "a list": b"[]",
+    "null": b"null",
+    "deeply nested": b"[" * 100000 + b"]" * 100000,
+    "nested entries": json.dumps({"format": 1, "entries": [[[[[[GOOD_ENTRY]]]]]]}).encode(),
+    "other format": json.dumps({"format": 99, "entries": []}).encode(),
+    "entries not a list": json.dumps({"format": 1, "entries": {"a": GOOD_ENTRY}}).encode(),
+    "entry not an object": json.dumps({"format": 1, "entries": ["sysctl"]}).encode(),
+    "entry missing kind": json.dumps({"format": 1, "entries": [{k: v for k, v in GOOD_ENTRY.items() if k != "kind"}]}).encode(),
+    "entry missing original": json.dumps({"format": 1, "entries": [{k: v for k, v in GOOD_ENTRY.items() if k != "original"}]}).encode(),
+    "target a number": json.dumps({"format": 1, "entries": [{**GOOD_ENTRY, "target": 7}]}).encode(),
+    "state unknown": json.dumps({"format": 1, "entries": [{**GOOD_ENTRY, "state": "halfway"}]}).encode(),
+    "written a list": json.dumps({"format": 1, "entries": [{**GOOD_ENTRY, "written": [1]}]}).encode(),
+}
+# Well-formed entries whose original its backend cannot use: that one revert fails, and says so.
+BAD_ORIGINALS = {
+    "sysctl original NaN": {**GOOD_ENTRY, "original": float("nan")},
+    "sysctl original an object": {**GOOD_ENTRY, "original": {"a": 1}},
+    "sysctl original two lines": {**GOOD_ENTRY, "original": "1\n2"},
+    "file original truncated": {**GOOD_ENTRY, "kind": "file", "target": "/x/y", "original": {"exists": True}},
+    "file original bad base64": {**GOOD_ENTRY, "kind": "file", "target": "/x/y",
+                                 "original": {**FILE_ORIGINAL, "content_b64": "***"}},
+    "file mode huge": {**GOOD_ENTRY, "kind": "file", "target": "/x/y", "original": {**FILE_ORIGINAL, "mode": 10**300}},
+    "file uid a float": {**GOOD_ENTRY, "kind": "file", "target": "/x/y", "original": {**FILE_ORIGINAL, "uid": 1e300}},
+    "route original empty": {**GOOD_ENTRY, "kind": "route-del", "target": "default dev tun0", "original": {}},
+    "route of the wrong shape": {**GOOD_ENTRY, "kind": "route-del", "target": "r",
+                                 "original": {"route": {"family": 4, "dst": ["x"], "dev": "tun0"}, "present": True}},
+    "unknown kind": {**GOOD_ENTRY, "kind": "netsh-from-the-future"},
+    "huge target": {**GOOD_ENTRY, "target": "net." + "x" * 10**6},
+    "target not a sysctl name": {**GOOD_ENTRY, "target": "../../etc/passwd"},
+    "localized target": {**GOOD_ENTRY, "kind": "file", "target": "/x/réseau/ß", "original": {"exists": "да"}},
+}
+
+
+@pytest.fixture
+def host(tmp_path, no_netwarden_env):
+    proc = fake_proc(tmp_path)
+    sysctl_dir = tmp_path / "sysctl.d"
+    sysctl_dir.mkdir()
+    env = {"NETWARDEN_PROC_DIR": str(proc), "NETWARDEN_STATE_DIR": str(tmp_path / "state"),
+           "NETWARDEN_SYSCTL_DIR": str(sysctl_dir), "NETWARDEN_SYSCTL_SEARCH_DIRS": json.dumps([str(sysctl_dir)]),
+           "NETWARDEN_SYSCTL_CONF": str(tmp_path / "sysctl.conf"), "NETWARDEN_LOCK_TIMEOUT": "0.3",
+           "NETWARDEN_CONFIG": str(tmp_path / "none.toml"), "NETWARDEN_SOCKET": str(tmp_path / "nw.sock")}
+    (tmp_path / "none.toml").write_text("")
+    (tmp_path / "state").mkdir()
+    for k, v in env.items():
+        no_netwarden_env.setenv(k, v)
+    return tmp_path, proc
+
+
+def run(capsys, *args):
+    code = cli.main(["--only", "ports.range", *args])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.mark.parametrize("name", sorted(BAD_JOURNALS))
+@pytest.mark.parametrize("command", ["--apply", "--revert"])
+def test_a_damaged_journal_stops_apply_and_revert_with_74_and_changes_nothing(host, capsys, name, command):
+    tmp, proc = host
+    (tmp / "state" / "journal.json").write_bytes(BAD_JOURNALS[name])
+    code, out, err = run(capsys, command)
+    assert code == 74, (code, err)
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert "journal.json" in err
+    assert (proc / RANGE_FILE).read_text() == "60700\t61000\n"  # nothing was changed
+    assert (tmp / "state" / "journal.json").read_bytes() == BAD_JOURNALS[name]  # nor the evidence
+
+
+@pytest.mark.parametrize("name", sorted(BAD_ORIGINALS))
+def test_an_unusable_original_fails_its_revert_clearly_and_stays_journaled(host, capsys, name):
+    tmp, proc = host
+    entries = [BAD_ORIGINALS[name]]
+    (tmp / "state" / "journal.json").write_text(json.dumps({"format": 1, "entries": entries}))
+    code, out, err = run(capsys, "--revert")
+    assert code == 74, (code, err)
+    assert "Traceback" not in err and "journaled original is unusable" in err
+    assert len(Journal(tmp / "state").entries) == 1  # kept: nothing is lost
+
+
+STATE_DAMAGE = {
+    "empty": b"", "not json": b"{{", "a list": b"[]", "a string": b'"ok"', "null": b"null",
+    "truncated": b'{"ports.range": {"severity": "ok", "val', "deeply nested": b"[" * 100000 + b"]" * 100000,
+    "values of the wrong type": b'{"ports.range": ["ok"]}', "severity a number": b'{"ports.range": {"severity": 1, "value": ""}}',
+    "not utf-8": b'{"\xff": {}}', "non-finite": b'{"ports.range": {"severity": NaN, "value": Infinity}}',
+}
+
+
+@pytest.mark.parametrize("name", sorted(STATE_DAMAGE))
+def test_a_damaged_findings_state_starts_afresh_and_says_so(tmp_path, name):
+    (tmp_path / "findings.json").write_bytes(STATE_DAMAGE[name])
+    history = History(tmp_path, limit=10)
+    assert history.findings == {}
+    assert history.problems and "findings.json" in history.problems[0]
+    history.save_findings({"ports.range": {"severity": "ok", "value": "x", "title": ""}})  # and it can go on
+    assert History(tmp_path, limit=10).findings["ports.range"]["value"] == "x"
+
+
+@pytest.mark.parametrize("name", sorted(STATE_DAMAGE))
+def test_history_lines_that_are_not_events_are_dropped(tmp_path, name):
+    good = json.dumps(DriftEvent("file-changed", "/f", None, None, "t", "m").to_json()).encode()
+    (tmp_path / "history.jsonl").write_bytes(good + b"\n" + STATE_DAMAGE[name].replace(b"\n", b" ") + b"\n" + good + b"\n")
+    history = History(tmp_path, limit=10)
+    assert [e["subject"] for e in history.events] == ["/f", "/f"]
+    history.add(DriftEvent("file-changed", "/g", None, None, "t", "m"))
+    assert History(tmp_path, limit=10).events[-1]["subject"] == "/g"
