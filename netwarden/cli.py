@@ -355,6 +355,19 @@ def _engine_failure(e: Exception, settings) -> Fail:
     return Fail(EXIT_IOERR, f"cannot take the apply lock {settings.apply_lock}: {e.strerror or e}")
 
 
+def _reconcile(backend, settings) -> None:
+    """What a killed apply left is finished first (as the daemon does at start), and said."""
+    from netwarden import engine
+    from netwarden.journal import JournalError, LockBusy
+    from netwarden.platform.linux import ChangeFailed
+
+    try:
+        for message in engine.reconcile(backend, settings):
+            print(f"netwarden: {message}", file=sys.stderr)
+    except (LockBusy, JournalError, ChangeFailed, OSError) as e:
+        raise _engine_failure(e, settings) from None
+
+
 def _apply(backend, settings, specs, args) -> int:
     import signal
 
@@ -368,6 +381,7 @@ def _apply(backend, settings, specs, args) -> int:
     if answer is not None:
         doc, ok = answer["report"], answer["ok"]
     else:
+        _reconcile(backend, settings)
         # A service manager's stop (SIGTERM) mid-apply rolls back like Ctrl-C does.
         previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
         try:
@@ -400,6 +414,7 @@ def _revert(backend, settings, args) -> int:
     if answer is not None:
         restored, failures = answer["reverted"], answer["failed"]
     else:
+        _reconcile(backend, settings)
         try:
             restored, failures = engine.revert_all(backend, settings)
         except (LockBusy, JournalError, OSError) as e:

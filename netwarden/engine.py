@@ -99,6 +99,29 @@ def apply(backend, journal: Journal, changes: list[Change]) -> None:
         raise ApplyFailed(current, reason, rolled_back, errors) from None
 
 
+def reconcile(backend, settings: Settings) -> list[str]:
+    """Finish what a killed apply left, before anything else writes: `pending` journal entries
+    (the change may or may not have happened; the original is exact either way) are put back, and
+    netwarden's own temp files are removed. What the CLI's --apply/--revert and the daemon's start
+    do first. Returns what was done; raises LockBusy, JournalError, ChangeFailed, OSError."""
+    from pathlib import Path
+
+    from netwarden.fsutil import remove_stale_temps
+    from netwarden.journal import ApplyLock, Journal
+
+    done = []
+    with ApplyLock(settings.apply_lock, settings.lock_timeout):
+        journal = Journal(settings.state_dir)
+        directories = {settings.sysctl_dir} | {Path(e["target"]).parent for e in journal.entries if e["kind"] == "file"}
+        for entry in [e for e in journal.entries if e["state"] == "pending"]:
+            backend.restore(entry["kind"], entry["target"], entry["original"])
+            journal.forget(entry["kind"], entry["target"])
+            done.append(f"undid a crashed apply of {entry['target']}")
+        for directory in sorted(directories):
+            done += [f"removed the temp file {path} a killed write left" for path in remove_stale_temps(directory)]
+    return done
+
+
 def apply_and_verify(backend, settings: Settings, specs: list[CheckSpec]) -> tuple[dict, bool]:
     """The whole of `--apply`, for the CLI and the daemon alike: collect, plan, apply under the lock
     with the journal, then look again. Returns (report document, whether it succeeded); raises

@@ -30,10 +30,52 @@ def _open_safe_dir(directory: Path) -> int:
     return fd
 
 
+def _temp_name(name: str, pid: int) -> str:
+    return f".{name}.netwarden-{pid}.tmp"
+
+
+def remove_stale_temps(directory: Path) -> list[str]:
+    """Delete the temp files that a killed netwarden left in `directory` (its own names only, of
+    processes that are gone); the paths removed."""
+    import re
+
+    removed = []
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return removed
+    for name in names:
+        m = re.fullmatch(r"\.(.+)\.netwarden-(\d+)\.tmp", name)
+        if not m or name != _temp_name(m.group(1), int(m.group(2))) or _alive(int(m.group(2))):
+            continue
+        dfd = _open_safe_dir(Path(directory))
+        try:
+            if stat.S_ISREG(os.stat(name, dir_fd=dfd, follow_symlinks=False).st_mode):
+                os.unlink(name, dir_fd=dfd)
+                removed.append(str(Path(directory) / name))
+        except FileNotFoundError:
+            pass
+        finally:
+            os.close(dfd)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: it exists
+        return True
+    return True
+
+
 def atomic_write(path: Path, data: bytes, mode: int = 0o644, uid: int | None = None, gid: int | None = None) -> None:
     path = Path(path)
     dfd = _open_safe_dir(path.parent)
-    tmp = f".{path.name}.netwarden-{os.getpid()}.tmp"
+    tmp = _temp_name(path.name, os.getpid())
     try:
         try:
             if stat.S_ISLNK(os.stat(path.name, dir_fd=dfd, follow_symlinks=False).st_mode):

@@ -286,6 +286,8 @@ class Change(NamedTuple):
             return f"write {self.target}" + (f" ({self.summary})" if self.summary else "")
         if self.kind == "route-del":
             return f"ip route del {self.target}" + (f" ({self.summary})" if self.summary else "")
+        if self.persist and self.current == self.new:
+            return f"{self.target} = {self.new} into the drop-in (already in force; kept across reboots)"
         where = "runtime + drop-in" if self.persist else "runtime only"
         return f"{self.target}: {self.current} -> {self.new} ({where})"
 

@@ -114,6 +114,39 @@ def test_killed_apply_leaves_files_old_or_new_and_revert_is_exact(host, capsys, 
     assert (proc / RANGE_FILE).read_text() == "60700\t61000\n"
 
 
+def test_apply_killed_inside_the_dropin_write_is_finished_by_the_next_apply(host, capsys):
+    """Killed between the runtime write and the drop-in's rename: the range is wide at runtime, no
+    drop-in keeps it, a `pending` entry and a temp file are left. The next run must not call that
+    OK: at boot 50-narrow.conf would bring back the 301 ports."""
+    tmp, proc, dropin = host
+    (dropin.parent / "50-narrow.conf").write_text("net.ipv4.ip_local_port_range = 60700 61000\n")
+    r = subprocess.run([sys.executable, str(ROOT / "tests/crash_apply.py"), str(tmp), str(proc), "rename"],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 9, r.stdout + r.stderr
+    assert (proc / RANGE_FILE).read_text() == "32768 61000\n" and not dropin.exists()
+    assert [p.name for p in dropin.parent.iterdir() if p.name.endswith(".tmp")]
+    assert [e["state"] for e in Journal(tmp / "state").entries] == ["applied", "pending"]
+
+    code, out, err = nw(capsys, "--json")  # read-only: reports, changes nothing
+    doc = json.loads(out)
+    (finding,) = doc["findings"]
+    assert code == 1 and finding["severity"] == "warning" and "not persisted" in finding["title"]
+    assert "50-narrow.conf:1 sets 60700 61000" in finding["title"]
+
+    code, out, err = nw(capsys, "--apply")
+    assert code == 0, err
+    assert "undid a crashed apply of" in err and "removed the temp file" in err
+    assert not [p for p in dropin.parent.iterdir() if p.name.endswith(".tmp")]
+    assert "net.ipv4.ip_local_port_range = 32768 61000\n" in dropin.read_text()
+    assert (proc / RANGE_FILE).read_text() == "32768 61000\n"
+    assert nw(capsys)[0] == 0  # persisted now: ok
+
+    code, out, err = nw(capsys, "--revert")
+    assert code == 0, err
+    assert (proc / RANGE_FILE).read_text() == "60700\t61000\n" and not dropin.exists()
+    assert Journal(tmp / "state").entries == []
+
+
 def test_concurrent_apply_waits_then_fails_clearly(host, capsys):
     tmp, _, _ = host
     with ApplyLock(tmp / "state" / "apply.lock", 0):

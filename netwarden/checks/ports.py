@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from netwarden.checks import CheckSpec
 from netwarden.config import Settings
-from netwarden.model import Change, Facts, Finding, Severity, Unknown
+from netwarden.model import BootSysctls, Change, Facts, Finding, Severity, Unknown
 from netwarden.platform.parse.procfs import count_in_range, parse_port_list, parse_port_range
 
 RANGE = "net.ipv4.ip_local_port_range"
@@ -66,9 +66,15 @@ def check_range(facts: Facts, settings: Settings) -> list[Finding]:
         expected=f"at least {t.ports_range_warning} usable ports (kernel default {KERNEL_DEFAULT[0]}-{KERNEL_DEFAULT[1]})",
     )
     title = f"Ephemeral port range has {usable} usable ports: about {per_dest:.0f} new connections/s to one host:port, sustained"
+    wsl_managed = facts.platform.flavor == "wsl2" and facts.platform.wsl_networking_mode != "nat"
     if severity is Severity.OK:
-        return [Finding("ports.range", severity, title, evidence=tuple(evidence), **finding)]
-    if facts.platform.flavor == "wsl2" and facts.platform.wsl_networking_mode != "nat":
+        lost = None if wsl_managed else _lost_at_boot(facts, settings)
+        if lost is None:
+            return [Finding("ports.range", severity, title, evidence=tuple(evidence), **finding)]
+        boot_title, changes, advice = lost
+        return [Finding("ports.range", Severity.WARNING, boot_title, evidence=tuple(evidence), changes=changes,
+                        advice=advice, **finding)]
+    if wsl_managed:
         mode = facts.platform.wsl_networking_mode
         why = ("WSL2 mirrored mode" if mode == "mirrored" else
                f"WSL2 networking mode {mode or 'unknown'}: widening is only safe in NAT mode")
@@ -87,6 +93,21 @@ def check_range(facts: Facts, settings: Settings) -> list[Finding]:
     return [Finding("ports.range", severity, title, evidence=tuple(evidence), changes=(change,), **finding)]
 
 
+def _at_boot(facts: Facts, settings: Settings):
+    """(value, where it comes from, whether that beats netwarden's drop-in) for the range at boot,
+    or None when the boot-time settings are unknown. No setter: the kernel default."""
+    boot = facts.boot_sysctls
+    if not isinstance(boot, BootSysctls):
+        return None
+    setters = boot.setters(RANGE)
+    if not setters:
+        return f"{KERNEL_DEFAULT[0]} {KERNEL_DEFAULT[1]}", "the kernel default", False
+    winner = setters[-1]
+    # Boot order is by file name across directories, then sysctl.conf last.
+    applied_after_mine = winner.path == str(settings.sysctl_conf) or winner.path.rsplit("/", 1)[-1] > settings.sysctl_dropin
+    return winner.value, f"{winner.path}:{winner.line}", winner.path != str(settings.dropin_path) and applied_after_mine
+
+
 def _boot_evidence(facts: Facts, settings: Settings) -> list[str]:
     """Which file sets the range at boot, and whether it overrides netwarden's drop-in."""
     boot = facts.boot_sysctls
@@ -96,14 +117,36 @@ def _boot_evidence(facts: Facts, settings: Settings) -> list[str]:
     setters = boot.setters(RANGE)
     if not setters:
         return problems + ["no sysctl.d file sets it: the kernel default applies at boot"]
-    winner = setters[-1]
-    lines = problems + [f"at boot {winner.path}:{winner.line} sets {winner.value!r} (the last of {len(setters)} setting it)"]
-    # Boot order is by file name across directories, then sysctl.conf last.
-    applied_after_mine = winner.path == str(settings.sysctl_conf) or winner.path.rsplit("/", 1)[-1] > settings.sysctl_dropin
-    if winner.path != str(settings.dropin_path) and applied_after_mine:
-        lines.append(f"{winner.path} is applied after netwarden's drop-in {settings.dropin_path} "
+    value, where, beats_mine = _at_boot(facts, settings)
+    lines = problems + [f"at boot {where} sets {value!r} (the last of {len(setters)} setting it)"]
+    if beats_mine:
+        lines.append(f"{where.rsplit(':', 1)[0]} is applied after netwarden's drop-in {settings.dropin_path} "
                      "and wins at boot: edit or remove that line")
     return lines
+
+
+def _lost_at_boot(facts: Facts, settings: Settings):
+    """A range that is fine now but that no file keeps: after a reboot the boot-time value applies
+    (a runtime `sysctl -w`, or an apply killed before its drop-in was written). (title, changes,
+    advice), or None when the boot value is as good."""
+    boot = _at_boot(facts, settings)
+    bounds = parse_port_range(boot[0]) if boot else None
+    if bounds is None:
+        return None
+    value, where, beats_mine = boot
+    t = settings.thresholds
+    width = bounds[1] - bounds[0] + 1
+    at_boot = _by_threshold(width & ~1, t.ports_range_critical, t.ports_range_warning, higher_is_worse=False)
+    if at_boot is Severity.OK:
+        return None
+    runtime = " ".join(facts.sysctls[RANGE].split())
+    title = (f"The port range is wide now ({runtime}) but not persisted: after a reboot {where} sets {value} "
+             f"({at_boot.value} at {width & ~1} usable ports)")
+    if beats_mine:
+        return title, (), (f"Edit {where}: it is applied after netwarden's drop-in and wins at boot.",)
+    change = Change("ports.range", "sysctl", RANGE, runtime, runtime, persist=True,
+                    summary="keep the range that is in force across reboots")
+    return title, (change,), ()
 
 
 def destination_pressure(facts: Facts, settings: Settings):

@@ -158,15 +158,10 @@ class Daemon:
         self.ready = True
 
     def _reconcile_journal(self) -> None:
-        """A crash mid-apply leaves `pending` entries: the change may or may not have happened, and
-        the original is exact either way, so put it back (undo the half-made apply)."""
+        """A crash mid-apply leaves `pending` entries and temp files: finish it (engine.reconcile)."""
         try:
-            with ApplyLock(self.settings.apply_lock, self.settings.lock_timeout):
-                journal = Journal(self.settings.state_dir)
-                for entry in [e for e in journal.entries if e["state"] == "pending"]:
-                    self.backend.restore(entry["kind"], entry["target"], entry["original"])
-                    journal.forget(entry["kind"], entry["target"])
-                    self.log.write(WARNING, f"undid a crashed apply of {entry['target']}")
+            for message in engine.reconcile(self.backend, self.settings):
+                self.log.write(WARNING, message)
         except (JournalError, LockBusy, ChangeFailed, OSError) as e:
             self.log.write(ERR, f"journal not reconciled: {e}")
 
