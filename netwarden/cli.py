@@ -26,7 +26,7 @@ EPILOG = """\
 exit codes: 0 ok, 1 warning, 2 critical, 3 unknown (the worst finding; after --apply, the worst
 finding left), 64 usage error, 65 unreadable support bundle, 70 internal error, 74 a change or
 revert failed (this run's changes were put back), 75 another apply holds the lock (daemon: another
-daemon runs), 77 needs root (status/events: membership of the socket's group), 78 bad configuration.
+daemon runs, or metrics_address is taken), 77 needs root (status/events: membership of the socket's group), 78 bad configuration.
 status and events exit 3 when no daemon answers.
 
 environment: NETWARDEN_CONFIG (config file), NETWARDEN_STATE_DIR, NETWARDEN_SYSCTL_DIR,

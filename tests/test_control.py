@@ -188,6 +188,24 @@ def test_metrics_over_http_and_textfile_match_the_findings(ns, daemon, tmp_path)
         assert got[("netwarden_drift_events_total", (("check", "ports.range"),))] >= 1
         assert got[("netwarden_check_duration_seconds_count", ())] >= 2
         assert ("netwarden_time_wait_sockets", ()) in got
+        assert abs(got[("netwarden_last_update_timestamp_seconds", ())] - time.time()) < 30
+
+    # A clean stop leaves a textfile that says so (a stale "up 1" would hide the outage).
+    assert d.stop()[0] == 0
+    assert samples(textfile.read_text())[("netwarden_up", ())] == 0
+
+
+def test_a_taken_metrics_address_stops_the_daemon_at_start_with_one_line(ns, tmp_path):
+    from daemon_lab import DaemonRun
+
+    holder = ns.start(sys.executable, "-c", "import socket, time; s = socket.socket(); s.bind(('127.0.0.1', 9847)); "
+                      "s.listen(); print('ready', flush=True); time.sleep(60)", ready="ready")
+    run = DaemonRun(ns, tmp_path, env={"NETWARDEN_METRICS_ADDRESS": "127.0.0.1:9847"})
+    r = ns.run(sys.executable, "-m", "netwarden", "daemon", env=run.env, check=False, timeout=30)
+    assert r.returncode == 75, r.stderr
+    assert "metrics_address 127.0.0.1:9847" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "state" / "findings.json").exists()  # it stopped before doing any work
+    holder.kill()
 
 
 def test_socket_activation_uses_the_inherited_socket_and_leaves_it_in_place(ns, daemon, tmp_path):

@@ -8,6 +8,8 @@ event kinds, and at most `metrics_top_destinations` destinations.
 
 from __future__ import annotations
 
+import time
+
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server, write_to_textfile
 from prometheus_client.core import GaugeMetricFamily
 
@@ -15,14 +17,18 @@ SEVERITIES = ("ok", "warning", "critical", "unknown")
 
 
 class _SnapshotCollector:
-    def __init__(self, daemon) -> None:
-        self.daemon = daemon
+    def __init__(self, metrics, daemon) -> None:
+        self.metrics, self.daemon = metrics, daemon
 
     def collect(self):
         snapshot = self.daemon.snapshot
-        up = GaugeMetricFamily("netwarden_up", "1 while the netwarden daemon runs")
-        up.add_metric([], 1)
+        up = GaugeMetricFamily("netwarden_up", "1 while the netwarden daemon runs, 0 once it has stopped")
+        up.add_metric([], 0 if self.metrics.stopped else 1)
         yield up
+        updated = GaugeMetricFamily("netwarden_last_update_timestamp_seconds",
+                                    "when these metrics were produced (the textfile's age: alert when it grows)")
+        updated.add_metric([], time.time())
+        yield updated
         finding = GaugeMetricFamily("netwarden_finding", "1 for each check's current severity, 0 for the others",
                                     labels=["check", "severity"])
         for f in snapshot["findings"]:
@@ -58,9 +64,11 @@ class Metrics:
         self.check_duration = Histogram("netwarden_check_duration_seconds", "time to collect and analyse",
                                         buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
                                         registry=self.registry)
-        self.registry.register(_SnapshotCollector(daemon))
+        self.stopped = False  # set on a clean stop: the last textfile says netwarden_up 0
+        self.registry.register(_SnapshotCollector(self, daemon))
 
     def serve(self) -> None:
+        """Listen on metrics_address; OSError (EADDRINUSE...) when it cannot."""
         if self.settings.metrics_address:
             host, port = self.settings.metrics_endpoint()
             start_http_server(port, addr=host, registry=self.registry)

@@ -54,6 +54,10 @@ def _describe_change(before: dict | None, after: dict | None) -> str:
     return ", ".join(f"{k} {before.get(k)} -> {after.get(k)}" for k in after if before.get(k) != after.get(k))
 
 
+# The metrics textfile is rewritten at least this often (seconds), so the age of its
+# netwarden_last_update_timestamp_seconds tells a hung or killed daemon from a quiet one
+# (node_exporter keeps serving a stale file's last values; the NetwardenStale alert watches it).
+TEXTFILE_REFRESH = 60.0
 KERNEL_FACTS = ("links", "routes", "ipv6", "paths")  # what a netlink link/route/address event can change
 PROBE_FACTS = ("targets", "dns", "paths")  # re-probed every probe_interval
 
@@ -139,6 +143,11 @@ class Daemon:
             from netwarden.daemon.metrics import Metrics
 
             self.metrics = Metrics(self, self.settings)
+            try:  # before any work, like the control socket: a taken address stops us here
+                self.metrics.serve()
+            except OSError as e:
+                raise DaemonError(f"metrics_address {self.settings.metrics_address}: {e.strerror or e} "
+                                  "(another netwarden daemon, or another program, listens there)") from None
         self.watched = self._watched_files()
         self._refresh_fingerprints()
         self.files = FileWatcher(list(self.watched), self.queue.put)
@@ -152,8 +161,6 @@ class Daemon:
                                f"{len(self.specs)} checks, state dir {self.settings.state_dir}")
         self._check(self.specs, "start")
         self.control.start()
-        if self.metrics is not None:
-            self.metrics.serve()
         self.sd.send("READY=1", f"STATUS={self._summary()}")
         self.ready = True
 
@@ -185,6 +192,9 @@ class Daemon:
         self.sd.send("STOPPING=1")
         if self.control is not None:
             self.control.stop()
+        if self.metrics is not None:
+            self.metrics.stopped = True
+            self._write_textfile()
         if getattr(self, "files", None):
             self.files.stop()
         if self.settings.rollback_on_stop and getattr(self, "backend", None):
@@ -204,6 +214,8 @@ class Daemon:
         watchdog = self.sd.watchdog_interval()
         if watchdog:
             due["watchdog"] = now
+        if self.settings.metrics_textfile:
+            due["textfile"] = now + TEXTFILE_REFRESH
         last_event_run = 0.0  # timer runs do not count: debounce coalesces bursts of events only
         while not self.stopping:
             timeout = max(0.0, min(due.values()) - time.monotonic())
@@ -220,9 +232,12 @@ class Daemon:
             timers = [name for name, at in due.items() if at <= now]
             for name in timers:
                 due[name] = now + {"poll": self.settings.poll_interval, "census": self.settings.census_interval,
-                                   "probe": self.settings.probe_interval, "watchdog": watchdog or 0}[name]
+                                   "probe": self.settings.probe_interval, "watchdog": watchdog or 0,
+                                   "textfile": TEXTFILE_REFRESH}[name]
             if "watchdog" in timers:
                 self.sd.send("WATCHDOG=1")
+            if "textfile" in timers:
+                self._write_textfile()
             if batch or {"poll", "census", "probe"} & set(timers):
                 try:
                     self._handle(batch, poll="poll" in timers, census="census" in timers, probe="probe" in timers)
