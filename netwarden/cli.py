@@ -181,7 +181,6 @@ def run_check(args) -> int:
 
     from netwarden import engine
     from netwarden.platform.detect import UnsupportedPlatform, backend_for
-    from netwarden.platform.linux import ChangeFailed
     from netwarden.platform.source import BundleError, RecordingSource, ReplaySource, Source
 
     if args.record and (args.apply or args.revert):
@@ -207,17 +206,13 @@ def run_check(args) -> int:
         return _apply(backend, settings, specs, args)
     facts = engine.collect(backend, specs)
     findings = engine.analyze(facts, settings, specs)
-    try:
-        changes = engine.plan(findings, backend)
-    except ChangeFailed as e:
-        print(f"netwarden: note: --apply could not plan its changes: {e}", file=sys.stderr)
-        changes = []
+    changes, refused = engine.plan(findings, backend)
     if args.record:
         try:
             source.save(Path(args.record), sys.argv)
         except OSError as e:
             raise Fail(EXIT_IOERR, f"cannot write the support bundle: {e}") from None
-    return _report(facts, findings, changes, args, outcome=None)
+    return _report(facts, findings, changes, refused, args)
 
 
 def _settings(args):
@@ -392,6 +387,11 @@ def _apply(backend, settings, specs, args) -> int:
             signal.signal(signal.SIGTERM, previous)
     print_report(doc, args)
     outcome = doc["apply"]
+    if not ok and outcome["result"] != "failed":  # made what it could; refused the rest, as planned
+        if not args.json:
+            for c in doc["refused"]:
+                print(f"netwarden: refused: {c['description']}: {c['reason']}", file=sys.stderr)
+        return EXIT_IOERR
     if not ok:
         if not args.json:
             print(f"netwarden: change failed: {outcome['failed']}: {outcome['reason']}", file=sys.stderr)
@@ -434,11 +434,11 @@ def _revert(backend, settings, args) -> int:
     return EXIT_IOERR if failures else EXIT_OK
 
 
-def _report(facts, findings, changes, args, outcome) -> int:
+def _report(facts, findings, changes, refused, args) -> int:
     """Print the report; its exit code."""
     from netwarden.engine import report_document
 
-    doc = report_document(facts, findings, changes, outcome)
+    doc = report_document(facts, findings, changes, None, refused)
     print_report(doc, args)
     return doc["exit_code"]
 
@@ -460,16 +460,17 @@ def print_report(doc: dict, args) -> None:
         print("  verified: " + ", ".join(f"{k} {v['before']} -> {v['after']}" for k, v in outcome["verified"].items()))
     print()
     counts: dict[str, int] = {}
+    advised: set[str] = set()
     for f in doc["findings"]:
         counts[f["severity"]] = counts.get(f["severity"], 0) + 1
         print(f"  {f['severity'].upper():9} {f['id']:15} {f['title']}")
-        if f["severity"] == "ok":
-            continue
-        for label, items in (("observed", [f["observed"]]), ("expected", [f["expected"]]), ("evidence", f["evidence"]),
-                             ("fix", [c["description"] for c in f["changes"]]), ("advice", f["advice"])):
+        details = (("observed", [f["observed"]]), ("expected", [f["expected"]]), ("evidence", f["evidence"]),
+                   ("fix", [c["description"] for c in f["changes"]]), ("advice", f["advice"]))
+        for label, items in details if f["severity"] != "ok" else details[-1:]:  # ok: its advice only
             for item in items:
-                if item:
+                if item and not (label == "advice" and item in advised):  # the same advice once (no targets)
                     print(f"  {'':9} {'':15} {label:9} {item}")
+                    advised.add(item)
     summary = ", ".join(f"{n} {s}" for s, n in counts.items())
     print(f"\n{summary or 'no checks ran'}.", end="")
     if doc["changes"] and not outcome:
@@ -479,5 +480,7 @@ def print_report(doc: dict, args) -> None:
             print(f"  - {c['description']}")
     else:
         print()
+    for c in doc["refused"]:
+        print(f"  --apply would not make: {c['description']}: {c['reason']}")
     if outcome and outcome["result"] == "nothing to change":
         print("Nothing to change.")

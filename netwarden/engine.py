@@ -4,7 +4,7 @@ drive it; nothing here prints."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from netwarden.checks import CHECK_IDS, CheckSpec, all_checks
 from netwarden.config import Settings
@@ -39,16 +39,33 @@ def analyze(facts: Facts, settings: Settings, specs: list[CheckSpec]) -> list[Fi
     return [finding for spec in specs for finding in spec.run(facts, settings)]
 
 
-def plan(findings: list[Finding], backend) -> list[Change]:
+class Plan(NamedTuple):
+    changes: list[Change]  # what --apply makes, in order
+    refused: list[tuple[Change, str]]  # what a finding asks for that --apply would refuse, and why
+
+
+def plan(findings: list[Finding], backend) -> Plan:
     """Every change the findings ask for, with the drop-in write that makes them persist."""
-    return with_dropin([c for f in findings for c in f.changes], backend)
+    return plan_changes([c for f in findings for c in f.changes], backend)
 
 
-def with_dropin(changes: list[Change], backend) -> list[Change]:
-    """The runtime changes, then one write of netwarden's drop-in that makes the persistent ones
-    survive a reboot (written last: a failed runtime change leaves it alone)."""
-    dropin = backend.dropin_change(changes)
-    return changes + ([dropin] if dropin else [])
+def plan_changes(changes: list[Change], backend) -> Plan:
+    """The changes the backend can make, then one write of netwarden's drop-in that makes the
+    persistent ones survive a reboot (written last: a failed runtime change leaves it alone).
+    What it would refuse (a read-only sysctl, a symlinked file, a missing directory) is left out
+    and said, so --dry-run shows what --apply does. A drop-in that cannot be written takes the
+    persistent changes with it: a fix lost at the next boot is not made."""
+    refused = [(c, why) for c in changes if (why := backend.refusal(c))]
+    wanted = [c for c in changes if not any(c is r for r, _ in refused)]
+    try:
+        dropin = backend.dropin_change(wanted)
+        why = backend.refusal(dropin) if dropin else None
+    except ChangeFailed as e:  # its current content cannot be read
+        dropin, why = None, str(e)
+    if why:
+        refused += [(c, f"its drop-in cannot be written: {why}") for c in wanted if c.kind == "sysctl" and c.persist]
+        wanted, dropin = [c for c in wanted if not (c.kind == "sysctl" and c.persist)], None
+    return Plan(wanted + ([dropin] if dropin else []), refused)
 
 
 def apply_locked(backend, settings: Settings, changes: list[Change]) -> None:
@@ -124,26 +141,26 @@ def reconcile(backend, settings: Settings) -> list[str]:
 
 def apply_and_verify(backend, settings: Settings, specs: list[CheckSpec]) -> tuple[dict, bool]:
     """The whole of `--apply`, for the CLI and the daemon alike: collect, plan, apply under the lock
-    with the journal, then look again. Returns (report document, whether it succeeded); raises
-    LockBusy, JournalError, or ChangeFailed (when the plan cannot be made)."""
+    with the journal, then look again. Returns (report document, whether it succeeded: every
+    change made, none refused); raises LockBusy or JournalError."""
     facts = collect(backend, specs)
     findings = analyze(facts, settings, specs)
-    changes = plan(findings, backend)
+    changes, refused = plan(findings, backend)
     if not changes:
-        return report_document(facts, findings, [], {"result": "nothing to change", "checks": []}), True
-    checks = sorted({f.id for f in findings if f.changes})
+        return report_document(facts, findings, [], {"result": "nothing to change", "checks": []}, refused), not refused
+    checks = sorted({c.check for c in changes})
     try:
         apply_locked(backend, settings, changes)
     except ApplyFailed as e:
         outcome = {"result": "failed", "checks": checks, "failed": e.failed.target, "reason": e.reason,
                    "rolled_back": [c.target for c in e.rolled_back], "rollback_errors": e.rollback_errors}
-        return report_document(facts, findings, changes, outcome), False
+        return report_document(facts, findings, changes, outcome, refused), False
     after_facts = collect(backend, specs)
     after = analyze(after_facts, settings, specs)
     before = {f.id: f.severity.value for f in findings}
     outcome = {"result": "applied", "checks": checks, "applied": [c.describe() for c in changes],
                "verified": {f.id: {"before": before.get(f.id), "after": f.severity.value} for f in after}}
-    return report_document(after_facts, after, [], outcome), True
+    return report_document(after_facts, after, [], outcome, refused), not refused
 
 
 def revert_all(backend, settings: Settings) -> tuple[list[dict], list[str]]:
@@ -157,7 +174,8 @@ def revert_all(backend, settings: Settings) -> tuple[list[dict], list[str]]:
 REPORT_SCHEMA = 1
 
 
-def report_document(facts: Facts, findings: list[Finding], changes: list[Change], outcome: dict | None) -> dict:
+def report_document(facts: Facts, findings: list[Finding], changes: list[Change], outcome: dict | None,
+                    refused: list[tuple[Change, str]] = ()) -> dict:
     """The report as one JSON-ready document: what `--json` prints, what the daemon answers, and
     what the text output is rendered from."""
     from netwarden import __version__
@@ -173,6 +191,7 @@ def report_document(facts: Facts, findings: list[Finding], changes: list[Change]
         "facts": to_jsonable(facts),
         "findings": [{**to_jsonable(f), "changes": [change_doc(c) for c in f.changes]} for f in findings],
         "changes": [change_doc(c) for c in changes],
+        "refused": [{**change_doc(c), "reason": why} for c, why in refused],
         "apply": outcome,
     }
 

@@ -20,14 +20,44 @@ class UnsafePath(OSError):
     pass
 
 
+def _others_can_write(st: os.stat_result) -> bool:
+    others_can_write = st.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not st.st_mode & stat.S_ISVTX
+    return st.st_uid not in (0, os.geteuid()) or bool(others_can_write)
+
+
 def _open_safe_dir(directory: Path) -> int:
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    st = os.fstat(fd)
-    others_can_write = st.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not st.st_mode & stat.S_ISVTX
-    if st.st_uid not in (0, os.geteuid()) or others_can_write:
+    if _others_can_write(os.fstat(fd)):
         os.close(fd)
         raise UnsafePath(errno.EPERM, "refusing to write in a directory other users can write to", str(directory))
     return fd
+
+
+def write_refusal(path: str) -> str | None:
+    """Why replace_file would refuse `path` (known before trying: what `--dry-run` must not plan),
+    or None. Plain strings, so a Source can record the answer."""
+    target = Path(path)
+    try:
+        parent = os.stat(target.parent)
+    except FileNotFoundError:
+        return f"{target.parent} does not exist"
+    except OSError as e:
+        return f"{target.parent}: {e.strerror}"
+    if not stat.S_ISDIR(parent.st_mode):
+        return f"{target.parent} is not a directory"
+    if _others_can_write(parent):
+        return f"other users can write to {target.parent}: netwarden does not write there"
+    try:
+        st = os.lstat(target)
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        return f"{path}: {e.strerror}"
+    if stat.S_ISLNK(st.st_mode):
+        return f"{path} is a symlink (to {os.readlink(target)}): netwarden does not write through links"
+    if not stat.S_ISREG(st.st_mode):
+        return f"{path} is not a regular file"
+    return None
 
 
 def _temp_name(name: str, pid: int) -> str:

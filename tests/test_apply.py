@@ -76,7 +76,16 @@ def test_dry_run_changes_nothing(host, capsys):
     assert not (tmp / "state" / "journal.json").exists()
 
 
-def test_failed_write_rolls_back_what_this_run_changed(host, capsys):
+@pytest.fixture
+def race(monkeypatch):
+    """The file system changes between planning and writing (the plan saw nothing to refuse): the
+    write-time checks must still refuse, and roll back."""
+    from netwarden.platform.linux import LinuxBackend
+
+    monkeypatch.setattr(LinuxBackend, "refusal", lambda self, change: None)
+
+
+def test_failed_write_rolls_back_what_this_run_changed(host, capsys, race):
     tmp, proc, dropin = host
     os.chmod(dropin.parent, 0o777)  # others could swap files under us: refused at write time
     code, out, err = nw(capsys, "--apply")
@@ -87,7 +96,7 @@ def test_failed_write_rolls_back_what_this_run_changed(host, capsys):
     assert Journal(tmp / "state").entries == []
 
 
-def test_symlinked_dropin_is_refused_and_nothing_stays_changed(host, capsys, tmp_path):
+def test_symlinked_dropin_is_refused_and_nothing_stays_changed(host, capsys, tmp_path, race):
     _, proc, dropin = host
     target = tmp_path / "elsewhere.conf"
     target.write_text("x = 1\n")
@@ -95,6 +104,31 @@ def test_symlinked_dropin_is_refused_and_nothing_stays_changed(host, capsys, tmp
     code, _, err = nw(capsys, "--apply")
     assert code == 74 and "symlink" in err
     assert target.read_text() == "x = 1\n" and (proc / RANGE_FILE).read_text() == "60700\t61000\n"
+
+
+@pytest.mark.parametrize("damage", ["symlink", "others can write", "missing directory", "directory is a file"])
+def test_dry_run_never_plans_what_apply_would_refuse_and_apply_says_why(host, capsys, tmp_path, damage):
+    tmp, proc, dropin = host
+    if damage == "symlink":
+        (tmp_path / "elsewhere.conf").write_text("x = 1\n")
+        dropin.symlink_to(tmp_path / "elsewhere.conf")
+    elif damage == "others can write":
+        os.chmod(dropin.parent, 0o777)
+    elif damage == "missing directory":
+        dropin.parent.rmdir()
+    else:
+        dropin.parent.rmdir()
+        dropin.parent.write_text("")
+    code, out, err = nw(capsys, "--dry-run")
+    assert code == 2 and "(as root) plans" not in out and "Traceback" not in err
+    assert "--apply would not make: net.ipv4.ip_local_port_range" in out
+    assert "this kernel has no such setting" not in out  # a missing directory is not a missing sysctl
+    doc = json.loads(nw(capsys, "--dry-run", "--json")[1])
+    assert doc["changes"] == [] and [c["target"] for c in doc["refused"]] == ["net.ipv4.ip_local_port_range"]
+    code, out, err = nw(capsys, "--apply")
+    assert code == 74 and "refused" in err and "Traceback" not in err
+    assert (proc / RANGE_FILE).read_text() == "60700\t61000\n"  # nothing half-done: no runtime-only fix
+    assert not (tmp / "state" / "journal.json").exists()
 
 
 @pytest.mark.parametrize("crash_at", [1, 2, 3, 4])

@@ -9,7 +9,7 @@ from netwarden.checks.keepalive import check_keepalive, retries_timeout
 from netwarden.checks.mtu import check_mtu
 from netwarden.checks.tunnels import check_tunnels
 from netwarden.config import Settings
-from netwarden.model import (ConnectProbe, DnsProbe, Facts, GaiConf, Ipv6State, Link, PathProbe, ResolvConf, Route,
+from netwarden.model import (Census, ConnectProbe, Destination, DnsProbe, Facts, GaiConf, Ipv6State, Link, PathProbe, ResolvConf, Route,
                              Severity, TargetProbe, Unknown)
 from netwarden.platform.parse.gai_conf import parse_gai_conf
 from netwarden.platform.parse.resolv_conf import parse_resolv_conf
@@ -43,10 +43,34 @@ def test_ipv6_only_preferred_and_timing_out_is_critical():
     assert one(check_ipv6(ipv6_facts(probe(v4="timeout")), S)).severity is Severity.OK  # not IPv6's fault
 
 
-def test_ipv6_without_targets_is_unknown_and_says_why():
-    f = one(check_ipv6(ipv6_facts(), S))
-    assert f.severity is Severity.UNKNOWN and "no targets configured" in f.title
-    assert "IPv6 destinations sort first" in f.observed  # the static picture is still shown
+def test_without_targets_the_probe_checks_judge_what_they_see_and_suggest_targets():
+    """No targets is missing configuration, not an unknown state (a fresh install must not exit 3
+    forever): the local picture is judged, the finding says nothing was probed, and it suggests the
+    :443 destinations this host already talks to."""
+    census = Census(10, 7, 0, (Destination("198.18.7.7", 443, 5, 0), Destination("198.18.7.8", 22, 1, 0),
+                               Destination("2001:db8::7", 443, 1, 0)))
+    ipv6 = one(check_ipv6(_with(ipv6_facts(), census=census), S))
+    assert ipv6.severity is Severity.OK and "no IPv6 path probed" in ipv6.title
+    assert "IPv6 destinations sort first" in ipv6.observed  # the static picture is still shown
+    assert '"198.18.7.7:443", "[2001:db8::7]:443"' in ipv6.advice[0] and "198.18.7.8:22" not in ipv6.advice[0]
+    dns = one(check_dns(_with(resolv_facts("nameserver 10.0.0.1\n", None), census=census), S))
+    assert dns.severity is Severity.OK and "not probed" in dns.title and "198.18.7.7:443" in dns.advice[0]
+    mtu = one(check_mtu(mtu_facts(full=None), S))  # no census collected: a generic example
+    assert mtu.severity is Severity.OK and "not measured" in mtu.title and "api.example.com:443" in mtu.advice[0]
+    # Unknown stays for "could not read what was needed"
+    assert one(check_dns(Facts(LINUX, resolv=Unknown("/etc/resolv.conf: EACCES")), S)).severity is Severity.UNKNOWN
+
+
+def _with(facts, **fields):
+    import dataclasses
+
+    return dataclasses.replace(facts, **fields)
+
+
+def test_an_unknown_probe_result_never_carries_an_ok_title():
+    unresolved = TargetProbe("nowhere.lab:443", error="cannot resolve nowhere.lab")
+    f = one(check_ipv6(ipv6_facts(unresolved), S))
+    assert f.severity is Severity.UNKNOWN and f.title == "IPv6 path unknown for nowhere.lab:443"
 
 
 def resolv_facts(text="nameserver 10.0.0.9\nnameserver 10.0.0.1\n", probes=(), manager_path=None):
@@ -86,7 +110,7 @@ def test_dns_managed_files_get_advice_not_rewrites():
 def test_dns_unprobed_inline_comment_and_dangling():
     f = one(check_dns(resolv_facts("nameserver 10.0.0.1\nsearch corp # office\n", None), S))
     assert f.severity is Severity.WARNING and any("inline comment" in e for e in f.evidence)
-    assert one(check_dns(resolv_facts("nameserver 10.0.0.1\n", None), S)).severity is Severity.UNKNOWN
+    assert one(check_dns(resolv_facts("nameserver 10.0.0.1\n", None), S)).severity is Severity.OK  # not probed
     dangling = Facts(LINUX, resolv=ResolvConf("/etc/resolv.conf", "/run/x", dangling=True))
     assert one(check_dns(dangling, S)).severity is Severity.CRITICAL
 
@@ -109,7 +133,7 @@ def test_mtu_blackhole_critical_then_mitigated_warning_and_tunnel_without_probin
     assert one(check_mtu(mtu_facts(small="stalled"), S)).severity is Severity.UNKNOWN  # took no data at all
     via_tunnel = one(check_mtu(mtu_facts(full=None, dev="tun0"), S))
     assert via_tunnel.severity is Severity.WARNING and "tun0" in via_tunnel.evidence[0]
-    assert one(check_mtu(mtu_facts(full=None), S)).severity is Severity.UNKNOWN  # no targets, no tunnel
+    assert one(check_mtu(mtu_facts(full=None), S)).severity is Severity.OK  # no targets, no tunnel
 
 
 def test_tunnels_default_or_target_route_into_dead_tunnel_is_critical():

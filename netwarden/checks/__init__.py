@@ -21,6 +21,19 @@ class CheckSpec:
     facts: tuple[str, ...] = ()
 
 
+def no_targets_advice(facts) -> str:
+    """What a probe check says when no targets are configured: nothing was probed (that is not an
+    unknown state), and which targets to name, from the destinations this host already talks to."""
+    from netwarden.model import Census
+
+    busiest = [d.name for d in facts.census.destinations if d.port == 443][:3] \
+        if isinstance(facts.census, Census) else []
+    example = ", ".join(f'"{name}"' for name in busiest) or '"api.example.com:443"'
+    seen = f" This host talks most to {', '.join(busiest)} (from the socket census)." if busiest else ""
+    return (f"No targets configured, so no path was probed.{seen} Name the hosts your clients depend on "
+            f"(host names rather than addresses where you know them): targets = [{example}] in the config.")
+
+
 def all_checks() -> dict[str, CheckSpec]:
     from netwarden.checks import conntrack, dns, ipv6, keepalive, mtu, ports, tunnels
 

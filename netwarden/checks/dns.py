@@ -3,7 +3,7 @@ waits `timeout` (5 s) for each dead one before the next, on every lookup."""
 
 from __future__ import annotations
 
-from netwarden.checks import CheckSpec
+from netwarden.checks import CheckSpec, no_targets_advice
 from netwarden.config import Settings
 from netwarden.model import Change, Facts, Finding, Severity, Unknown, worst
 from netwarden.platform.parse.resolv_conf import reordered
@@ -50,11 +50,16 @@ def check_dns(facts: Facts, settings: Settings) -> list[Finding]:
     if not resolv.nameservers:
         problems.append((Severity.WARNING, "no usable nameserver line: glibc asks 127.0.0.1"))
     probes = facts.dns
-    if probes is None or isinstance(probes, Unknown):
+    if isinstance(probes, Unknown):
         severity = worst(s for s, _ in problems) if problems else Severity.UNKNOWN
-        why = probes.reason if isinstance(probes, Unknown) else "no targets configured: nameservers not queried"
-        return [Finding("dns.resolvers", severity, "Resolver file has problems" if problems else "Resolvers not probed",
-                        observed=observed, evidence=tuple([why] + [p for _, p in problems]), value=",".join(resolv.nameservers))]
+        return [Finding("dns.resolvers", severity, "Resolver file has problems" if problems else "Resolvers could not be probed",
+                        observed=observed, evidence=tuple([probes.reason] + [p for _, p in problems]),
+                        value=",".join(resolv.nameservers))]
+    if probes is None:  # no targets: the file is judged, the servers are not asked
+        severity = worst(s for s, _ in problems)
+        title = "Resolver file has problems" if problems else "Resolver file reads well; nameservers not probed (no targets)"
+        return [Finding("dns.resolvers", severity, title, observed=observed, evidence=tuple(p for _, p in problems),
+                        advice=(no_targets_advice(facts),), value=",".join(resolv.nameservers))]
     live, dead, slowest = _servers(probes)
     if dead and dead == list(resolv.nameservers):
         problems.append((Severity.CRITICAL, f"no nameserver answers ({', '.join(dead)}): every lookup fails"))

@@ -3,7 +3,7 @@ waits for its connect to time out before it tries IPv4, and long-lived clients s
 
 from __future__ import annotations
 
-from netwarden.checks import CheckSpec
+from netwarden.checks import CheckSpec, no_targets_advice
 from netwarden.config import Settings
 from netwarden.model import Change, Facts, Finding, GaiConf, Severity, Unknown, worst
 from netwarden.platform.parse.gai_conf import prefers_ipv4, with_ipv4_first
@@ -55,15 +55,19 @@ def check_ipv6(facts: Facts, settings: Settings) -> list[Finding]:
     evidence, order = _state(facts)
     probes = facts.targets
     if probes is None:
-        return [Finding("ipv6.preference", Severity.UNKNOWN, "IPv6 path not probed: no targets configured",
-                        observed=order, evidence=tuple(evidence),
-                        advice=('Name the hosts you depend on: targets = ["api.example.com:443"] in the config.',))]
+        # Nothing to judge the path by; what is seen locally is fine to report as it is.
+        return [Finding("ipv6.preference", Severity.OK, "Address order read; no IPv6 path probed (no targets)",
+                        observed=order, evidence=tuple(evidence), advice=(no_targets_advice(facts),), value=order)]
     if isinstance(probes, Unknown):
         return [Finding("ipv6.preference", Severity.UNKNOWN, "IPv6 path unknown", observed=probes.reason,
                         evidence=tuple(evidence))]
     judged = [_judge(p) for p in probes]
     severity = worst(s for s, _ in judged)
     evidence = [text for _, text in judged] + evidence
+    if severity is Severity.UNKNOWN:
+        unknown = [p.target for p, (s, _) in zip(probes, judged) if s is Severity.UNKNOWN]
+        return [Finding("ipv6.preference", severity, f"IPv6 path unknown for {', '.join(unknown)}", observed=order,
+                        evidence=tuple(evidence), value=order)]
     if severity is not Severity.CRITICAL:
         return [Finding("ipv6.preference", severity, "No target waits on a broken IPv6 path", observed=order,
                         evidence=tuple(evidence), value=order)]

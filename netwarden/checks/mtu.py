@@ -4,7 +4,7 @@ handshake works, then the transfer stalls until a timeout or reset."""
 
 from __future__ import annotations
 
-from netwarden.checks import CheckSpec
+from netwarden.checks import CheckSpec, no_targets_advice
 from netwarden.config import Settings
 from netwarden.model import Change, Facts, Finding, Severity, Unknown, worst
 from netwarden.platform.parse.netfs import best_route
@@ -49,8 +49,8 @@ def check_mtu(facts: Facts, settings: Settings) -> list[Finding]:
         judged.append((Severity.WARNING, f"traffic leaves through the tunnel {', '.join(tunnels)} with "
                                          f"{PROBING} = {probing}: a blackhole behind it stalls transfers for good"))
     if facts.paths is None and not judged:
-        return [Finding("mtu.path", Severity.UNKNOWN, "Path MTU not measured: no targets configured",
-                        observed=observed, value=probing)]
+        return [Finding("mtu.path", Severity.OK, "No tunnel on the default path; path MTU not measured (no targets)",
+                        observed=observed, advice=(no_targets_advice(facts),), value=probing)]
     severity = worst(s for s, _ in judged) if judged else Severity.OK
     evidence = tuple(text for _, text in judged)
     if severity in (Severity.OK, Severity.UNKNOWN):

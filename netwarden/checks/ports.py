@@ -188,7 +188,7 @@ def check_pressure(facts: Facts, settings: Settings) -> list[Finding]:
     evidence = [f"{d.name}: {d.total} ports ({share:.0%}), {d.time_wait} in TIME_WAIT; "
                 f"{forecast(d, usable, census.window)}" for d, share in shares[:5]]
     tw_total = facts.sockstat.time_wait if facts.sockstat and not isinstance(facts.sockstat, Unknown) else census.time_wait
-    evidence.append(f"TIME_WAIT sockets in all: {tw_total}, about {tw_total / TIME_WAIT_SECONDS:.1f} closes/s")
+    evidence.append(f"TIME_WAIT sockets in all: {tw_total} (each holds its port for {TIME_WAIT_SECONDS} s)")
     if not shares:
         return [Finding("ports.pressure", Severity.OK, "No ephemeral ports in use towards any destination",
                         observed=f"0 of {usable} usable ports", evidence=tuple(evidence))]

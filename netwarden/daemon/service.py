@@ -397,10 +397,18 @@ class Daemon:
         if not allowed:
             return set()
         try:
-            engine.apply_locked(self.backend, self.settings, engine.with_dropin(allowed, self.backend))
+            changes, refused = engine.plan_changes(allowed, self.backend)
+            for change, why in refused:  # an attempt like any other: the hourly limit ends the repeats
+                self.enforcer.applied(change.target)
+                self._emit(DriftEvent("enforce-failed", change.target, {"value": change.current}, None, trigger,
+                                      f"cannot enforce {change.target}: {why}", "warning", time.time(), change.check))
+            allowed = [c for c in allowed if c in changes]
+            if changes:
+                engine.apply_locked(self.backend, self.settings, changes)
         except (engine.ApplyFailed, ChangeFailed, JournalError, LockBusy, OSError) as e:
             self._count_applies(allowed, "failed")
             for change in allowed:
+                self.enforcer.applied(change.target)
                 self._emit(DriftEvent("enforce-failed", change.target, {"value": change.current}, None, trigger,
                                       f"could not enforce {change.target}: {e}", "warning", time.time(), change.check))
             return set()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from netwarden import __version__
 from netwarden.config import Settings
-from netwarden.fsutil import FileOriginal, UnsafePath, read_original, replace_file, restore_original
+from netwarden.fsutil import FileOriginal, UnsafePath, read_original, replace_file, restore_original, write_refusal
 from netwarden.model import BootSysctls, Census, Change, Destination, Facts, PlatformInfo, Route, SockStat, Unknown
 from netwarden.platform.parse.netfs import is_ip_address
 from netwarden.platform.parse.procfs import parse_port_range, parse_sockstat
@@ -30,6 +30,10 @@ def _file_mode(path: str) -> int:
     return os.stat(path).st_mode
 
 
+def _read_only_fs(path: str) -> bool:
+    return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+
+
 def _mode_or(path: str, default: int) -> int:
     """The permission bits a rewritten file keeps: its own, or `default` for a new one."""
     try:
@@ -42,9 +46,12 @@ class ChangeFailed(Exception):
     """A change that could not be made, or that read back different from what was written."""
 
 
-def _explain(e: OSError) -> str:
+def _explain(e: OSError, sysctl: bool = False) -> str:
+    """An OSError in words; for a /proc/sys path, ENOENT means the kernel lacks the setting."""
     if isinstance(e, UnsafePath):
         return f"{e.strerror}"
+    if e.errno == errno.ENOENT and not sysctl:
+        return f"{e.filename} does not exist" if e.filename else "no such file or directory"
     return {
         errno.ENOENT: "this kernel has no such setting",
         errno.EROFS: "/proc/sys is read-only here (a container?)",
@@ -149,7 +156,7 @@ class LinuxBackend:
         try:
             return self.source.read(self._sysctl_path(key)).strip()
         except OSError as e:
-            return Unknown(f"{key}: {_explain(e)}")
+            return Unknown(f"{key}: {_explain(e, sysctl=True)}")
 
     def boot_sysctls(self) -> BootSysctls:
         """What systemd-sysctl applies at boot: *.conf by file name across the search directories
@@ -236,6 +243,22 @@ class LinuxBackend:
         return Change(check=",".join(sorted({c.check for c in persistent.values()})), kind="file",
                       target=str(path), current=None, new=content,
                       summary=", ".join(f"{k} = {c.new}" for k, c in persistent.items()))
+
+    def refusal(self, change: Change) -> str | None:
+        """Why apply() would refuse `change` here, known before trying (a read-only sysctl, a
+        symlinked or misplaced file), or None. Asked through the Source: a replay answers from its
+        bundle, and an answer it lacks refuses nothing."""
+        try:
+            if change.kind == "sysctl":
+                path = self._sysctl_path(change.target)
+                if self.source.call("fs.read_only", _read_only_fs, path):
+                    return f"{self.settings.proc_dir}/sys is read-only here (a container?)"
+                return f"{change.target} is read-only here" if self._read_only(change.target) else None
+            if change.kind == "file":
+                return self.source.call("fs.write_refusal", write_refusal, change.target)
+        except (OSError, ValueError):
+            return None
+        return None
 
     def snapshot(self, change: Change) -> str | dict:
         """The current state of a change's target, in the form `restore` takes (journal-ready JSON)."""
@@ -334,6 +357,6 @@ class LinuxBackend:
                 os.close(fd)
             back = self.source.read(path).strip()
         except OSError as e:
-            raise ChangeFailed(f"{key}: {_explain(e)}") from None
+            raise ChangeFailed(f"{key}: {_explain(e, sysctl=True)}") from None
         if not same_value(back, value):
             raise ChangeFailed(f"{key}: wrote {value!r} but it reads back {back!r}")
