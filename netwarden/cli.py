@@ -193,8 +193,8 @@ def run_check(args) -> int:
     except BundleError as e:
         raise Fail(EXIT_DATAERR, str(e)) from None
     try:
-        specs = engine.select_checks(settings, args.only, args.skip)
         backend = backend_for(source, settings)
+        specs = engine.select_checks(settings, args.only, args.skip, backend.platform.system)
     except engine.UsageError as e:
         raise Fail(EXIT_USAGE, str(e)) from None
     except UnsupportedPlatform as e:
@@ -205,7 +205,7 @@ def run_check(args) -> int:
     if args.apply:
         return _apply(backend, settings, specs, args)
     facts = engine.collect(backend, specs)
-    findings = engine.analyze(facts, settings, specs)
+    findings = engine.analyze(facts, settings, specs, backend)
     changes, refused = engine.plan(findings, backend)
     if args.record:
         try:

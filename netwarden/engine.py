@@ -19,24 +19,29 @@ class UsageError(Exception):
     pass
 
 
-def select_checks(settings: Settings, only: list[str] | None = None, skip: list[str] | None = None) -> list[CheckSpec]:
-    """The checks to run: --only / --skip (validated), minus those whose policy is `ignore`."""
+def select_checks(settings: Settings, only: list[str] | None = None, skip: list[str] | None = None,
+                  system: str | None = None) -> list[CheckSpec]:
+    """The checks to run: --only / --skip (validated), minus those whose policy is `ignore` and
+    (given the platform's system) those that do not exist there."""
+    specs = all_checks()
     for check_id in (only or []) + (skip or []):
         if check_id not in CHECK_IDS:
             raise UsageError(f"no such check: {check_id} (known: {', '.join(CHECK_IDS)})")
-    specs = all_checks()
+        if system is not None and check_id in (only or []) and not specs[check_id].runs_on(system):
+            raise UsageError(f"{check_id} does not exist on {system} (it runs on {', '.join(specs[check_id].platforms)})")
     wanted = [i for i in CHECK_IDS if (not only or i in only) and i not in (skip or [])]
-    return [specs[i] for i in wanted if settings.policy_for(i) != "ignore"]
+    return [specs[i] for i in wanted if settings.policy_for(i) != "ignore"
+            and (system is None or specs[i].runs_on(system))]
 
 
 def collect(backend, specs: list[CheckSpec]) -> Facts:
-    sysctls = {key for spec in specs for key in spec.sysctls + spec.gauges}
-    facts = {name for spec in specs for name in spec.facts}
-    return backend.collect(sysctls, facts)
+    return backend.collect({name for spec in specs for name in spec.facts})
 
 
-def analyze(facts: Facts, settings: Settings, specs: list[CheckSpec]) -> list[Finding]:
-    return [finding for spec in specs for finding in spec.run(facts, settings)]
+def analyze(facts: Facts, settings: Settings, specs: list[CheckSpec], backend=None) -> list[Finding]:
+    """The findings; with a backend, their intents turned into its changes and advice."""
+    findings = [finding for spec in specs for finding in spec.run(facts, settings)]
+    return [backend.realize(f, facts) for f in findings] if backend is not None else findings
 
 
 class Plan(NamedTuple):
@@ -144,7 +149,7 @@ def apply_and_verify(backend, settings: Settings, specs: list[CheckSpec]) -> tup
     with the journal, then look again. Returns (report document, whether it succeeded: every
     change made, none refused); raises LockBusy or JournalError."""
     facts = collect(backend, specs)
-    findings = analyze(facts, settings, specs)
+    findings = analyze(facts, settings, specs, backend)
     changes, refused = plan(findings, backend)
     if not changes:
         return report_document(facts, findings, [], {"result": "nothing to change", "checks": []}, refused), not refused
@@ -156,7 +161,7 @@ def apply_and_verify(backend, settings: Settings, specs: list[CheckSpec]) -> tup
                    "rolled_back": [c.target for c in e.rolled_back], "rollback_errors": e.rollback_errors}
         return report_document(facts, findings, changes, outcome, refused), False
     after_facts = collect(backend, specs)
-    after = analyze(after_facts, settings, specs)
+    after = analyze(after_facts, settings, specs, backend)
     before = {f.id: f.severity.value for f in findings}
     outcome = {"result": "applied", "checks": checks, "applied": [c.describe() for c in changes],
                "verified": {f.id: {"before": before.get(f.id), "after": f.severity.value} for f in after}}

@@ -61,6 +61,10 @@ class Journal:
     def find(self, kind: str, target: str) -> dict | None:
         return next((e for e in self.entries if e["kind"] == kind and e["target"] == target), None)
 
+    def find_written(self, target: str) -> dict | None:
+        """The entry of a setting netwarden wrote (whatever its kind), or None."""
+        return next((e for e in self.entries if e["target"] == target and e.get("written") is not None), None)
+
     def record(self, kind: str, target: str, original, check: str) -> None:
         """Save the original before changing `target` (kept only the first time)."""
         if self.find(kind, target) is None:

@@ -226,22 +226,143 @@ class PathProbe(NamedTuple):
     error: str = ""
 
 
+# ---- platform-neutral facts: what the checks read; each backend fills them from its own sources ----
+
+class PortBlock(NamedTuple):
+    """Ports inside the ephemeral range that connect() will not use (Linux reserved ports, a
+    Windows excluded range; `administered`: set by an admin, not by Hyper-V/WinNAT)."""
+
+    low: int
+    high: int
+    administered: bool = True
+
+
+class AtBoot(NamedTuple):
+    """The port range after a reboot, when the platform can tell (Linux: sysctl.d, else the kernel
+    default); `beats_mine`: it comes from a file applied after netwarden's own, so netwarden
+    cannot persist a fix there."""
+
+    low: int
+    high: int
+    usable: int
+    where: str
+    beats_mine: bool = False
+
+
+class PortRange(NamedTuple):
+    """The ephemeral ports connect() draws from (outgoing TCP, IPv4)."""
+
+    low: int
+    high: int
+    usable: int  # what connect() can count on: minus excluded blocks, counted as the kernel searches
+    default: tuple[int, int]  # the platform's own default range: netwarden widens to at least this
+    setting: str  # where it is read, for evidence: "net.ipv4.ip_local_port_range = '60700 61000'"
+    excluded: tuple[PortBlock, ...] = ()
+    evidence: tuple[str, ...] = ()  # platform notes (boot-time files, reservations)
+    at_boot: AtBoot | None = None
+    managed_by: str = ""  # another program writes this range (WSL2 mirrored mode): never widened
+    layer: str = "this host"  # "this host", or "the Windows host (WinNAT)" for WSL2's NAT layer
+
+
+class TimeWait(NamedTuple):
+    """How long a closed connection holds its port, and how many do now."""
+
+    seconds: float
+    count: int | None = None
+    setting: str = ""  # "Linux: fixed 60 s", "TcpTimedWaitDelay = 120 s (registry)", "2 x net.inet.tcp.msl"
+
+
+class AddressPolicy(NamedTuple):
+    """RFC 6724 destination-address selection: (prefix, precedence) rows; higher sorts first."""
+
+    table: tuple[tuple[str, int], ...]
+    source: str  # "/etc/gai.conf: 3 precedence lines", "glibc's default table", "netsh … show prefixpolicies"
+    problems: tuple[str, ...] = ()
+
+
+class ScopedResolvers(NamedTuple):
+    """Nameservers used only for one interface or domain (a VPN's, a Windows adapter's)."""
+
+    scope: str
+    nameservers: tuple[str, ...]
+    domains: tuple[str, ...] = ()
+
+
+class Resolvers(NamedTuple):
+    """The nameservers lookups use, in order, and how the resolver waits on them."""
+
+    source: str  # "/etc/resolv.conf -> ../run/systemd/resolve/stub-resolv.conf", "scutil --dns"
+    manager: str  # who writes them: "static", "systemd-resolved", "NetworkManager", "wsl", "windows", "macos"
+    nameservers: tuple[str, ...] = ()
+    timeout: float = 5.0  # seconds the resolver waits for one server before the next
+    attempts: int = 2
+    rotate: bool = False
+    problems: tuple[str, ...] = ()  # lines the resolver ignores or misreads
+    dangling: bool = False  # the configuration is a link to nothing: every lookup fails
+    scoped: tuple[ScopedResolvers, ...] = ()
+
+
+class PmtuProbing(NamedTuple):
+    """Whether TCP recovers from a path-MTU blackhole by itself (Linux tcp_mtu_probing, macOS
+    pmtud_blackhole_detection, Windows EnablePMTUBHDetect)."""
+
+    enabled: bool
+    setting: str
+
+
+class Keepalive(NamedTuple):
+    idle: int  # seconds before the first keepalive probe of a socket with SO_KEEPALIVE
+    interval: int
+    probes: int
+    setting: str  # the platform's names and values, for evidence
+    retries: int | None = None  # retransmissions before a dead peer's connection errors out
+    retries_timeout: float | None = None  # seconds that takes
+
+
+class Conntrack(NamedTuple):
+    """Linux's connection-tracking table."""
+
+    count: int
+    max: int
+    liberal: str | None = None
+    read_only: bool = False  # nf_conntrack_max outside the host's network namespace
+
+
+class Intent(NamedTuple):
+    """What a check wants done, in the platform's neutral terms ("widen-port-range"); the backend
+    turns it into its own Changes, or into advice where it cannot or must not act."""
+
+    action: str
+    params: dict = {}  # shared default, never mutated: an intent is built once and read
+
+
 @dataclass
 class Facts:
     platform: PlatformInfo
-    sysctls: dict[str, str | Unknown] = field(default_factory=dict)
-    boot_sysctls: BootSysctls | Unknown | None = None
-    sockstat: SockStat | Unknown | None = None
+    # neutral: read by the checks
+    port_range: PortRange | Unknown | None = None
+    host_port_range: PortRange | None = None  # WSL2 NAT: the Windows host's range bounds us too
+    time_wait: TimeWait | Unknown | None = None
     census: Census | Unknown | None = None
-    read_only_sysctls: tuple[str, ...] = ()  # present but read-only here (a network namespace)
+    address_policy: AddressPolicy | Unknown | None = None
+    resolvers: Resolvers | Unknown | None = None
+    pmtu: PmtuProbing | Unknown | None = None
+    keepalive: Keepalive | Unknown | None = None
+    conntrack: Conntrack | Unknown | None = None
     links: tuple[Link, ...] | Unknown | None = None
     routes: tuple[Route, ...] | Unknown | None = None
     ipv6: Ipv6State | Unknown | None = None
-    gai: GaiConf | Unknown | None = None
-    resolv: ResolvConf | Unknown | None = None
     targets: tuple[TargetProbe, ...] | Unknown | None = None
     dns: tuple[DnsProbe, ...] | Unknown | None = None
     paths: tuple[PathProbe, ...] | Unknown | None = None
+    # platform-specific: what a backend needs to plan its changes (and shows as evidence)
+    sysctls: dict[str, str | Unknown] = field(default_factory=dict)
+    boot_sysctls: BootSysctls | Unknown | None = None
+    sockstat: SockStat | Unknown | None = None
+    read_only_sysctls: tuple[str, ...] = ()  # present but read-only here (a network namespace)
+    gai: GaiConf | Unknown | None = None
+    resolv: ResolvConf | Unknown | None = None
+    host: dict = field(default_factory=dict)  # other per-platform raw facts (Windows, macOS), by name
 
 
 class Target(NamedTuple):
@@ -304,6 +425,8 @@ class Finding(NamedTuple):
     # What drift is judged on besides severity: the setting itself ("32768-60999"), not counts
     # that move with every census.
     value: str = ""
+    # What the check wants done, for the backend to turn into `changes` and `advice`.
+    intents: tuple[Intent, ...] = ()
 
 
 def json_loads(data: str | bytes) -> Any:

@@ -21,7 +21,7 @@ crash_at = 0 if sys.argv[3] == "rename" else int(sys.argv[3])
 settings = settings_for(tmp, proc)
 backend = LinuxBackend(Source(), settings, LINUX)
 specs = engine.select_checks(settings, only=["ports.range"])
-changes, _ = engine.plan(engine.analyze(engine.collect(backend, specs), settings, specs), backend)
+changes, _ = engine.plan(engine.analyze(engine.collect(backend, specs), settings, specs, backend), backend)
 steps = 0
 
 

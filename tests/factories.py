@@ -11,6 +11,17 @@ from netwarden.model import BootSysctls, Census, Destination, Facts, PlatformInf
 LINUX = PlatformInfo("linux", "linux", "6.1.0")
 
 
+def on_linux(check):
+    """A check as the Linux backend runs it: the neutral facts derived from the raw ones the test
+    built (linux_facts.derive), its intents turned into Linux changes and advice (linux_plan)."""
+    from netwarden.platform import linux_facts, linux_plan
+
+    def run(facts: Facts, settings: Settings) -> list:
+        linux_facts.derive(facts, linux_facts.SOURCES, settings)
+        return [linux_plan.realize(f, facts, settings) for f in check(facts, settings)]
+    return run
+
+
 def clean_env(**netwarden: str) -> dict[str, str]:
     """This environment without NETWARDEN_* (the developer's own must not leak into a test), plus `netwarden`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("NETWARDEN_")}

@@ -1,13 +1,9 @@
 """The network checks as pure functions over Facts: severities, changes and honest unknowns."""
 
-from factories import LINUX
+from factories import LINUX, on_linux
 
-from netwarden.checks.conntrack import check_conntrack
-from netwarden.checks.dns import check_dns
-from netwarden.checks.ipv6 import check_ipv6
-from netwarden.checks.keepalive import check_keepalive, retries_timeout
-from netwarden.checks.mtu import check_mtu
-from netwarden.checks.tunnels import check_tunnels
+from netwarden.checks import conntrack, dns, ipv6, keepalive, mtu, tunnels
+from netwarden.checks.keepalive import retries_timeout
 from netwarden.config import Settings
 from netwarden.model import (Census, ConnectProbe, Destination, DnsProbe, Facts, GaiConf, Ipv6State, Link, PathProbe, ResolvConf, Route,
                              Severity, TargetProbe, Unknown)
@@ -15,6 +11,9 @@ from netwarden.platform.parse.gai_conf import parse_gai_conf
 from netwarden.platform.parse.resolv_conf import parse_resolv_conf
 
 S = Settings()
+check_conntrack, check_dns, check_ipv6, check_keepalive, check_mtu, check_tunnels = (
+    on_linux(c) for c in (conntrack.check_conntrack, dns.check_dns, ipv6.check_ipv6, keepalive.check_keepalive,
+                          mtu.check_mtu, tunnels.check_tunnels))
 
 
 def one(findings):
@@ -29,7 +28,7 @@ def probe(first=6, v6="timeout", v4="ok"):
 
 
 def ipv6_facts(*probes, gai=GaiConf("/etc/gai.conf", True, text="reload no\n")):
-    return Facts(LINUX, {"net.ipv6.conf.all.disable_ipv6": "0"}, ipv6=Ipv6State(False, ("2001:db8::1",), default_route=True),
+    return Facts(LINUX, sysctls={"net.ipv6.conf.all.disable_ipv6": "0"}, ipv6=Ipv6State(False, ("2001:db8::1",), default_route=True),
                  gai=gai, targets=probes if probes else None)
 
 
@@ -121,7 +120,7 @@ ETH = Link("eth0", "ether", 1500, True, True, "up", 10, 10)
 
 def mtu_facts(full="stalled", small="delivered", probing="0", links=(ETH, TUN), dev="eth0"):
     paths = (PathProbe("api:443", "203.0.113.5", dev, 1500, 1500, full, small),) if full else None
-    return Facts(LINUX, {"net.ipv4.tcp_mtu_probing": probing, "net.ipv4.tcp_base_mss": "1024"}, links=links,
+    return Facts(LINUX, sysctls={"net.ipv4.tcp_mtu_probing": probing, "net.ipv4.tcp_base_mss": "1024"}, links=links,
                  routes=(Route(4, "default", dev),), paths=paths)
 
 
@@ -153,7 +152,7 @@ def test_tunnels_default_or_target_route_into_dead_tunnel_is_critical():
 
 
 def conntrack_facts(count, limit="262144", read_only=()):
-    return Facts(LINUX, {"net.netfilter.nf_conntrack_count": count, "net.netfilter.nf_conntrack_max": limit,
+    return Facts(LINUX, sysctls={"net.netfilter.nf_conntrack_count": count, "net.netfilter.nf_conntrack_max": limit,
                          "net.netfilter.nf_conntrack_tcp_be_liberal": "0"}, read_only_sysctls=read_only)
 
 
@@ -164,14 +163,14 @@ def test_conntrack_thresholds_change_and_namespace_read_only():
     assert f.severity is Severity.CRITICAL and f.changes[0].new == "1048576"  # below 40 % after
     ns = one(check_conntrack(conntrack_facts("240000", read_only=("net.netfilter.nf_conntrack_max",)), S))
     assert not ns.changes and "read-only inside this network namespace" in ns.advice[0]
-    absent = Facts(LINUX, {"net.netfilter.nf_conntrack_count": Unknown("x: this kernel has no such setting"),
+    absent = Facts(LINUX, sysctls={"net.netfilter.nf_conntrack_count": Unknown("x: this kernel has no such setting"),
                            "net.netfilter.nf_conntrack_max": Unknown("x: this kernel has no such setting")})
     f = one(check_conntrack(absent, S))
     assert f.severity is Severity.UNKNOWN and "not loaded" in f.observed
 
 
 def keepalive_facts(time="7200", retries="15"):
-    return Facts(LINUX, {"net.ipv4.tcp_keepalive_time": time, "net.ipv4.tcp_keepalive_intvl": "75",
+    return Facts(LINUX, sysctls={"net.ipv4.tcp_keepalive_time": time, "net.ipv4.tcp_keepalive_intvl": "75",
                          "net.ipv4.tcp_keepalive_probes": "9", "net.ipv4.tcp_retries2": retries})
 
 

@@ -2,13 +2,15 @@
 
 import dataclasses
 
-from factories import dest, facts
+from factories import dest, facts, on_linux
 
-from netwarden.checks.ports import check_pressure, check_range, check_tw_reuse
+from netwarden.checks import ports
 from netwarden.config import Settings, Thresholds
 from netwarden.model import PlatformInfo, Severity, Unknown
 
 S = Settings()
+check_range, check_pressure, check_tw_reuse = (on_linux(c) for c in (ports.check_range, ports.check_pressure,
+                                                                    ports.check_tw_reuse))
 
 
 def one(findings):
@@ -30,7 +32,7 @@ def test_range_thresholds_and_reserved_ports_count_against_the_range():
     assert one(check_range(facts("50000 60000"), S)).severity is Severity.WARNING  # 10,001 ports
     reserved = one(check_range(facts("32768 60999", reserved="33000-60000"), S))
     assert reserved.severity is Severity.CRITICAL  # 28,232 - 27,001 = 1,231 usable
-    assert "1231 usable by connect() (27001 reserved)" in reserved.observed
+    assert "1231 usable by connect() (27001 excluded, 96%)" in reserved.observed
 
 
 def test_widening_never_narrows_either_end():

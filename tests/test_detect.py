@@ -4,9 +4,9 @@ import json
 
 import pytest
 from conftest import fixture_text
-from factories import LINUX, facts, settings_for
+from factories import LINUX, facts, on_linux, settings_for
 
-from netwarden.checks.ports import check_range
+from netwarden.checks import ports
 from netwarden.config import Settings
 from netwarden.platform.detect import UnsupportedPlatform, backend_for, detect
 from netwarden.platform.linux import LinuxBackend
@@ -89,6 +89,6 @@ def test_malformed_sysctl_d_lines_are_reported_not_fatal(tmp_path):
     boot = LinuxBackend(Source(), settings, LINUX).boot_sysctls()
     f = facts("60700 61000")
     f.boot_sysctls = boot
-    evidence = " ".join(check_range(f, settings)[0].evidence)
+    evidence = " ".join(on_linux(ports.check_range)(f, settings)[0].evidence)
     assert "ignored at boot" in evidence and "50-broken.conf:1" in evidence
     assert "70-late.conf is applied after netwarden's drop-in" in evidence

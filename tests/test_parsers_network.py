@@ -5,10 +5,16 @@ from conftest import fixture_text
 from hypothesis import given
 from hypothesis import strategies as st
 
-from netwarden.platform.parse.gai_conf import BEGIN, parse_gai_conf, prefers_ipv4, with_ipv4_first
+from netwarden.platform.parse.gai_conf import BEGIN, effective_table, parse_gai_conf, with_ipv4_first
 from netwarden.platform.parse.netfs import best_route, parse_if_inet6, parse_ipv6_route, parse_proc_route
 from netwarden.platform.parse.resolv_conf import parse_resolv_conf, reordered
+from netwarden.platform.parse.rfc6724 import prefers_ipv4
 from netwarden.platform.probe import parse_getent_ahosts
+
+
+def prefers_ipv4_gai(gai):
+    return prefers_ipv4(effective_table(gai))
+
 
 LINES = st.lists(st.one_of(
     st.text(max_size=60),
@@ -20,11 +26,11 @@ LINES = st.lists(st.one_of(
 def test_gai_conf_fixtures():
     one_line = parse_gai_conf(fixture_text("linux/gai-conf__1.txt"), "/etc/gai.conf")
     assert one_line.precedence == (("::ffff:0:0/96", 100),)  # the commented suggestion is not read
-    assert prefers_ipv4(one_line)
+    assert prefers_ipv4_gai(one_line)
     explicit = parse_gai_conf(fixture_text("linux/gai-conf__2.txt"), "/etc/gai.conf")
-    assert len(explicit.precedence) == 5 and prefers_ipv4(explicit)
+    assert len(explicit.precedence) == 5 and prefers_ipv4_gai(explicit)
     labels_only = parse_gai_conf(fixture_text("linux/gai-conf__3.txt"), "/etc/gai.conf")
-    assert labels_only.precedence == () and not prefers_ipv4(labels_only)  # glibc's default: IPv6 first
+    assert labels_only.precedence == () and not prefers_ipv4_gai(labels_only)  # glibc's default: IPv6 first
 
 
 def test_ipv4_first_block_replaces_itself_and_comments_out_other_precedence_lines():
@@ -32,7 +38,7 @@ def test_ipv4_first_block_replaces_itself_and_comments_out_other_precedence_line
     once = with_ipv4_first(original)
     assert with_ipv4_first(once) == once  # applying twice changes nothing
     parsed = parse_gai_conf(once, "g")
-    assert parsed.netwarden_block and prefers_ipv4(parsed)
+    assert parsed.netwarden_block and prefers_ipv4_gai(parsed)
     assert dict(parsed.precedence)["::ffff:0:0/96"] == 100 and len(parsed.precedence) == 9  # the block only
     assert "#precedence  ::1/128       50  # netwarden: replaced by the block below" in once
     assert "label ::1/128       0" in once  # other lines kept as they were
@@ -41,7 +47,7 @@ def test_ipv4_first_block_replaces_itself_and_comments_out_other_precedence_line
 @given(LINES)
 def test_gai_conf_never_raises_and_the_block_always_wins(text):
     parse_gai_conf(text, "g")
-    assert prefers_ipv4(parse_gai_conf(with_ipv4_first(text), "g"))
+    assert prefers_ipv4_gai(parse_gai_conf(with_ipv4_first(text), "g"))
 
 
 def test_resolv_conf_wsl_fixtures():

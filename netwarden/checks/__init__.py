@@ -16,9 +16,11 @@ CHECK_IDS = ("ports.range", "ports.pressure", "ports.tw-reuse", "ipv6.preference
 class CheckSpec:
     id: str
     run: Callable  # (Facts, Settings) -> list[Finding]
-    sysctls: tuple[str, ...] = ()  # settings: the daemon polls them and judges who changed them
-    gauges: tuple[str, ...] = ()  # counters read with the facts (nf_conntrack_count): never polled as drift
-    facts: tuple[str, ...] = ()
+    facts: tuple[str, ...] = ()  # the neutral facts it reads (Facts fields); the backend knows their sources
+    platforms: tuple[str, ...] | None = None  # where the concept exists ("linux", "darwin", "win32"); None: all
+
+    def runs_on(self, system: str) -> bool:
+        return self.platforms is None or system in self.platforms
 
 
 def no_targets_advice(facts) -> str:

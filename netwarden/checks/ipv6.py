@@ -1,23 +1,25 @@
 """IPv6 preferred over a broken IPv6 path (DOMAIN.md): getaddrinfo puts IPv6 first, the client
-waits for its connect to time out before it tries IPv4, and long-lived clients see ETIMEDOUT."""
+waits for its connect to time out before it tries IPv4, and long-lived clients see ETIMEDOUT.
+
+Platform-neutral: the address-selection policy (gai.conf on Linux, the prefix policy table on
+Windows, ip6addrctl on macOS) and the per-target probes; the fix is the intent "prefer-ipv4"."""
 
 from __future__ import annotations
 
 from netwarden.checks import CheckSpec, no_targets_advice
 from netwarden.config import Settings
-from netwarden.model import Change, Facts, Finding, GaiConf, Severity, Unknown, worst
-from netwarden.platform.parse.gai_conf import prefers_ipv4, with_ipv4_first
+from netwarden.model import AddressPolicy, Facts, Finding, Intent, Severity, Unknown, worst
+from netwarden.platform.parse.rfc6724 import prefers_ipv4
 
-DISABLE = "net.ipv6.conf.all.disable_ipv6"
 RUNTIME_ADVICE = (
-    "Runtimes with their own resolver ignore gai.conf: Node `--dns-result-order=ipv4first` "
+    "Runtimes with their own resolver ignore the system's address order: Node `--dns-result-order=ipv4first` "
     "(or NODE_OPTIONS=--dns-result-order=ipv4first), Bun BUN_FEATURE_FLAG_DISABLE_IPV6=1.",
 )
 
 
 def _state(facts: Facts) -> tuple[list[str], str]:
-    """Evidence about this host's IPv6, and the one-line summary of the gai.conf table."""
-    ipv6, gai = facts.ipv6, facts.gai
+    """Evidence about this host's IPv6, and the one-line summary of the address-selection policy."""
+    ipv6, policy = facts.ipv6, facts.address_policy
     lines = []
     if isinstance(ipv6, Unknown) or ipv6 is None:
         lines.append(f"IPv6 addresses unknown: {ipv6.reason if ipv6 else 'not collected'}")
@@ -28,13 +30,11 @@ def _state(facts: Facts) -> tuple[list[str], str]:
                      + (f"; ULA only: {', '.join(ipv6.ula_addresses)}" if ipv6.ula_addresses and not ipv6.global_addresses else "")
                      + (f"; {ipv6.deprecated} deprecated" if ipv6.deprecated else "")
                      + f"; IPv6 default route: {'yes' if ipv6.default_route else 'no'}")
-    if isinstance(gai, Unknown) or gai is None:
-        order = f"gai.conf unknown: {gai.reason if gai else 'not collected'}"
+    if not isinstance(policy, AddressPolicy):
+        order = f"address selection unknown: {policy.reason if policy else 'not collected'}"
     else:
-        source = (f"{gai.path}: {len(gai.precedence)} precedence lines" if gai.precedence
-                  else f"glibc's default table ({gai.path} {'sets no precedence' if gai.exists else 'absent'})")
-        order = f"{source}: {'IPv4' if prefers_ipv4(gai) else 'IPv6'} destinations sort first"
-    return lines + (list(gai.problems) if isinstance(gai, GaiConf) else []), order
+        order = f"{policy.source}: {'IPv4' if prefers_ipv4(policy.table) else 'IPv6'} destinations sort first"
+    return lines + (list(policy.problems) if isinstance(policy, AddressPolicy) else []), order
 
 
 def _judge(probe) -> tuple[Severity, str]:
@@ -74,15 +74,11 @@ def check_ipv6(facts: Facts, settings: Settings) -> list[Finding]:
     broken = [p.target for p, (s, _) in zip(probes, judged) if s is Severity.CRITICAL]
     title = (f"IPv6 is tried first and times out for {', '.join(broken)}: "
              "every new connection waits for the timeout before IPv4")
-    gai = facts.gai
-    changes = ()
-    if not isinstance(gai, Unknown) and gai is not None:
-        changes = (Change("ipv6.preference", "file", gai.path, None, with_ipv4_first(gai.text),
-                          summary="prefer IPv4 in getaddrinfo (precedence ::ffff:0:0/96 100)"),)
+    intents = (Intent("prefer-ipv4"),) if isinstance(facts.address_policy, AddressPolicy) else ()
     return [Finding("ipv6.preference", severity, title, observed=order,
                     expected="IPv4 first while the IPv6 path times out", evidence=tuple(evidence),
-                    changes=changes, advice=RUNTIME_ADVICE + ("Or fix the IPv6 path (router, VPN, firewall).",),
+                    intents=intents, advice=RUNTIME_ADVICE + ("Or fix the IPv6 path (router, VPN, firewall).",),
                     value=order)]
 
 
-CHECKS = (CheckSpec("ipv6.preference", check_ipv6, sysctls=(DISABLE,), facts=("ipv6", "gai", "targets")),)
+CHECKS = (CheckSpec("ipv6.preference", check_ipv6, facts=("ipv6", "address_policy", "targets")),)

@@ -1,44 +1,18 @@
-"""Ephemeral port exhaustion (DOMAIN.md §1): range width, per-destination pressure, TIME_WAIT reuse."""
+"""Ephemeral port exhaustion (DOMAIN.md §1): range width, per-destination pressure, TIME_WAIT reuse.
+
+Platform-neutral: the backend reports the range (PortRange: usable ports, the platform's default,
+what applies at boot, whether another program owns it) and how long TIME_WAIT lasts; these checks
+judge them and say what they want done as intents ("widen-port-range"), which the backend turns
+into its own changes (a sysctl and a drop-in, `netsh … set dynamicport`, `sysctl -w` and a plist).
+"""
 
 from __future__ import annotations
 
 from netwarden.checks import CheckSpec
 from netwarden.config import Settings
-from netwarden.model import BootSysctls, Change, Facts, Finding, Severity, Unknown
-from netwarden.platform.parse.procfs import count_in_range, parse_port_list, parse_port_range
+from netwarden.model import Facts, Finding, Intent, PortRange, Severity, TimeWait, Unknown
 
-RANGE = "net.ipv4.ip_local_port_range"
-RESERVED = "net.ipv4.ip_local_reserved_ports"
 TW_REUSE = "net.ipv4.tcp_tw_reuse"
-KERNEL_DEFAULT = (32768, 60999)
-TIME_WAIT_SECONDS = 60
-WSL_ADVICE = (
-    "Do not widen the range in WSL2 mirrored mode: WSL writes it from a Windows port reservation "
-    "and a wider range makes all localhost TCP hang until `wsl --shutdown`.",
-    "Instead: set net.ipv4.tcp_tw_reuse = 1, update WSL (newer builds reserve 4,096 ports, not 300), "
-    "or switch to NAT mode (networkingMode=nat in %UserProfile%\\.wslconfig).",
-)
-
-
-def usable_ports(facts: Facts) -> tuple[int, int, int, int] | Unknown:
-    """(low, high, usable, reserved inside the range), or why it is unknown.
-
-    Usable is what connect() can count on: the kernel's port search covers an even number of
-    ports (`remaining &= ~1` in __inet_hash_connect), so an odd-width range gives one port less,
-    and reserved ports are skipped."""
-    raw = facts.sysctls.get(RANGE, Unknown(f"{RANGE} not collected"))
-    if isinstance(raw, Unknown):
-        return raw
-    bounds = parse_port_range(raw)
-    if bounds is None:
-        return Unknown(f"{RANGE} = {raw!r} is not two port numbers")
-    reserved_raw = facts.sysctls.get(RESERVED, "")
-    reserved, _ = parse_port_list("" if isinstance(reserved_raw, Unknown) else reserved_raw)
-    low, high = bounds
-    in_range = count_in_range(reserved, low, high)
-    width = high - low + 1
-    searched = width & ~1 if width > 1 else width
-    return low, high, max(searched - in_range, 0), in_range
 
 
 def _by_threshold(value: float, critical: float, warning: float, higher_is_worse: bool) -> Severity:
@@ -47,117 +21,106 @@ def _by_threshold(value: float, critical: float, warning: float, higher_is_worse
     return Severity.CRITICAL if value < critical else Severity.WARNING if value < warning else Severity.OK
 
 
+def _range_severity(usable: int, settings: Settings) -> Severity:
+    t = settings.thresholds
+    return _by_threshold(usable, t.ports_range_critical, t.ports_range_warning, higher_is_worse=False)
+
+
+def time_wait_seconds(facts: Facts) -> float | None:
+    return facts.time_wait.seconds if isinstance(facts.time_wait, TimeWait) else None
+
+
+def bounding_range(facts: Facts) -> PortRange | Unknown:
+    """The range that bounds outgoing connections: this host's, or under WSL2's NAT the Windows
+    host's when that one is smaller (WinNAT translates every connection)."""
+    ports = facts.port_range
+    if ports is None or isinstance(ports, Unknown):
+        return ports or Unknown("port range not collected")
+    host = facts.host_port_range
+    return host if host is not None and host.usable < ports.usable else ports
+
+
 def check_range(facts: Facts, settings: Settings) -> list[Finding]:
-    ports = usable_ports(facts)
-    if isinstance(ports, Unknown):
-        return [Finding("ports.range", Severity.UNKNOWN, "Ephemeral port range unknown", observed=ports.reason)]
-    low, high, usable, reserved = ports
+    ports = facts.port_range
+    if ports is None or isinstance(ports, Unknown):
+        return [Finding("ports.range", Severity.UNKNOWN, "Ephemeral port range unknown",
+                        observed=ports.reason if ports else "not collected")]
+    findings = [_judge_range(ports, facts, settings)]
+    if facts.host_port_range is not None:
+        findings = [_with_layer(findings[0], _judge_range(facts.host_port_range, facts, settings))]
+    return findings
+
+
+def _judge_range(ports: PortRange, facts: Facts, settings: Settings) -> Finding:
     t = settings.thresholds
-    severity = _by_threshold(usable, t.ports_range_critical, t.ports_range_warning, higher_is_worse=False)
-    evidence = [f"{RANGE} = {facts.sysctls[RANGE]!r}"]
-    if reserved:
-        evidence.append(f"{RESERVED} = {facts.sysctls[RESERVED]!r}: {reserved} of them inside the range")
-    evidence += _boot_evidence(facts, settings)
-    per_dest = usable / TIME_WAIT_SECONDS
+    severity = _range_severity(ports.usable, settings)
+    tw = time_wait_seconds(facts) or 60.0
+    excluded = sum(min(b.high, ports.high) - max(b.low, ports.low) + 1 for b in ports.excluded
+                   if b.low <= ports.high and b.high >= ports.low)
+    evidence = [ports.setting] + [f"excluded inside the range: {b.low}-{b.high}"
+                                  + (" (administered)" if b.administered else " (system reservation)")
+                                  for b in ports.excluded[:8]] + list(ports.evidence)
     finding = dict(
-        value=f"{low}-{high}",
-        observed=f"{low}-{high}: {high - low + 1} ports, {usable} usable by connect()"
-                 + (f" ({reserved} reserved)" if reserved else ""),
-        expected=f"at least {t.ports_range_warning} usable ports (kernel default {KERNEL_DEFAULT[0]}-{KERNEL_DEFAULT[1]})",
-    )
-    title = f"Ephemeral port range has {usable} usable ports: about {per_dest:.0f} new connections/s to one host:port, sustained"
-    wsl_managed = facts.platform.flavor == "wsl2" and facts.platform.wsl_networking_mode != "nat"
+        value=f"{ports.low}-{ports.high}",
+        observed=f"{ports.low}-{ports.high}: {ports.high - ports.low + 1} ports, {ports.usable} usable by connect()"
+                 + (f" ({excluded} excluded, {excluded / (ports.high - ports.low + 1):.0%})" if excluded else ""),
+        expected=f"at least {t.ports_range_warning} usable ports (default {ports.default[0]}-{ports.default[1]})",
+        evidence=tuple(evidence))
+    where = "" if ports.layer == "this host" else f" on {ports.layer}"
+    title = (f"Ephemeral port range{where} has {ports.usable} usable ports: about {ports.usable / tw:.0f} new "
+             f"connections/s to one host:port, sustained ({tw:g} s TIME_WAIT)")
     if severity is Severity.OK:
-        lost = None if wsl_managed else _lost_at_boot(facts, settings)
+        lost = _lost_at_boot(ports, settings)
         if lost is None:
-            return [Finding("ports.range", severity, title, evidence=tuple(evidence), **finding)]
-        boot_title, changes, advice = lost
-        return [Finding("ports.range", Severity.WARNING, boot_title, evidence=tuple(evidence), changes=changes,
-                        advice=advice, **finding)]
-    if wsl_managed:
-        mode = facts.platform.wsl_networking_mode
-        why = ("WSL2 mirrored mode" if mode == "mirrored" else
-               f"WSL2 networking mode {mode or 'unknown'}: widening is only safe in NAT mode")
-        return [Finding("ports.range", severity, title, evidence=tuple(evidence + [why]),
-                        advice=WSL_ADVICE, **finding)]
-    new_low, new_high = min(low, KERNEL_DEFAULT[0]), max(high, KERNEL_DEFAULT[1])  # never narrower than today
-    if (new_low, new_high) == (low, high):
-        # The range already covers the kernel default: what is left short is the threshold's ask.
-        return [Finding("ports.range", severity, title, evidence=tuple(evidence), **finding, advice=(
-            f"The range already covers the kernel default {KERNEL_DEFAULT[0]}-{KERNEL_DEFAULT[1]}, the most "
-            f"netwarden widens to; the thresholds ask for {t.ports_range_warning} usable ports. Widen it by hand "
-            f"(e.g. sysctl -w {RANGE}=\"10240 65535\", minding the ports your servers listen on) or lower "
-            "ports_range_warning / ports_range_critical.",))]
-    change = Change("ports.range", "sysctl", RANGE, " ".join(facts.sysctls[RANGE].split()), f"{new_low} {new_high}",
-                    persist=True, summary="widen the ephemeral port range")
-    return [Finding("ports.range", severity, title, evidence=tuple(evidence), changes=(change,), **finding)]
+            return Finding("ports.range", severity, title, **finding)
+        boot_title, intents = lost
+        return Finding("ports.range", Severity.WARNING, boot_title, intents=intents, **finding)
+    if ports.managed_by:
+        return Finding("ports.range", severity, title, intents=(Intent("port-range-managed", {
+            "by": ports.managed_by, "layer": ports.layer}),), **finding)
+    low, high = min(ports.low, ports.default[0]), max(ports.high, ports.default[1])  # never narrower than today
+    if (low, high) == (ports.low, ports.high):
+        # It already covers the default: what is left short is the threshold's ask.
+        return Finding("ports.range", severity, title, **finding, advice=(
+            f"The range already covers the default {ports.default[0]}-{ports.default[1]}, the most netwarden "
+            f"widens to; the thresholds ask for {t.ports_range_warning} usable ports. Widen it by hand (minding "
+            "the ports your servers listen on) or lower ports_range_warning / ports_range_critical.",))
+    return Finding("ports.range", severity, title, intents=(Intent("widen-port-range", {
+        "low": low, "high": high, "current": (ports.low, ports.high), "layer": ports.layer}),), **finding)
 
 
-def _at_boot(facts: Facts, settings: Settings):
-    """(value, where it comes from, whether that beats netwarden's drop-in) for the range at boot,
-    or None when the boot-time settings are unknown. No setter: the kernel default."""
-    boot = facts.boot_sysctls
-    if not isinstance(boot, BootSysctls):
+def _with_layer(mine: Finding, host: Finding) -> Finding:
+    """One finding for both port budgets of a WSL2 NAT host: the worse one leads, the other is
+    evidence (and its intents, advice on the Windows side, are kept)."""
+    first, second = (host, mine) if host.severity.rank > mine.severity.rank else (mine, host)
+    return first._replace(evidence=first.evidence + (f"also: {second.title}",) + second.evidence,
+                          intents=first.intents + second.intents, advice=first.advice + second.advice)
+
+
+def _lost_at_boot(ports: PortRange, settings: Settings):
+    """A range fine now that no file keeps: after a reboot the boot-time value applies (a runtime
+    change only, or an apply killed before its persistence was written). (title, intents) or None."""
+    boot = ports.at_boot
+    if boot is None:
         return None
-    setters = boot.setters(RANGE)
-    if not setters:
-        return f"{KERNEL_DEFAULT[0]} {KERNEL_DEFAULT[1]}", "the kernel default", False
-    winner = setters[-1]
-    # Boot order is by file name across directories, then sysctl.conf last.
-    applied_after_mine = winner.path == str(settings.sysctl_conf) or winner.path.rsplit("/", 1)[-1] > settings.sysctl_dropin
-    return winner.value, f"{winner.path}:{winner.line}", winner.path != str(settings.dropin_path) and applied_after_mine
-
-
-def _boot_evidence(facts: Facts, settings: Settings) -> list[str]:
-    """Which file sets the range at boot, and whether it overrides netwarden's drop-in."""
-    boot = facts.boot_sysctls
-    if boot is None or isinstance(boot, Unknown):
-        return [f"boot-time settings unknown: {boot.reason}"] if isinstance(boot, Unknown) else []
-    problems = [f"ignored at boot: {p}" for p in boot.problems[:3]]
-    setters = boot.setters(RANGE)
-    if not setters:
-        return problems + ["no sysctl.d file sets it: the kernel default applies at boot"]
-    value, where, beats_mine = _at_boot(facts, settings)
-    lines = problems + [f"at boot {where} sets {value!r} (the last of {len(setters)} setting it)"]
-    if beats_mine:
-        lines.append(f"{where.rsplit(':', 1)[0]} is applied after netwarden's drop-in {settings.dropin_path} "
-                     "and wins at boot: edit or remove that line")
-    return lines
-
-
-def _lost_at_boot(facts: Facts, settings: Settings):
-    """A range that is fine now but that no file keeps: after a reboot the boot-time value applies
-    (a runtime `sysctl -w`, or an apply killed before its drop-in was written). (title, changes,
-    advice), or None when the boot value is as good."""
-    boot = _at_boot(facts, settings)
-    bounds = parse_port_range(boot[0]) if boot else None
-    if bounds is None:
-        return None
-    value, where, beats_mine = boot
-    t = settings.thresholds
-    width = bounds[1] - bounds[0] + 1
-    at_boot = _by_threshold(width & ~1, t.ports_range_critical, t.ports_range_warning, higher_is_worse=False)
+    at_boot = _range_severity(boot.usable, settings)
     if at_boot is Severity.OK:
         return None
-    runtime = " ".join(facts.sysctls[RANGE].split())
-    title = (f"The port range is wide now ({runtime}) but not persisted: after a reboot {where} sets {value} "
-             f"({at_boot.value} at {width & ~1} usable ports)")
-    if beats_mine:
-        return title, (), (f"Edit {where}: it is applied after netwarden's drop-in and wins at boot.",)
-    change = Change("ports.range", "sysctl", RANGE, runtime, runtime, persist=True,
-                    summary="keep the range that is in force across reboots")
-    return title, (change,), ()
+    title = (f"The port range is wide now ({ports.low}-{ports.high}) but not persisted: after a reboot {boot.where} "
+             f"sets {boot.low} {boot.high} ({at_boot.value} at {boot.usable} usable ports)")
+    return title, (Intent("persist-port-range", {"low": ports.low, "high": ports.high, "where": boot.where,
+                                                 "beats_mine": boot.beats_mine}),)
 
 
 def destination_pressure(facts: Facts, settings: Settings):
     """(severity, usable, [(destination, share)]) for the census, or Unknown."""
-    ports = usable_ports(facts)
+    ports = bounding_range(facts)
     if isinstance(ports, Unknown):
         return ports
     census = facts.census
     if census is None or isinstance(census, Unknown):
         return census or Unknown("socket census not collected")
-    usable = max(ports[2], 1)
+    usable = max(ports.usable, 1)
     shares = [(d, d.total / usable) for d in census.destinations]
     t = settings.thresholds
     top = max((share for _, share in shares), default=0.0)
@@ -165,10 +128,10 @@ def destination_pressure(facts: Facts, settings: Settings):
     return severity, usable, shares
 
 
-def forecast(dest, usable: int, window: int) -> str:
+def forecast(dest, usable: int, window: int, time_wait: float) -> str:
     """From one census: arrivals = TIME_WAIT sockets younger than `window`, departures = those
     expiring within `window`; their difference is how fast the destination's share grows."""
-    sustained = usable / TIME_WAIT_SECONDS
+    sustained = usable / time_wait
     arrivals = dest.tw_young / window
     growth = (dest.tw_young - dest.tw_expiring) / window
     text = f"sustains {sustained:.1f} new connections/s; closing {arrivals:.1f}/s now"
@@ -185,17 +148,20 @@ def check_pressure(facts: Facts, settings: Settings) -> list[Finding]:
         return [Finding("ports.pressure", Severity.UNKNOWN, "Ephemeral port use unknown", observed=result.reason)]
     severity, usable, shares = result
     census = facts.census
+    tw = time_wait_seconds(facts) or 60.0
     evidence = [f"{d.name}: {d.total} ports ({share:.0%}), {d.time_wait} in TIME_WAIT; "
-                f"{forecast(d, usable, census.window)}" for d, share in shares[:5]]
-    tw_total = facts.sockstat.time_wait if facts.sockstat and not isinstance(facts.sockstat, Unknown) else census.time_wait
-    evidence.append(f"TIME_WAIT sockets in all: {tw_total} (each holds its port for {TIME_WAIT_SECONDS} s)")
+                f"{forecast(d, usable, census.window, tw)}" for d, share in shares[:5]]
+    counted = facts.time_wait.count if isinstance(facts.time_wait, TimeWait) else None
+    tw_count = census.time_wait if counted is None else counted
+    evidence.append(f"TIME_WAIT sockets in all: {tw_count} (each holds its port for {tw:g} s)")
     if not shares:
         return [Finding("ports.pressure", Severity.OK, "No ephemeral ports in use towards any destination",
                         observed=f"0 of {usable} usable ports", evidence=tuple(evidence))]
     busiest, share = shares[0]
     advice = ()
     if severity is not Severity.OK:
-        advice = ("Widen the port range (ports.range) and enable TIME_WAIT reuse (ports.tw-reuse).",
+        advice = ("Widen the port range (ports.range) and let outgoing connections reuse TIME_WAIT ports "
+                  "(ports.tw-reuse, where the platform has it).",
                   "Reuse connections in the client (HTTP keep-alive, a connection pool) instead of one per request.")
     t = settings.thresholds
     return [Finding(
@@ -207,6 +173,7 @@ def check_pressure(facts: Facts, settings: Settings) -> list[Finding]:
 
 
 def check_tw_reuse(facts: Facts, settings: Settings) -> list[Finding]:
+    """Linux only: tcp_tw_reuse lets outgoing connections take a TIME_WAIT port older than 1 s."""
     value = facts.sysctls.get(TW_REUSE, Unknown(f"{TW_REUSE} not collected"))
     if isinstance(value, Unknown):
         return [Finding("ports.tw-reuse", Severity.UNKNOWN, "TIME_WAIT reuse setting unknown", observed=value.reason)]
@@ -219,18 +186,17 @@ def check_tw_reuse(facts: Facts, settings: Settings) -> list[Finding]:
     if value == "1" or pressure[0] in (Severity.OK, Severity.UNKNOWN):
         return [Finding("ports.tw-reuse", Severity.OK, "TIME_WAIT reuse is on, or not needed at current port pressure",
                         observed=observed, value=value)]
-    change = Change("ports.tw-reuse", "sysctl", TW_REUSE, value, "1", persist=True,
-                    summary="let outgoing connections reuse TIME_WAIT ports")
     return [Finding(
         "ports.tw-reuse", Severity.WARNING, "Ports run short and outgoing connections cannot reuse TIME_WAIT ports",
         observed=observed, expected=f"{TW_REUSE} = 1 while port pressure is high",
         evidence=("reuse takes a TIME_WAIT port older than 1 s (needs TCP timestamps): it helps sustained "
                   "rates, not a burst of new connections",),
-        changes=(change,), value=value)]
+        intents=(Intent("set-sysctl", {"key": TW_REUSE, "current": value, "new": "1",
+                                       "summary": "let outgoing connections reuse TIME_WAIT ports"}),), value=value)]
 
 
 CHECKS = (
-    CheckSpec("ports.range", check_range, sysctls=(RANGE, RESERVED), facts=("boot_sysctls",)),
-    CheckSpec("ports.pressure", check_pressure, sysctls=(RANGE, RESERVED), facts=("census", "sockstat")),
-    CheckSpec("ports.tw-reuse", check_tw_reuse, sysctls=(RANGE, RESERVED, TW_REUSE), facts=("census",)),
+    CheckSpec("ports.range", check_range, facts=("port_range", "time_wait")),
+    CheckSpec("ports.pressure", check_pressure, facts=("port_range", "time_wait", "census")),
+    CheckSpec("ports.tw-reuse", check_tw_reuse, facts=("port_range", "census", "tw_reuse"), platforms=("linux",)),
 )

@@ -1,13 +1,15 @@
 """Stale tunnels (DOMAIN.md): a VPN that went away leaves its tun/wireguard interface, and the
-routes through it keep swallowing traffic to the hosts they cover."""
+routes through it keep swallowing traffic to the hosts they cover.
+
+Platform-neutral: links (a tunnel is dead when it is down or has no carrier; a backend marks a VPN
+interface whose service is disconnected as without carrier) and routes; the fix is the intent
+"delete-routes", made only with tunnels_remove_stale_routes, advice otherwise."""
 
 from __future__ import annotations
 
-import json
-
 from netwarden.checks import CheckSpec
 from netwarden.config import Settings
-from netwarden.model import Change, Facts, Finding, Severity, Unknown, to_jsonable, worst
+from netwarden.model import Facts, Finding, Intent, Severity, Unknown, worst
 from netwarden.platform.parse.netfs import best_route
 
 
@@ -47,17 +49,11 @@ def check_tunnels(facts: Facts, settings: Settings) -> list[Finding]:
     if not problems:
         return [Finding("tunnels.stale", Severity.OK, "No route goes through a dead tunnel", observed=observed)]
     severity = worst(s for s, _ in problems)
-    commands = [f"ip {'-6 ' if r.family == 6 else ''}route del {r.dst} dev {r.dev}" for r in stale]
-    changes = ()
-    if settings.tunnels_remove_stale_routes:
-        changes = tuple(Change("tunnels.stale", "route-del", r.describe(), json.dumps(to_jsonable(r)), "",
-                               summary=f"through the dead tunnel {r.dev}") for r in stale)
-    advice = tuple(commands) + (() if changes else (
-        "Or set tunnels_remove_stale_routes = true to let `netwarden --apply` delete them (journaled; --revert adds them back).",))
+    intents = (Intent("delete-routes", {"routes": stale, "apply": settings.tunnels_remove_stale_routes}),) if stale else ()
     return [Finding("tunnels.stale", severity, problems[0][1] if severity is Severity.CRITICAL and len(problems) == 1
                     else f"{len(stale)} routes through dead tunnels" if stale else problems[0][1],
                     observed=observed, expected="no route through a tunnel that is down or has no carrier",
-                    evidence=tuple(p for _, p in problems), changes=changes, advice=advice,
+                    evidence=tuple(p for _, p in problems), intents=intents,
                     value=",".join(sorted(r.describe() for r in stale)))]
 
 

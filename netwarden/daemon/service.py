@@ -20,7 +20,6 @@ from pathlib import Path
 
 from netwarden import __version__, engine
 from netwarden.config import ConfigError, Settings, load_settings
-from netwarden.checks.ports import RANGE
 from netwarden.daemon.control import BUSY, INTERNAL_ERROR, INVALID_PARAMS, ControlError, ControlServer, Encoded
 from netwarden.daemon.drift import DriftEvent, History, diff_findings, finding_state
 from netwarden.daemon.notify import ERR, INFO, NOTICE, WARNING, ExecHook, Log, SdNotify, Webhook
@@ -58,6 +57,7 @@ def _describe_change(before: dict | None, after: dict | None) -> str:
 # netwarden_last_update_timestamp_seconds tells a hung or killed daemon from a quiet one
 # (node_exporter keeps serving a stale file's last values; the NetwardenStale alert watches it).
 TEXTFILE_REFRESH = 60.0
+MEASURED_FACTS = ("census", "time_wait", "conntrack")  # they move without a setting changing: re-read on a timer
 KERNEL_FACTS = ("links", "routes", "ipv6", "paths")  # what a netlink link/route/address event can change
 PROBE_FACTS = ("targets", "dns", "paths")  # re-probed every probe_interval
 
@@ -123,7 +123,7 @@ class Daemon:
             self.log.write(WARNING, problem)
         self.enforcer = Enforcer(self.settings)
         self.backend = backend_for(Source(), self.settings)
-        self.specs = engine.select_checks(self.settings)
+        self.specs = engine.select_checks(self.settings, system=self.backend.platform.system)
         self.notifiers = []
         if self.settings.webhook_url:
             self.notifiers.append(Webhook(self.log, self.settings.webhook_url, self.settings.webhook_timeout,
@@ -172,18 +172,19 @@ class Daemon:
         except (JournalError, LockBusy, ChangeFailed, OSError) as e:
             self.log.write(ERR, f"journal not reconciled: {e}")
 
+    def _settings_of(self, spec) -> tuple[str, ...]:
+        """The settings behind a check's facts, polled for drift (sysctl names on Linux)."""
+        return self.backend.setting_keys(spec.facts)
+
     def _checks_using(self, *facts: str) -> tuple[str, ...]:
         return tuple(spec.id for spec in self.specs if set(spec.facts) & set(facts))
 
     def _watched_files(self) -> dict[Path, tuple[str, ...]]:
         """Each watched path -> the checks it affects (the sysctl files decide boot-time values)."""
         s = self.settings
-        sysctl_checks = tuple(spec.id for spec in self.specs if "boot_sysctls" in spec.facts)
         watched: dict[Path, tuple[str, ...]] = {p: () for p in s.watch_files}
-        watched[Path(s.gai_conf)] = self._checks_using("gai")
-        watched[Path(s.resolv_conf)] = self._checks_using("resolv", "dns")
-        for path in (s.sysctl_dir, *s.sysctl_search_dirs, s.sysctl_conf):
-            watched[Path(path)] = sysctl_checks
+        for path, facts in self.backend.watched_files().items():
+            watched[Path(path)] = self._checks_using(*facts)
         if self.config_path:
             watched[Path(self.config_path)] = ()
         return watched
@@ -289,7 +290,7 @@ class Daemon:
         if poll:
             self._poll_sysctls(affected)
         if census:  # the socket census and counters such as conntrack occupancy: measured, not polled
-            for check_id in self._checks_using("census") + tuple(s.id for s in self.specs if s.gauges):
+            for check_id in self._checks_using(*MEASURED_FACTS):
                 affected.setdefault(check_id, "census")
         if probe and self.settings.targets:
             for check_id in self._checks_using(*PROBE_FACTS):
@@ -310,10 +311,10 @@ class Daemon:
         return self.config_path is not None and path == Path(self.config_path)
 
     def _poll_sysctls(self, affected: dict[str, str]) -> None:
-        keys = sorted({key for spec in self.specs for key in spec.sysctls})
+        keys = sorted({key for spec in self.specs for key in self._settings_of(spec)})
         changed = {}
         for key in keys:
-            value = self.backend.read_sysctl(key)
+            value = self.backend.read_setting(key)
             value = value if isinstance(value, str) else f"unknown: {value.reason}"
             old = self.sysctl_values.get(key)
             self.sysctl_values[key] = value
@@ -327,18 +328,18 @@ class Daemon:
         try:
             with ApplyLock(self.settings.apply_lock, self.settings.lock_timeout):
                 journal = Journal(self.settings.state_dir)
-                settled = {key: self.backend.read_sysctl(key) for key in changed}
+                settled = {key: self.backend.read_setting(key) for key in changed}
         except (LockBusy, JournalError, OSError) as e:
             self.log.write(WARNING, f"cannot tell who changed {', '.join(changed)}: {e}")
             journal, settled = None, {}
         for key, (old, value) in changed.items():
             trigger = f"poll: {key} {old!r} -> {value!r}"
             for spec in self.specs:
-                if key in spec.sysctls:
+                if key in self._settings_of(spec):
                     affected.setdefault(spec.id, trigger)
             if isinstance(settled.get(key), str):
                 value = settled[key]  # as read under the lock
-            entry = journal.find("sysctl", key) if journal else None
+            entry = journal.find_written(key) if journal else None
             # Held back only where netwarden enforces: under observe nothing is held, only reported.
             if (entry and entry.get("written") is not None and self.enforcer.wants(entry["check"])
                     and not same_value(entry["written"], value)):
@@ -351,9 +352,9 @@ class Daemon:
     def _check(self, specs, trigger: str) -> None:
         started = time.monotonic()
         facts = engine.collect(self.backend, specs)
-        findings = engine.analyze(facts, self.settings, specs)
+        findings = engine.analyze(facts, self.settings, specs, self.backend)
         for spec in specs:  # remember what the poll compares against
-            for key in spec.sysctls:
+            for key in self._settings_of(spec):
                 value = facts.sysctls.get(key)
                 if isinstance(value, str):
                     self.sysctl_values[key] = value
@@ -434,19 +435,18 @@ class Daemon:
 
     def _update_gauges(self, facts) -> None:
         """Numbers for metrics, from real Facts (the published snapshot holds only JSON)."""
-        from netwarden.checks.ports import usable_ports
-        from netwarden.model import Unknown
+        from netwarden.checks.ports import bounding_range
+        from netwarden.model import Census, PortRange, TimeWait
 
-        if RANGE in facts.sysctls:
-            ports = usable_ports(facts)
-            if not isinstance(ports, Unknown):
-                self.gauges["port_range_size"] = ports[2]
-        if facts.census is not None and not isinstance(facts.census, Unknown):
+        ports = bounding_range(facts)
+        if isinstance(ports, PortRange):
+            self.gauges["port_range_size"] = ports.usable
+        if isinstance(facts.census, Census):
             top = facts.census.destinations[:self.settings.metrics_top_destinations]
             self.gauges["ports_in_use"] = [(d.name, d.total) for d in top]
             self.gauges["time_wait"] = facts.census.time_wait
-        if facts.sockstat is not None and not isinstance(facts.sockstat, Unknown):
-            self.gauges["time_wait"] = facts.sockstat.time_wait
+        if isinstance(facts.time_wait, TimeWait) and facts.time_wait.count is not None:
+            self.gauges["time_wait"] = facts.time_wait.count
 
     def _emit(self, event: DriftEvent) -> None:
         self.events_total += 1
@@ -467,7 +467,7 @@ class Daemon:
 
     def release(self, key: str) -> bool:
         known = self.enforcer.release(key)
-        check = next((s.id for s in self.specs if key in s.sysctls), "")
+        check = next((s.id for s in self.specs if key in self._settings_of(s)), "")
         self._emit(DriftEvent("released", key, None, None, "release",
                               f"{key} released: netwarden enforces it again" if known
                               else f"{key} released (it was not held back)", "ok", time.time(), check))
@@ -515,7 +515,8 @@ class Daemon:
             self._check(specs, "request: check")
             return {"findings": [self.finding_docs[s.id] for s in specs]}
         if method == "apply":
-            specs = engine.select_checks(self.settings, _string_list(params, "only"), _string_list(params, "skip"))
+            specs = engine.select_checks(self.settings, _string_list(params, "only"), _string_list(params, "skip"),
+                                         self.backend.platform.system)
             doc, ok = engine.apply_and_verify(self.backend, self.settings, specs)
             if self.metrics is not None:
                 for check_id in doc["apply"]["checks"]:
@@ -531,7 +532,7 @@ class Daemon:
             if not valid_sysctl_key(key):
                 raise ValueError("release takes a key such as net.ipv4.ip_local_port_range")
             was_held = self.release(key)
-            self._check([s for s in self.specs if key in s.sysctls], f"release {key}")  # enforce again now
+            self._check([s for s in self.specs if key in self._settings_of(s)], f"release {key}")  # enforce again now
             return {"released": key, "was_held": was_held}
         if method == "reload":
             error = self._reload()
@@ -579,7 +580,7 @@ class Daemon:
         else:
             self.settings = settings
             self.enforcer.settings = settings
-            self.specs = engine.select_checks(settings)
+            self.specs = engine.select_checks(settings, system=self.backend.platform.system)
             self.log.write(NOTICE, "configuration reloaded")
             self._check(self.specs, "reload")
         self.sd.send("READY=1", f"STATUS={self._summary()}")

@@ -11,7 +11,7 @@ from pathlib import Path
 from netwarden import __version__
 from netwarden.config import Settings
 from netwarden.fsutil import FileOriginal, UnsafePath, read_original, replace_file, restore_original, write_refusal
-from netwarden.model import BootSysctls, Census, Change, Destination, Facts, PlatformInfo, Route, SockStat, Unknown
+from netwarden.model import BootSysctls, Census, Change, Destination, Facts, Finding, PlatformInfo, Route, SockStat, Unknown
 from netwarden.platform.parse.netfs import is_ip_address
 from netwarden.platform.parse.procfs import parse_port_range, parse_sockstat
 from netwarden.platform.parse.sysctl_conf import parse_sysctl_conf, same_value, valid_sysctl_key
@@ -92,7 +92,36 @@ class LinuxBackend:
 
     # ---- collect -------------------------------------------------------------------------------
 
-    def collect(self, sysctls: set[str], facts: set[str]) -> Facts:
+    def collect(self, wanted: set[str]) -> Facts:
+        """The neutral facts in `wanted` (and the raw Linux facts they come from)."""
+        from netwarden.platform import linux_facts
+
+        sysctls, raw = linux_facts.raw_needs(wanted)
+        result = self._collect_raw(sysctls, raw)
+        linux_facts.derive(result, wanted, self.settings)
+        return result
+
+    def setting_keys(self, wanted) -> tuple[str, ...]:
+        """What the daemon polls for drift behind these facts: sysctl names."""
+        from netwarden.platform.linux_facts import setting_keys
+
+        return setting_keys(wanted)
+
+    def watched_files(self) -> dict[str, tuple[str, ...]]:
+        """The files behind the facts (a change re-runs the checks that read them): the sysctl
+        files decide the range at boot."""
+        s = self.settings
+        watched = {str(s.gai_conf): ("address_policy",), str(s.resolv_conf): ("resolvers", "dns")}
+        for path in (s.sysctl_dir, *s.sysctl_search_dirs, s.sysctl_conf):
+            watched[str(path)] = ("port_range",)
+        return watched
+
+    def realize(self, finding: Finding, facts: Facts) -> Finding:
+        from netwarden.platform.linux_plan import realize
+
+        return realize(finding, facts, self.settings)
+
+    def _collect_raw(self, sysctls: set[str], facts: set[str]) -> Facts:
         result = Facts(platform=self.platform)
         if "census" in facts:
             sysctls = sysctls | {PORT_RANGE}
@@ -149,6 +178,10 @@ class LinuxBackend:
         if not valid_sysctl_key(key):
             raise ValueError(f"not a sysctl name: {key!r}")
         return f"{self.settings.proc_dir}/sys/{key.replace('.', '/')}"
+
+    def read_setting(self, key: str) -> str | Unknown:
+        """The backend interface's name for what the daemon polls: here a sysctl."""
+        return self.read_sysctl(key)
 
     def read_sysctl(self, key: str) -> str | Unknown:
         if self.platform.flavor == "wsl1":

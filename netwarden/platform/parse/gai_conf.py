@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from netwarden.model import GaiConf
+from netwarden.platform.parse.rfc6724 import RFC3484_DEFAULT, V4_MAPPED
 
 BEGIN = "# BEGIN netwarden ipv6.preference"
 END = "# END netwarden ipv6.preference"
-V4_MAPPED = "::ffff:0:0/96"
 
-# glibc's built-in table, used while the file has no precedence line (RFC 3484: IPv6 first).
-GLIBC_DEFAULT = (("::1/128", 50), ("::/0", 40), ("2002::/16", 30), ("::/96", 20), (V4_MAPPED, 10))
+# glibc's built-in table, used while the file has no precedence line: RFC 3484's, IPv6 first.
+GLIBC_DEFAULT = RFC3484_DEFAULT
 # RFC 6724's table with IPv4 raised above every global IPv6 prefix. Any precedence line replaces
 # glibc's whole table, so the block writes all of it, not just the one line.
 IPV4_FIRST = (("::1/128", 50), ("::/0", 40), (V4_MAPPED, 100), ("2002::/16", 30), ("2001::/32", 5),
@@ -46,29 +46,6 @@ def parse_gai_conf(text: str, path: str, exists: bool = True) -> GaiConf:
 
 def effective_table(gai: GaiConf) -> tuple[tuple[str, int], ...]:
     return gai.precedence or GLIBC_DEFAULT
-
-
-def precedence_of(table, address: str) -> int:
-    """The precedence RFC 6724 gives a destination: the longest matching prefix's (IPv4 as ::ffff:a.b.c.d)."""
-    import ipaddress  # only here: `check` on a default gai.conf never needs it
-
-    ip = ipaddress.ip_address(address)
-    if ip.version == 4:
-        ip = ipaddress.IPv6Address(f"::ffff:{ip}")
-    best = (-1, 0)
-    for prefix, value in table:
-        net = ipaddress.IPv6Network(prefix, strict=False)
-        if ip in net and net.prefixlen > best[0]:
-            best = (net.prefixlen, value)
-    return best[1]
-
-
-def prefers_ipv4(gai: GaiConf) -> bool:
-    """Whether a global IPv4 destination sorts before a global IPv6 one."""
-    table = effective_table(gai)
-    if table is GLIBC_DEFAULT:
-        return False
-    return precedence_of(table, "192.0.2.1") > precedence_of(table, "2001:4860::1")
 
 
 def with_ipv4_first(text: str) -> str:

@@ -1,0 +1,200 @@
+"""Linux's sources for the neutral facts the checks read, and how each is derived from them.
+
+The backend reads raw Linux facts (sysctls, sysctl.d files, /proc/net, gai.conf, resolv.conf);
+`derive` turns them into PortRange, TimeWait, AddressPolicy, Resolvers, PmtuProbing, Keepalive
+and Conntrack. Pure: no I/O here.
+"""
+
+from __future__ import annotations
+
+from netwarden.config import Settings
+from netwarden.model import (AddressPolicy, AtBoot, BootSysctls, Conntrack, Facts, GaiConf, Keepalive, PmtuProbing,
+                             PortBlock, PortRange, ResolvConf, Resolvers, SockStat, TimeWait, Unknown)
+from netwarden.platform.parse.procfs import count_in_range, parse_port_list, parse_port_range
+
+RANGE = "net.ipv4.ip_local_port_range"
+RESERVED = "net.ipv4.ip_local_reserved_ports"
+TW_REUSE = "net.ipv4.tcp_tw_reuse"
+DISABLE_IPV6 = "net.ipv6.conf.all.disable_ipv6"
+PROBING, BASE_MSS = "net.ipv4.tcp_mtu_probing", "net.ipv4.tcp_base_mss"
+KEEPALIVE = ("net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_keepalive_intvl", "net.ipv4.tcp_keepalive_probes",
+             "net.ipv4.tcp_retries2")
+CT_COUNT, CT_MAX, CT_LIBERAL = ("net.netfilter.nf_conntrack_count", "net.netfilter.nf_conntrack_max",
+                                "net.netfilter.nf_conntrack_tcp_be_liberal")
+KERNEL_DEFAULT = (32768, 60999)
+TIME_WAIT_SECONDS = 60  # fixed in the kernel (TCP_TIMEWAIT_LEN); tcp_fin_timeout does not shorten it
+
+# neutral fact -> (settings the daemon polls for drift, counters read alongside, raw facts)
+SOURCES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
+    "port_range": ((RANGE, RESERVED), (), ("boot_sysctls",)),
+    "time_wait": ((), (), ("sockstat",)),
+    "census": ((RANGE,), (), ("census",)),
+    "tw_reuse": ((TW_REUSE,), (), ()),
+    "address_policy": ((), (), ("gai",)),
+    "ipv6": ((DISABLE_IPV6,), (), ("ipv6",)),
+    "resolvers": ((), (), ("resolv",)),
+    "dns": ((), (), ("resolv", "dns")),
+    "pmtu": ((PROBING, BASE_MSS), (), ()),
+    "keepalive": (KEEPALIVE, (), ()),
+    "conntrack": ((CT_MAX, CT_LIBERAL), (CT_COUNT,), ("read_only_sysctls",)),
+    "links": ((), (), ("links",)),
+    "routes": ((), (), ("routes",)),
+    "targets": ((), (), ("targets",)),
+    "paths": ((), (), ("paths",)),
+}
+
+
+def setting_keys(facts) -> tuple[str, ...]:
+    """The sysctls behind these facts that the daemon polls (settings, not counters)."""
+    return tuple(sorted({key for name in facts for key in SOURCES.get(name, ((), (), ()))[0]}))
+
+
+def raw_needs(facts) -> tuple[set[str], set[str]]:
+    """(sysctls to read, raw facts to collect) for these neutral facts."""
+    sysctls, raw = set(), set()
+    for name in facts:
+        keys, gauges, needs = SOURCES.get(name, ((), (), ()))
+        sysctls |= set(keys) | set(gauges)
+        raw |= set(needs)
+    return sysctls, raw
+
+
+def derive(facts: Facts, wanted, settings: Settings) -> None:
+    """Fill the neutral facts in `wanted` from the raw ones collected."""
+    derivations = {"port_range": port_range, "time_wait": time_wait, "address_policy": address_policy,
+                   "resolvers": resolvers, "pmtu": pmtu, "keepalive": keepalive, "conntrack": conntrack}
+    for name in wanted:
+        if name in derivations:
+            setattr(facts, name, derivations[name](facts, settings))
+
+
+def _sysctl(facts: Facts, key: str) -> str | Unknown:
+    return facts.sysctls.get(key, Unknown(f"{key} not collected"))
+
+
+def port_range(facts: Facts, settings: Settings) -> PortRange | Unknown:
+    """The range minus reserved ports inside it. Usable is what connect() can count on: the
+    kernel's port search covers an even number of ports (`remaining &= ~1` in
+    __inet_hash_connect), so an odd-width range gives one port less."""
+    raw = _sysctl(facts, RANGE)
+    if isinstance(raw, Unknown):
+        return raw
+    bounds = parse_port_range(raw)
+    if bounds is None:
+        return Unknown(f"{RANGE} = {raw!r} is not two port numbers")
+    low, high = bounds
+    reserved_raw = facts.sysctls.get(RESERVED, "")
+    reserved, _ = parse_port_list("" if isinstance(reserved_raw, Unknown) else reserved_raw)
+    in_range = count_in_range(reserved, low, high)
+    evidence = [f"{RESERVED} = {reserved_raw!r}: {in_range} of them inside the range"] if in_range else []
+    evidence += boot_evidence(facts.boot_sysctls, settings)
+    platform = facts.platform
+    managed = ""
+    if platform.flavor == "wsl2" and platform.wsl_networking_mode != "nat":
+        mode = platform.wsl_networking_mode
+        managed = ("WSL2 mirrored mode" if mode == "mirrored" else
+                   f"WSL2 networking mode {mode or 'unknown'} (widening is only safe in NAT mode)")
+    return PortRange(low, high, _usable(low, high, in_range), KERNEL_DEFAULT, f"{RANGE} = {raw!r}",
+                     tuple(PortBlock(a, b) for a, b in reserved if a <= high and b >= low), tuple(evidence),
+                     None if managed else _at_boot(facts.boot_sysctls, settings, reserved), managed)
+
+
+def _usable(low: int, high: int, reserved: int) -> int:
+    width = high - low + 1
+    return max((width & ~1 if width > 1 else width) - reserved, 0)
+
+
+def _at_boot(boot, settings: Settings, reserved) -> AtBoot | None:
+    """The range after a reboot: the last sysctl.d / sysctl.conf line that sets it, else the
+    kernel default; None when the boot-time settings are unknown or unreadable."""
+    if not isinstance(boot, BootSysctls):
+        return None
+    setters = boot.setters(RANGE)
+    if not setters:
+        low, high = KERNEL_DEFAULT
+        return AtBoot(low, high, _usable(low, high, count_in_range(reserved, low, high)), "the kernel default")
+    winner = setters[-1]
+    bounds = parse_port_range(winner.value)
+    if bounds is None:
+        return None
+    # Boot order is by file name across directories, then sysctl.conf last.
+    after_mine = winner.path == str(settings.sysctl_conf) or winner.path.rsplit("/", 1)[-1] > settings.sysctl_dropin
+    return AtBoot(*bounds, _usable(*bounds, count_in_range(reserved, *bounds)), f"{winner.path}:{winner.line}",
+                  winner.path != str(settings.dropin_path) and after_mine)
+
+
+def boot_evidence(boot, settings: Settings) -> list[str]:
+    """Which file sets the range at boot, and whether it overrides netwarden's drop-in."""
+    if boot is None or isinstance(boot, Unknown):
+        return [f"boot-time settings unknown: {boot.reason}"] if isinstance(boot, Unknown) else []
+    problems = [f"ignored at boot: {p}" for p in boot.problems[:3]]
+    setters = boot.setters(RANGE)
+    if not setters:
+        return problems + ["no sysctl.d file sets it: the kernel default applies at boot"]
+    at_boot = _at_boot(boot, settings, [])
+    winner = setters[-1]
+    lines = problems + [f"at boot {winner.path}:{winner.line} sets {winner.value!r} (the last of {len(setters)} setting it)"]
+    if at_boot is not None and at_boot.beats_mine:
+        lines.append(f"{winner.path} is applied after netwarden's drop-in {settings.dropin_path} "
+                     "and wins at boot: edit or remove that line")
+    return lines
+
+
+def time_wait(facts: Facts, settings: Settings) -> TimeWait:
+    count = facts.sockstat.time_wait if isinstance(facts.sockstat, SockStat) else None
+    return TimeWait(TIME_WAIT_SECONDS, count, "Linux: a fixed 60 s (tcp_fin_timeout does not shorten it)")
+
+
+def address_policy(facts: Facts, settings: Settings) -> AddressPolicy | Unknown:
+    from netwarden.platform.parse.gai_conf import effective_table
+
+    gai = facts.gai
+    if not isinstance(gai, GaiConf):
+        return gai or Unknown("gai.conf not collected")
+    source = (f"{gai.path}: {len(gai.precedence)} precedence lines" if gai.precedence
+              else f"glibc's default table ({gai.path} {'sets no precedence' if gai.exists else 'absent'})")
+    return AddressPolicy(effective_table(gai), source, gai.problems)
+
+
+def resolvers(facts: Facts, settings: Settings) -> Resolvers | Unknown:
+    resolv = facts.resolv
+    if not isinstance(resolv, ResolvConf):
+        return resolv or Unknown("resolv.conf not collected")
+    source = resolv.path + (f" -> {resolv.symlink_target}" if resolv.symlink_target else "")
+    return Resolvers(source, resolv.manager, resolv.nameservers, resolv.option("timeout", 5),
+                     resolv.option("attempts", 2), "rotate" in resolv.options, resolv.problems, resolv.dangling)
+
+
+def pmtu(facts: Facts, settings: Settings) -> PmtuProbing | Unknown:
+    probing = _sysctl(facts, PROBING)
+    if isinstance(probing, Unknown):
+        return probing
+    base = facts.sysctls.get(BASE_MSS, "?")
+    return PmtuProbing(probing in ("1", "2"), f"{PROBING} = {probing}, {BASE_MSS} = {base if isinstance(base, str) else '?'}")
+
+
+def keepalive(facts: Facts, settings: Settings) -> Keepalive | Unknown:
+    from netwarden.checks.keepalive import retries_timeout
+
+    values = [_sysctl(facts, k) for k in KEEPALIVE]
+    missing = [v.reason if isinstance(v, Unknown) else f"{k} = {v!r}" for k, v in zip(KEEPALIVE, values)
+               if isinstance(v, Unknown) or not v.isdigit()]
+    if missing:
+        return Unknown("; ".join(missing))
+    idle, intvl, probes, retries = (int(v) for v in values)
+    return Keepalive(idle, intvl, probes, f"keepalive {idle}/{intvl}/{probes} (tcp_keepalive_time/intvl/probes), "
+                                          f"tcp_retries2 {retries}", retries, retries_timeout(retries))
+
+
+def conntrack(facts: Facts, settings: Settings) -> Conntrack | Unknown:
+    count, limit = _sysctl(facts, CT_COUNT), _sysctl(facts, CT_MAX)
+    for value in (count, limit):
+        if isinstance(value, Unknown):
+            if "no such setting" in value.reason:
+                return Unknown("nf_conntrack is not loaded: there is no connection-tracking table here")
+            return value
+    if not count.isdigit() or not limit.isdigit() or int(limit) == 0:
+        return Unknown(f"{CT_COUNT} = {count!r}, {CT_MAX} = {limit!r}")
+    liberal = facts.sysctls.get(CT_LIBERAL)
+    return Conntrack(int(count), int(limit), liberal if isinstance(liberal, str) else None,
+                     CT_MAX in facts.read_only_sysctls)
