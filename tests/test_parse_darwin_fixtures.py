@@ -123,6 +123,23 @@ def test_portrange_with_a_line_missing_is_unknown():
     assert sysctl.port_range(sysctl.parse_sysctl(without_first), "hi") == (49152, 65535)
 
 
+def test_sysctl_documented_forms_constructed():
+    # constructed: old Mac OS X printed `key = value`, `sysctl -e` `key=value`; a missing key makes
+    # sysctl print an error line, which has no dotted key
+    values = sysctl.parse_sysctl("kern.ostype = Darwin\r\nkern.osrelease = 8.11.1\n"
+                                 "sysctl: unknown oid 'net.inet.tcp.now_init'\nnet.inet.tcp.msl=15000\n")
+    assert values == {"kern.ostype": "Darwin", "kern.osrelease": "8.11.1", "net.inet.tcp.msl": "15000"}
+    assert sysctl.sysctl_int({"k.x": " 42 "}, "k.x") == 42 and sysctl.sysctl_int({"k.x": "-1"}, "k.x") == -1
+    for odd in ("", "nan", "inf", "1e3", "0x10", "²", "9" * 30):
+        assert sysctl.sysctl_int({"k.x": odd}, "k.x") is None
+    assert sysctl.port_range({"net.inet.ip.portrange.first": "70000", "net.inet.ip.portrange.last": "65535"}) is None
+    assert sysctl.tcp_settings({"net.inet.tcp.msl": "0", "net.inet.tcp.always_keepalive": "2"})[:1] == (None,)
+    assert sysctl.tcp_settings({"net.inet.tcp.always_keepalive": "2"}).always_keepalive is None
+    assert sysctl.parse_boottime("{ sec = 0, usec = 0 } Thu Jan  1 00:00:00 1970") is None
+    assert sysctl.parse_boottime("{ sec = 1700000000 }") == 1700000000.0
+    assert sysctl.parse_boottime("Mon Jun 22 07:34:39 2020") is None  # the date alone is local time: not used
+
+
 def test_kern_boottime_fixture_ignores_the_local_time_suffix():
     values = sysctl.parse_sysctl(text("sysctl-kern-boottime__1.txt"))
     # `Wed Apr 30 01:44:03 2025` is the reporter's local time; the epoch is 2025-04-29 22:44:03 UTC
@@ -133,6 +150,16 @@ def test_uptime_fixtures():
     assert uptime.parse_uptime(text("uptime__1.txt")) == 13 * 86400 + 15 * 3600 + 18 * 60
     assert uptime.parse_uptime(text("uptime__2.txt")) == 20 * 86400 + 19 * 3600 + 45 * 60
     assert uptime.parse_uptime(text("uptime__3.txt")) == 180  # `up 3 mins,`
+
+
+def test_uptime_documented_forms_constructed():
+    # constructed from BSD w.c's printf()s: days, then H:MM / N hr(s) / N min(s) / N sec(s)
+    assert uptime.parse_uptime("9:01  up 1 day, 3 hrs, 2 users, load averages: 1.0 1.0 1.0") == 86400 + 3 * 3600
+    assert uptime.parse_uptime("9:01  up 2 days, 12 secs, 1 user, load averages: 1 1 1") == 2 * 86400 + 12
+    assert uptime.parse_uptime("9:01  up 14:02, 1 user") == 14 * 3600 + 2 * 60
+    assert uptime.parse_uptime("9:01  up 45 secs, 1 user") == 45
+    for odd in ("", "9:01  up", "9:01 up inf days, 1 user", "load averages: 1 2 3", "up ², 1 user"):
+        assert uptime.parse_uptime(odd) is None
 
 
 def test_ifconfig_old_layout_with_spaces():

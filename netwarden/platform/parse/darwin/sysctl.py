@@ -3,7 +3,7 @@ from it: the ephemeral port ranges, TCP timers and counters, `kern.boottime`, an
 clock wraps.
 
 macOS prints `key: value` (an empty value as `key: `); old Mac OS X and the other BSDs print
-`key = value`. Keys come in any order (an older release lists a subtree in reverse), so the
+`key = value`, and `sysctl -e` `key=value`. Keys come in any order (an older release lists a subtree in reverse), so the
 output becomes a dict; a missing key is absent, never an error.
 """
 
@@ -13,7 +13,7 @@ import re
 from typing import Mapping, NamedTuple
 
 # A key is a dotted OID name: `sysctl: unknown oid ...` and other stray lines have no dot.
-_LINE = re.compile(r"([A-Za-z0-9_%-]+(?:\.[A-Za-z0-9_%-]+)+)(?::(?:[ \t]|$)| = ?)(.*)")
+_LINE = re.compile(r"([A-Za-z0-9_%-]+(?:\.[A-Za-z0-9_%-]+)+)\s*[:=]\s*(.*)")
 _INT = re.compile(r"-?[0-9]{1,20}")  # ASCII and bounded: int() refuses more than 4300 digits
 
 PORTRANGE = "net.inet.ip.portrange."
@@ -22,7 +22,7 @@ TCP_CLOCK_MODULUS_MS = 2**32  # tcp_now is a u_int32_t count of milliseconds
 
 
 def parse_sysctl(text: str) -> dict[str, str]:
-    """Every `key: value` / `key = value` line as key -> value (stripped; '' for `key: `).
+    """Every `key: value` / `key = value` / `key=value` line as key -> value (stripped; '' for `key: `).
     Blank, truncated and unrelated lines are skipped; a repeated key keeps its last value."""
     values: dict[str, str] = {}
     for line in text.splitlines():
