@@ -8,7 +8,17 @@ import pytest
 from daemon_lab import DaemonRun
 from lab import Netns, lab_unavailable, link, without_probe_checks
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+
+def _find_fixtures() -> Path:
+    """../shared/fixtures beside the checkout: /work/main -> /work/shared, and a worktree one level
+    deeper (/work/wt/<name>) finds the same folder."""
+    for parent in Path(__file__).resolve().parents[1:]:
+        if (parent / "shared" / "fixtures").is_dir():
+            return parent / "shared" / "fixtures"
+    return Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+
+
+FIXTURES = _find_fixtures()
 
 
 @pytest.fixture
