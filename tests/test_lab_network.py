@@ -310,14 +310,13 @@ PROBES = """
 import json, socket, sys
 from netwarden.platform import linux_net, probe
 from netwarden.platform.source import Source
-from netwarden.model import Target
 dev = sys.argv[1]
 scoped = f"fe80::2%{dev}"
 resolved = probe.resolve(scoped, 8443)
 print(json.dumps({
     "mtu": [probe.route_mtu(a) for a in ("::1", "2001:db8:19::2", scoped, "198.18.0.2")],
     "resolved": resolved, "index": socket.if_nametoindex(dev),
-    "getent": linux_net.resolve(Source(), Target(scoped, 8443)),
+    "getent": linux_net.resolve(Source(), scoped),
     "connect": [probe.connect(a, 8443, 2)["outcome"] for a in (scoped, resolved[0][1], "2001:db8:19::2")],
     "transfer": [probe.transfer(a, 8443, 2, mss) for a in (scoped, "2001:db8:19::2") for mss in (None, probe.SMALL_MSS)],
     "dns": [probe.dns_query(a, ".", 1)["outcome"] for a in (scoped, "2001:db8:19::2")],

@@ -1,6 +1,7 @@
-"""Active probes towards the configured targets. Each returns plain JSON types, so a Source can
-record it into a support bundle and replay it. Only called when targets are configured. Every
-probe takes IPv6 addresses as well as IPv4 ones, link-local ones with their scope (`fe80::1%eth0`)."""
+"""Active probes towards the configured targets. Each returns plain JSON types, in the form it
+declares with @answers, so a Source can record it into a support bundle and replay it. Only called
+when targets are configured. Every probe takes IPv6 addresses as well as IPv4 ones, link-local
+ones with their scope (`fe80::1%eth0`)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,19 @@ import termios
 import time
 
 from netwarden.platform.parse.netfs import is_ip_address
+from netwarden.platform.source import answers
 
 SMALL_MSS = 1200  # fits a 1280-byte IPv6 minimum MTU with room for headers and a tunnel
 TRANSFER_BYTES = 16384  # a dozen full-size segments: enough that a blackhole cannot miss them
 # getsockopt names the socket module does not have: <linux/in.h> IP_MTU, <linux/in6.h> IPV6_MTU.
 IP_MTU, IPV6_MTU = 14, 24
 FAMILY = {socket.AF_INET: 4, socket.AF_INET6: 6}
+
+
+def _family_and_address(value) -> bool:
+    """a [4 or 6, IP address] pair"""
+    return (isinstance(value, list) and len(value) == 2 and value[0] in (4, 6) and type(value[0]) is int
+            and isinstance(value[1], str) and is_ip_address(value[1]))
 
 
 def _errname(e: OSError) -> str:
@@ -45,6 +53,7 @@ def _connect(address: str, port: int, timeout: float, mss: int | None = None) ->
         raise
 
 
+@answers([_family_and_address])
 def resolve(host: str, port: int) -> list[list]:
     """getaddrinfo's order: [[family 4|6, address], ...], duplicates dropped. A link-local IPv6
     address keeps its scope (the socket module gives it apart, as sockaddr[3])."""
@@ -71,6 +80,7 @@ def parse_getent_ahosts(text: str) -> list[list]:
     return seen
 
 
+@answers({"family": int, "address": str, "outcome": str, "ms": float, "error": str})
 def connect(address: str, port: int, timeout: float) -> dict:
     """One TCP connect: ok, fast-fail (an error came back: refused, unreachable) or timeout."""
     start = time.monotonic()
@@ -85,6 +95,7 @@ def connect(address: str, port: int, timeout: float) -> dict:
             "ms": round((time.monotonic() - start) * 1000, 1), "error": error}
 
 
+@answers(int)
 def route_mtu(address: str) -> int:
     """The kernel's MTU for the route to `address` (a learned path MTU when one is cached)."""
     family, sockaddr = _sockaddr(address, 9)
@@ -95,6 +106,7 @@ def route_mtu(address: str) -> int:
         return s.getsockopt(socket.IPPROTO_IP, IP_MTU)
 
 
+@answers(str)
 def transfer(address: str, port: int, timeout: float, mss: int | None = None) -> str:
     """Send TRANSFER_BYTES (zeros) and wait until the peer has acknowledged them (send queue
     empty) or answered at all (reset, close): "delivered", "stalled", or "failed: <why>".
@@ -128,6 +140,7 @@ def transfer(address: str, port: int, timeout: float, mss: int | None = None) ->
     return "stalled"
 
 
+@answers({"server": str, "name": str, "outcome": str, "ms": float, "error": str})
 def dns_query(server: str, name: str, timeout: float) -> dict:
     """One UDP query straight to a nameserver, no retry. Any answer (even SERVFAIL or NXDOMAIN)
     means the server is alive. A link-local server keeps its scope (`fe80::1%eth0`): dnspython
