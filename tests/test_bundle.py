@@ -207,3 +207,46 @@ def test_conform_says_where_an_answer_differs():
                        ({"window": 1, "destinations": {}}, "dict instead of a list")):
         with pytest.raises(ValueError, match=why):
             conform(value, shape)
+
+
+def source_calls():
+    """Every `….call("name", fn, …)` in netwarden's code, and every `(….call, "name", fn, …)` job
+    run in parallel: (where, the function object)."""
+    import ast
+    import importlib
+
+    package = Path(__file__).resolve().parents[1] / "netwarden"
+    for path in sorted(package.rglob("*.py")):
+        text = path.read_text()
+        if ".call(" not in text:
+            continue
+        module = importlib.import_module(".".join(path.relative_to(package.parent).with_suffix("").parts))
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.Call):
+                method, args = node.func, node.args
+            elif isinstance(node, ast.Tuple) and node.elts:
+                method, args = node.elts[0], node.elts[1:]
+            else:
+                continue
+            if not (isinstance(method, ast.Attribute) and method.attr == "call" and len(args) >= 2
+                    and isinstance(args[0], ast.Constant)):
+                continue
+            fn = args[1]
+            if isinstance(fn, ast.Name):
+                found = getattr(module, fn.id, None)
+            else:  # probe.connect, sockdiag.census: a module imported inside the function
+                found = getattr(importlib.import_module(f"netwarden.platform.{fn.value.id}"), fn.attr, None)
+            yield f"{path.name}:{node.lineno} {args[0].value}", found
+
+
+def test_every_function_called_through_a_source_declares_the_form_of_its_answer():
+    calls = list(source_calls())
+    assert len(calls) >= 8, calls  # census, readlink, stat.mode and the probes at least
+    undeclared = [where for where, fn in calls if getattr(fn, "answer_shape", None) is None]
+    assert not undeclared, f"add @answers(shape) to the functions called at {undeclared}"
+
+
+def test_an_undeclared_answer_is_unknown_in_a_replay(tmp_path):
+    source = ReplaySource(make(tmp_path / "b", entries=[{"op": "call", "key": json.dumps(["k"]), "result": 1}]))
+    with pytest.raises(NotRecorded, match="declares no form"):
+        source.call("k", lambda: 1)
