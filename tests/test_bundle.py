@@ -1,30 +1,20 @@
 """Support bundles as files: what a replay refuses (exit 65, one line), the settings a bundle carries,
 and the form of each answer a ReplaySource serves (a wrong one is `unknown`, never a crash)."""
 
-import contextlib
 import dataclasses
-import io
 import json
 import os
 from pathlib import Path
 
 import pytest
+from factories import run_main as netwarden
 
-from netwarden.cli import main
 from netwarden.config import Settings, Thresholds
 from netwarden.platform import bundle
 from netwarden.platform.bundle import NOT_RECORDED_SETTINGS, RECORDED_SETTINGS
 from netwarden.platform.source import NotRecorded, RecordingSource, ReplaySource, conform
 
 META = {"format": 1, "system": "linux"}
-
-
-def netwarden(*argv: str) -> tuple[int, str, str]:
-    """netwarden.cli.main in this process: (exit code, stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(list(argv))
-    return code, out.getvalue(), err.getvalue()
 
 
 def make(directory: Path, meta=None, entries=None) -> Path:

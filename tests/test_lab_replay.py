@@ -4,27 +4,18 @@ replaced by one of another form: always a report (exit 0-3) or a refused bundle 
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import shutil
 import sys
 import time
 
 import pytest
+from factories import clean_env
+from factories import run_main as netwarden
 from lab import TOOLS, Netns, lab_unavailable, link
-
-from netwarden.cli import main
 
 pytestmark = pytest.mark.lab
 TARGETS = ["svc.lab:8443", "dual.lab:8443", "[2001:db8:18::2]:8443"]
-
-
-def netwarden(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(list(argv))
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -54,22 +45,16 @@ def recorded(tmp_path_factory):
         (tmp / "sysctl.d").mkdir()
         (tmp / "sysctl.d" / "50-lab.conf").write_text("net.ipv4.ip_local_port_range = 32768 60999\n")
         (tmp / "netwarden.toml").write_text(f"targets = {json.dumps(TARGETS)}\nprobe_timeout = 1\n")
-        env = {**_clean_env(), "NETWARDEN_CONFIG": str(tmp / "netwarden.toml"),
-               "NETWARDEN_STATE_DIR": str(tmp / "state"), "NETWARDEN_SYSCTL_DIR": str(tmp / "sysctl.d"),
-               "NETWARDEN_SYSCTL_SEARCH_DIRS": json.dumps([str(tmp / "sysctl.d")]),
-               "NETWARDEN_SYSCTL_CONF": str(tmp / "sysctl.conf")}
+        env = clean_env(NETWARDEN_CONFIG=str(tmp / "netwarden.toml"), NETWARDEN_STATE_DIR=str(tmp / "state"),
+                        NETWARDEN_SYSCTL_DIR=str(tmp / "sysctl.d"),
+                        NETWARDEN_SYSCTL_SEARCH_DIRS=json.dumps([str(tmp / "sysctl.d")]),
+                        NETWARDEN_SYSCTL_CONF=str(tmp / "sysctl.conf"))
         live = client.netwarden("--json", "--record", str(tmp / "bundle"), env=env)
         assert live.returncode in (0, 1, 2, 3) and "Traceback" not in live.stderr, live.stdout + live.stderr
         yield tmp / "bundle", json.loads(live.stdout)
     finally:
         client.close()
         server.close()
-
-
-def _clean_env() -> dict:
-    from factories import clean_env
-
-    return clean_env()
 
 
 def test_a_replay_gives_the_recording_s_report_target_probes_included(recorded, no_netwarden_env):
