@@ -138,7 +138,9 @@ def add_check_arguments(p) -> None:
                    help="config file (default $NETWARDEN_CONFIG, else /etc/netwarden/netwarden.toml if present)")
     bundle = p.add_mutually_exclusive_group()
     bundle.add_argument("--record", metavar="DIR", help="also save everything read as a support bundle in DIR")
-    bundle.add_argument("--replay", metavar="DIR", help="analyse a support bundle instead of this machine")
+    bundle.add_argument("--replay", metavar="DIR",
+                        help="analyse a support bundle instead of this machine, with the settings it was recorded "
+                             "with (not --config, nor NETWARDEN_* variables)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -181,17 +183,15 @@ def run_check(args) -> int:
 
     from netwarden import engine
     from netwarden.platform.detect import UnsupportedPlatform, backend_for
-    from netwarden.platform.source import BundleError, RecordingSource, ReplaySource, Source
+    from netwarden.platform.source import RecordingSource, Source
 
     if args.record and (args.apply or args.revert):
         raise Fail(EXIT_USAGE, "--record is read-only: it cannot be combined with --apply or --revert")
-    if args.replay and (args.apply or args.revert):
-        raise Fail(EXIT_USAGE, "--replay analyses a bundle: it cannot --apply or --revert")
-    settings = _settings(args)
-    try:
-        source = ReplaySource(Path(args.replay)) if args.replay else RecordingSource() if args.record else Source()
-    except BundleError as e:
-        raise Fail(EXIT_DATAERR, str(e)) from None
+    if args.replay:
+        source, settings = _replay_source(args)
+    else:
+        settings = _settings(args)
+        source = RecordingSource() if args.record else Source()
     try:
         backend = backend_for(source, settings)
         specs = engine.select_checks(settings, args.only, args.skip, backend.platform.system)
@@ -209,10 +209,34 @@ def run_check(args) -> int:
     changes, refused = engine.plan(findings, backend)
     if args.record:
         try:
-            source.save(Path(args.record), sys.argv)
+            source.save(Path(args.record), sys.argv, settings)
         except OSError as e:
             raise Fail(EXIT_IOERR, f"cannot write the support bundle: {e}") from None
     return _report(facts, findings, changes, refused, args)
+
+
+def _replay_source(args):
+    """The bundle's source and the settings it was recorded with: this machine's config file and
+    NETWARDEN_* variables play no part in a replay."""
+    from pathlib import Path
+
+    from netwarden.config import Settings
+    from netwarden.platform.bundle import BundleError
+    from netwarden.platform.source import ReplaySource
+
+    if args.apply or args.revert:
+        raise Fail(EXIT_USAGE, "--replay analyses a bundle: it cannot --apply or --revert")
+    if args.config:
+        raise Fail(EXIT_USAGE, "--replay uses the settings recorded in the bundle, not --config "
+                               "(to judge it otherwise, edit `settings` in its meta.json)")
+    try:
+        source = ReplaySource(Path(args.replay))
+    except BundleError as e:
+        raise Fail(EXIT_DATAERR, str(e)) from None
+    if source.settings is None:
+        print(f"netwarden: note: {args.replay} does not carry the settings it was recorded with "
+              "(an older netwarden wrote it): replaying with the defaults", file=sys.stderr)
+    return source, source.settings or Settings()
 
 
 def _settings(args):

@@ -15,6 +15,8 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from netwarden.platform.source import answers
+
 
 class UnsafePath(OSError):
     pass
@@ -33,6 +35,7 @@ def _open_safe_dir(directory: Path) -> int:
     return fd
 
 
+@answers((str, type(None)))
 def write_refusal(path: str) -> str | None:
     """Why replace_file would refuse `path` (known before trying: what `--dry-run` must not plan),
     or None. Plain strings, so a Source can record the answer."""

@@ -1,7 +1,10 @@
-"""Facts, fake /proc trees and a clean environment, for tests that need no namespace."""
+"""Facts, fake /proc trees, a clean environment and an in-process command line, for tests that
+need no namespace."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 from pathlib import Path
 
@@ -27,6 +30,16 @@ def clean_env(**netwarden: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("NETWARDEN_")}
     env.update(netwarden)
     return env
+
+
+def run_main(*argv: str) -> tuple[int, str, str]:
+    """netwarden.cli.main in this process (hundreds of replays in seconds): (exit code, stdout, stderr)."""
+    from netwarden.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(argv))
+    return code, out.getvalue(), err.getvalue()
 
 
 def facts(port_range="32768 60999", reserved="", tw_reuse="2", destinations=(), platform=LINUX,

@@ -101,8 +101,8 @@ class Netns:
     def netwarden(self, *args: str, env: dict | None = None, timeout: float = 60):
         return self.run(sys.executable, "-m", "netwarden", *args, env=env, check=False, timeout=timeout)
 
-    def serve(self, port: int) -> subprocess.Popen:
-        return self.start(sys.executable, str(TOOLS), "serve", str(port), ready="ready")
+    def serve(self, port: int, host: str = "0.0.0.0") -> subprocess.Popen:
+        return self.start(sys.executable, str(TOOLS), "serve", str(port), host, ready="ready")
 
     def connect(self, host: str, port: int, count: int) -> dict:
         return json.loads(self.run(sys.executable, str(TOOLS), "connect", host, str(port), str(count)).stdout)

@@ -1,14 +1,16 @@
 """Programs the lab runs inside network namespaces (`python lab_tools.py serve|connect ...`).
 
-serve PORT            accept connections, read to EOF, close: the client closes first, so the
-                      client side holds TIME_WAIT, as with an HTTPS client that hangs up.
+serve PORT [HOST]     accept connections, read to EOF, close: the client closes first, so the
+                      client side holds TIME_WAIT, as with an HTTPS client that hangs up. HOST
+                      0.0.0.0 by default; `::` for IPv6 (only).
 connect HOST PORT N   N short connections in a burst; prints JSON counts by outcome.
 dial HOST PORT T      getaddrinfo, then connect to its first address (timeout T): JSON order,
                       outcome and milliseconds, as a plain client would do it.
 resolve NAME          time one getaddrinfo: JSON milliseconds and addresses.
 send HOST PORT N T    send N bytes, half-close, wait until the server has read them all (EOF
                       back) within T seconds: JSON ok and milliseconds.
-dns ADDR NAME IP      a DNS server on ADDR:53/udp answering NAME with IP (NXDOMAIN otherwise).
+dns ADDR NAME IP      a DNS server on ADDR:53/udp answering NAME with IP (NXDOMAIN otherwise);
+                      ADDR `::` answers on every IPv6 address, link-local ones included.
 webhook PORT FILE     an HTTP server on 127.0.0.1 that appends each POSTed body to FILE.
 activate PATH ARGV..  what systemd socket activation does: listen on PATH, put the socket on fd 3,
                       set LISTEN_FDS/LISTEN_PID for this very process, then exec ARGV.
@@ -22,7 +24,7 @@ import sys
 import time
 
 
-async def serve(port: int) -> None:
+async def serve(port: int, host: str) -> None:
     async def handle(reader, writer):
         try:
             while await reader.read(4096):
@@ -30,7 +32,7 @@ async def serve(port: int) -> None:
         finally:
             writer.close()
 
-    server = await asyncio.start_server(handle, host="0.0.0.0", port=port, backlog=4096, reuse_address=True)
+    server = await asyncio.start_server(handle, host=host, port=port, backlog=4096, reuse_address=True)
     print("ready", flush=True)
     async with server:
         await server.serve_forever()
@@ -105,7 +107,7 @@ def dns_server(address: str, name: str, ip: str) -> None:
     import dns.rcode
     import dns.rrset
 
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock = socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind((address, 53))
     print("ready", flush=True)
     while True:
@@ -144,7 +146,7 @@ def webhook(port: int, path: str) -> None:
 
 if __name__ == "__main__":
     if sys.argv[1] == "serve":
-        asyncio.run(serve(int(sys.argv[2])))
+        asyncio.run(serve(int(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else "0.0.0.0"))
     elif sys.argv[1] == "activate":
         import os
 

@@ -12,6 +12,9 @@ import sys
 import pytest
 from lab import ROOT, TOOLS, link
 
+from netwarden.checks import CHECK_IDS
+from netwarden.model import Severity, worst
+
 pytestmark = pytest.mark.lab
 
 
@@ -21,10 +24,32 @@ def _needs_nft(lab_reason):
         pytest.skip("nft (Debian package nftables) is not installed: `make test` installs it as root")
 
 
-def configure(nw_env, tmp_path, text: str) -> dict:
-    """nw_env with this config file (the probe checks enabled)."""
+def configure(nw_env, tmp_path, text: str, nameserver: str | None = None) -> dict:
+    """nw_env with this config file (the probe checks enabled). With `nameserver`, a resolv.conf
+    naming it alone, so dns.resolvers asks a server inside the lab, never the host's."""
+    if nameserver:
+        (tmp_path / "resolv.conf").write_text(f"nameserver {nameserver}\n")
+        text += f'resolv_conf = "{tmp_path / "resolv.conf"}"\n'
     (tmp_path / "netwarden.toml").write_text(text)
     return nw_env
+
+
+def full_check(ns, env, targets: list[str]) -> dict:
+    """A plain `netwarden --json`, every check, as a user runs it: exit 0-3 and no traceback, one
+    finding per check with the exit code of the worst, and each target probed (resolution, connects,
+    path) with an outcome or a reason."""
+    r = ns.netwarden("--json", env=env)
+    assert r.returncode in (0, 1, 2, 3) and "Traceback" not in r.stderr, r.stdout + r.stderr
+    doc = json.loads(r.stdout)
+    assert [f["id"] for f in doc["findings"]] == list(CHECK_IDS), doc["findings"]
+    assert r.returncode == doc["exit_code"] == worst(Severity(f["severity"]) for f in doc["findings"]).exit_code
+    for kind in ("targets", "paths"):
+        assert [p["target"] for p in doc["facts"][kind]] == targets, doc["facts"][kind]
+    for probe in doc["facts"]["targets"]:
+        assert probe["error"] or {c["outcome"] for c in probe["connects"]} <= {"ok", "fast-fail", "timeout"}, probe
+    for path in doc["facts"]["paths"]:
+        assert path["error"] or (path["full"] and path["small"]), path
+    return doc
 
 
 def report(ns, env, *args) -> dict:
@@ -58,13 +83,19 @@ def test_ipv6_preferred_and_blackholed_then_ipv4_first(netns, nw_env, tmp_path):
     before = client.tool("dial", "dual.lab", "8443", "2")
     assert before["order"][0] == 6 and before["outcome"] == "timeout", before
 
-    env = configure(nw_env, tmp_path, 'targets = ["dual.lab:8443"]\nprobe_timeout = 1.0\n')
+    env = configure(nw_env, tmp_path, 'targets = ["dual.lab:8443"]\nprobe_timeout = 1.0\n', nameserver="198.18.0.2")
     doc = report(client, env, "--only", "ipv6.preference")
     found = finding(doc, "ipv6.preference")
     assert found["severity"] == "critical", found
     assert any("2001:db8:18::2 timeout" in e and "198.18.0.2 ok" in e for e in found["evidence"]), found
     assert any("--dns-result-order=ipv4first" in a for a in found["advice"])
     assert [c["target"] for c in doc["changes"]] == ["/etc/gai.conf"]
+    # Every check, not only this one: the path probe takes the IPv6 address that comes first.
+    full = full_check(client, env, ["dual.lab:8443"])
+    assert finding(full, "ipv6.preference")["severity"] == "critical"
+    path = full["facts"]["paths"][0]
+    assert path["address"] == "2001:db8:18::2" and path["route_mtu"] == 1500 and path["error"] == "", path
+    assert path["full"] == path["small"] == "failed: connect: timeout", path
 
     # 2. --apply writes the block in place (the file is a bind mount: rename would fail EBUSY).
     r = client.netwarden("--apply", "--json", "--only", "ipv6.preference", env=env)
@@ -104,6 +135,9 @@ def test_dead_first_nameserver_costs_seconds_then_live_one_first(netns, nw_env, 
     found = finding(doc, "dns.resolvers")
     assert found["severity"] == "critical" and "first nameserver 198.18.0.3 does not answer" in found["title"], found
     assert any(e.startswith("198.18.0.2 for svc.lab: ok") for e in found["evidence"]), found
+    full = full_check(client, env, ["svc.lab:443"])
+    assert finding(full, "dns.resolvers")["title"] == found["title"]
+    assert full["facts"]["targets"][0]["addresses"] == [[4, "198.18.0.2"]]  # resolved past the dead server
 
     # 2. --apply puts the live server first (in place: the file is a bind mount).
     r = client.netwarden("--apply", "--only", "dns.resolvers", env=env)
@@ -146,12 +180,15 @@ def test_path_mtu_blackhole_stalls_then_mtu_probing_recovers(netns, nw_env, tmp_
     before = client.tool("send", "198.18.1.2", "8080", str(1 << 20), "4")
     assert before["ok"] is False, before
 
-    env = configure(nw_env, tmp_path, 'targets = ["198.18.1.2:8080"]\nprobe_timeout = 2.0\n')
+    env = configure(nw_env, tmp_path, 'targets = ["198.18.1.2:8080"]\nprobe_timeout = 2.0\n', nameserver="198.18.1.2")
     doc = report(client, env, "--only", "mtu.path")
     found = finding(doc, "mtu.path")
     assert found["severity"] == "critical" and "blackhole" in found["title"], found
     assert any("full-size segments stalled, small ones delivered" in e for e in found["evidence"]), found
     assert [(c["target"], c["new"]) for c in found["changes"]] == [("net.ipv4.tcp_mtu_probing", "1")]
+    full = full_check(client, env, ["198.18.1.2:8080"])
+    assert finding(full, "mtu.path")["severity"] == "critical"
+    assert "net.ipv4.tcp_mtu_probing" in [c["target"] for c in full["changes"]]
 
     # 2. --apply turns MTU probing on: the same upload now completes (after a stall).
     r = client.netwarden("--apply", "--json", "--only", "mtu.path", env=env)
@@ -183,10 +220,13 @@ def test_route_into_a_dead_tunnel_swallows_a_target_until_removed(client_server,
     # 1. The failure: the target is unreachable.
     assert client.tool("dial", "198.18.5.2", "8080", "1")["outcome"] == "timeout"
 
-    env = configure(nw_env, tmp_path, 'targets = ["198.18.5.2:8080"]\nprobe_timeout = 1.0\n')
+    env = configure(nw_env, tmp_path, 'targets = ["198.18.5.2:8080"]\nprobe_timeout = 1.0\n', nameserver="198.18.0.2")
     found = finding(report(client, env, "--only", "tunnels.stale"), "tunnels.stale")
     assert found["severity"] == "critical" and "dead tunnel nwtun0" in found["title"], found
     assert "ip route del 198.18.5.2/32 dev nwtun0" in found["advice"] and not found["changes"]
+    full = full_check(client, env, ["198.18.5.2:8080"])
+    assert finding(full, "tunnels.stale")["title"] == found["title"]
+    assert full["facts"]["paths"][0]["dev"] == "nwtun0"  # the path probe sees the tunnel it is routed into
 
     # 2. Removal is opt-in; with it, --apply deletes the route and the target answers.
     env = configure(nw_env, tmp_path, 'targets = ["198.18.5.2:8080"]\nprobe_timeout = 1.0\n'
@@ -216,3 +256,86 @@ def test_conntrack_reads_the_real_table_and_knows_a_namespace_cannot_raise_it(ns
     assert "net.netfilter.nf_conntrack_max" not in doc["facts"]["read_only_sysctls"]  # the host can raise it
     inside = json.loads(ns.netwarden("--json", "--only", "conntrack", env=nw_env).stdout)
     assert "net.netfilter.nf_conntrack_max" in inside["facts"]["read_only_sysctls"]
+
+
+# ---- IPv6 targets -------------------------------------------------------------------------------
+
+def test_ipv6_only_targets_on_a_link_and_on_loopback_go_through_every_check_and_the_daemon(netns, nw_env, tmp_path):
+    client, server = netns(), netns()
+    link(client, "198.18.0.1/24", server, "198.18.0.2/24", mtu=1400, v6=("2001:db8:19::1/64", "2001:db8:19::2/64"))
+    server.serve(8443, "::")
+    client.serve(8444, "::")  # [::1] on the client's own loopback
+    server.start(sys.executable, str(TOOLS), "dns", "::", "svc.lab", "198.18.0.2", ready="ready")
+    targets = ["[2001:db8:19::2]:8443", "[::1]:8444"]
+    config = f"targets = {json.dumps(targets)}\nprobe_timeout = 2.0\n"
+    env = configure(nw_env, tmp_path, config, nameserver="2001:db8:19::2")
+
+    doc = full_check(client, env, targets)
+    assert [(t["addresses"], [c["outcome"] for c in t["connects"]]) for t in doc["facts"]["targets"]] == [
+        ([[6, "2001:db8:19::2"]], ["ok"]), ([[6, "::1"]], ["ok"])]
+    paths = {p["target"]: p for p in doc["facts"]["paths"]}
+    assert paths[targets[0]]["route_mtu"] == paths[targets[0]]["link_mtu"] == 1400, paths
+    assert paths[targets[1]]["route_mtu"] == 65536, paths  # loopback's MTU: the kernel's route, not a guess
+    assert all(p["full"] == p["small"] == "delivered" for p in paths.values()), paths
+    assert finding(doc, "mtu.path")["severity"] == "ok"
+    assert finding(doc, "ipv6.preference")["severity"] == "ok"
+    dns = finding(doc, "dns.resolvers")
+    assert dns["severity"] == "ok" and any(e.startswith("2001:db8:19::2 for .: ok") for e in dns["evidence"]), dns
+
+    # --dry-run and --apply take the same path (the issue: each died at route_mtu).
+    for mode in ("--dry-run", "--apply"):
+        r = client.netwarden(mode, env=env)
+        assert r.returncode in (0, 1, 2, 3) and "Traceback" not in r.stderr, (mode, r.stdout + r.stderr)
+
+    # So does the daemon's first check: it must come up and answer.
+    from daemon_lab import DaemonRun
+
+    (tmp_path / "daemon").mkdir()
+    run = DaemonRun(client, tmp_path / "daemon")
+    run.config.write_text(config + f'resolv_conf = "{tmp_path / "resolv.conf"}"\npoll_interval = 0.3\n')
+    try:
+        run.start()
+        status = run.netwarden("status", "--json")
+        assert status.returncode in (0, 1, 2, 3), status.stdout + status.stderr
+        assert {f["id"] for f in json.loads(status.stdout)["findings"]} == set(CHECK_IDS)
+        assert run.stop()[0] == 0
+    finally:
+        if run.proc and run.proc.poll() is None:
+            run.proc.kill()
+        if run.proc:
+            run.log.close()
+
+
+PROBES = """
+import json, socket, sys
+from netwarden.platform import linux_net, probe
+from netwarden.platform.source import Source
+dev = sys.argv[1]
+scoped = f"fe80::2%{dev}"
+resolved = probe.resolve(scoped, 8443)
+print(json.dumps({
+    "mtu": [probe.route_mtu(a) for a in ("::1", "2001:db8:19::2", scoped, "198.18.0.2")],
+    "resolved": resolved, "index": socket.if_nametoindex(dev),
+    "getent": linux_net.resolve(Source(), scoped),
+    "connect": [probe.connect(a, 8443, 2)["outcome"] for a in (scoped, resolved[0][1], "2001:db8:19::2")],
+    "transfer": [probe.transfer(a, 8443, 2, mss) for a in (scoped, "2001:db8:19::2") for mss in (None, probe.SMALL_MSS)],
+    "dns": [probe.dns_query(a, ".", 1)["outcome"] for a in (scoped, "2001:db8:19::2")],
+}))
+"""
+
+
+def test_probes_take_ipv6_addresses_and_link_local_ones_with_their_scope(netns):
+    client, server = netns(), netns()
+    dev, peer = link(client, "198.18.0.1/24", server, "198.18.0.2/24", mtu=1400,
+                     v6=("2001:db8:19::1/64", "2001:db8:19::2/64"))
+    client.run("ip", "addr", "add", "fe80::1/64", "dev", dev, "nodad")
+    server.run("ip", "addr", "add", "fe80::2/64", "dev", peer, "nodad")
+    server.serve(8443, "::")
+    server.start(sys.executable, str(TOOLS), "dns", "::", "svc.lab", "198.18.0.2", ready="ready")
+    out = json.loads(client.run(sys.executable, "-c", PROBES, dev).stdout)
+    assert out["mtu"] == [65536, 1400, 1400, 1400], out  # IPV6_MTU (24) and IP_MTU (14) alike
+    assert out["resolved"] == [[6, f"fe80::2%{out['index']}"]], out  # getaddrinfo's scope kept
+    assert out["getent"] == [[6, f"fe80::2%{out['index']}"]], out  # getent prints it as a number
+    assert out["connect"] == ["ok", "ok", "ok"], out
+    assert out["transfer"] == ["delivered"] * 4, out
+    assert out["dns"] == ["ok", "ok"], out  # a link-local nameserver is asked through its interface

@@ -120,6 +120,12 @@ def test_if_inet6_and_getent():
                                "198.18.0.2      STREAM \n") == [[6, "2001:db8::2"], [4, "198.18.0.2"]]
 
 
+def test_getent_keeps_a_link_local_scope_and_leaves_out_what_is_not_an_address():
+    # The first line as `getent ahosts fe80::1%lo` prints it (glibc 2.36, this machine); the rest constructed.
+    text = "fe80::1%1     STREAM fe80::1%lo\nfe80::1%1     DGRAM  \nlocalhost STREAM x\n1.2.3 STREAM\n::1 STREAM\n"
+    assert parse_getent_ahosts(text) == [[6, "fe80::1%1"], [6, "::1"]]
+
+
 @given(st.text(max_size=400))
 def test_proc_parsers_never_raise(text):
     parse_proc_route(text)

@@ -28,8 +28,9 @@ def detect(source: Source, settings: Settings) -> PlatformInfo:
     flavor = classify_kernel(version)
     try:
         interop = source.exists(WSL_INTEROP)
-    except OSError:
+    except OSError as e:
         interop = False
+        evidence.append(f"{WSL_INTEROP} unknown: {e.strerror}")
     if interop:
         evidence.append(f"{WSL_INTEROP} exists")
         flavor = flavor or "wsl2"  # custom WSL2 kernels may not say "microsoft"

@@ -15,7 +15,7 @@ from netwarden.model import BootSysctls, Census, Change, Destination, Facts, Fin
 from netwarden.platform.parse.netfs import is_ip_address
 from netwarden.platform.parse.procfs import parse_port_range, parse_sockstat
 from netwarden.platform.parse.sysctl_conf import parse_sysctl_conf, same_value, valid_sysctl_key
-from netwarden.platform.source import Source
+from netwarden.platform.source import NotRecorded, Source, answers, unknown_if_not_recorded
 
 PORT_RANGE = "net.ipv4.ip_local_port_range"
 DISABLE_IPV6 = "net.ipv6.conf.all.disable_ipv6"
@@ -26,10 +26,12 @@ def valid_ifname(name: object) -> bool:
     return isinstance(name, str) and re.fullmatch(r"[A-Za-z0-9_.:@+-]{1,15}", name) is not None and name not in (".", "..")
 
 
+@answers(int)
 def _file_mode(path: str) -> int:
     return os.stat(path).st_mode
 
 
+@answers(bool)
 def _read_only_fs(path: str) -> bool:
     return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
 
@@ -191,7 +193,8 @@ class LinuxBackend:
         except OSError as e:
             return Unknown(f"{key}: {_explain(e, sysctl=True)}")
 
-    def boot_sysctls(self) -> BootSysctls:
+    @unknown_if_not_recorded
+    def boot_sysctls(self) -> BootSysctls | Unknown:
         """What systemd-sysctl applies at boot: *.conf by file name across the search directories
         (a name in an earlier directory masks the same name later), then sysctl.conf, as
         `sysctl --system` does. Later assignments win."""
@@ -201,6 +204,8 @@ class LinuxBackend:
         for directory in dirs:
             try:
                 names = self.source.listdir(str(directory))
+            except NotRecorded:
+                raise  # a directory the bundle does not list may hold the file that sets a key
             except FileNotFoundError:
                 continue
             except OSError as e:
@@ -214,6 +219,8 @@ class LinuxBackend:
         for path in files:
             try:
                 text = self.source.read(path)
+            except NotRecorded:
+                raise
             except FileNotFoundError:
                 continue
             except OSError as e:

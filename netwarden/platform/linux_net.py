@@ -1,5 +1,9 @@
 """Linux network facts beyond sysctls: links, routes, IPv6 state, gai.conf, resolv.conf, and the
-probes towards the configured targets. Files go through the Source; probes through Source.call."""
+probes towards the configured targets. Files go through the Source; probes through Source.call.
+
+A live read that fails often means something (a link without a carrier file, a kernel without
+IPv6); a question a replayed bundle cannot answer (NotRecorded) means nothing is known, so the
+fallbacks below re-raise it and the fact becomes Unknown."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from netwarden.platform.parse.gai_conf import parse_gai_conf
 from netwarden.platform.parse.netfs import (IFA_F_DEPRECATED, best_route, link_kind, parse_if_inet6, parse_ipv6_route,
                                             parse_proc_route)
 from netwarden.platform.parse.resolv_conf import parse_resolv_conf
+from netwarden.platform.source import NotRecorded, answers, unknown_if_not_recorded
 
 SYS_NET = "/sys/class/net"
 DNS_TIMEOUT = 1.0  # the issue's "1 s, no retry": a resolver slower than that is as good as dead
@@ -19,10 +24,13 @@ DNS_TIMEOUT = 1.0  # the issue's "1 s, no retry": a resolver slower than that is
 def _int(source, path: str) -> int | None:
     try:
         return int(source.read(path).strip(), 0)
+    except NotRecorded:
+        raise
     except (OSError, ValueError):
         return None
 
 
+@unknown_if_not_recorded
 def links(source) -> tuple[Link, ...] | Unknown:
     try:
         names = source.listdir(SYS_NET)
@@ -33,11 +41,15 @@ def links(source) -> tuple[Link, ...] | Unknown:
         base = f"{SYS_NET}/{name}"
         try:
             uevent = source.read(f"{base}/uevent")
+        except NotRecorded:
+            raise
         except OSError:
             continue  # not a link (bonding_masters) or gone meanwhile
         flags = _int(source, f"{base}/flags") or 0
         try:
             operstate = source.read(f"{base}/operstate").strip()
+        except NotRecorded:
+            raise
         except OSError:
             operstate = "unknown"
         carrier = _int(source, f"{base}/carrier")  # EINVAL while the link is down
@@ -48,6 +60,7 @@ def links(source) -> tuple[Link, ...] | Unknown:
     return tuple(found)
 
 
+@unknown_if_not_recorded
 def routes(source, proc: str) -> tuple[Route, ...] | Unknown:
     try:
         found = parse_proc_route(source.read(f"{proc}/net/route"))
@@ -55,6 +68,8 @@ def routes(source, proc: str) -> tuple[Route, ...] | Unknown:
         return Unknown(f"{proc}/net/route: {e.strerror}")
     try:
         found += parse_ipv6_route(source.read(f"{proc}/net/ipv6_route"))
+    except NotRecorded:
+        raise
     except OSError:
         pass  # no IPv6 in this kernel
     return tuple(found)
@@ -84,8 +99,9 @@ def gai_conf(source, path: str) -> GaiConf | Unknown:
         return Unknown(f"{path}: {e.strerror}")
 
 
+@unknown_if_not_recorded
 def resolv_conf(source, path: str) -> ResolvConf | Unknown:
-    target = source.call("readlink", _readlink, path)
+    target = source.call("readlink", _readlink, path)  # who writes the file shows in where it points
     try:
         text = source.read(path)
     except FileNotFoundError:
@@ -97,6 +113,7 @@ def resolv_conf(source, path: str) -> ResolvConf | Unknown:
     return parse_resolv_conf(text, path, target)
 
 
+@answers((str, type(None)))
 def _readlink(path: str) -> str | None:
     try:
         return os.readlink(path)
@@ -104,52 +121,79 @@ def _readlink(path: str) -> str | None:
         return None
 
 
-def _pool(jobs):
-    """Run (fn, *args) jobs in parallel, results in order: probes wait on the network."""
+def _once_each(jobs) -> dict:
+    """Run each distinct (fn, *args) job once, all in parallel (probes wait on the network):
+    {job: its result, or the OSError it raised}. Targets that share a name or an address share
+    its probes, so one run never asks the same question twice (and a replay finds one answer)."""
     from concurrent.futures import ThreadPoolExecutor  # only with targets: keep it out of start-up
 
-    with ThreadPoolExecutor(max_workers=min(16, max(len(jobs), 1))) as pool:
-        return [f.result() for f in [pool.submit(fn, *args) for fn, *args in jobs]]
+    unique = list(dict.fromkeys(jobs))
+    with ThreadPoolExecutor(max_workers=min(16, max(len(unique), 1))) as pool:
+        futures = {job: pool.submit(*job) for job in unique}
+    results = {}
+    for job, future in futures.items():
+        try:
+            results[job] = future.result()
+        except OSError as e:
+            results[job] = e
+    return results
 
 
 def probe_targets(source, targets, timeout: float) -> tuple[TargetProbe, ...]:
     """getaddrinfo for each target, then one TCP connect per family, all in parallel."""
     from netwarden.platform import probe
 
-    def one(target):
-        try:
-            addresses = resolve(source, target)
-        except OSError as e:
-            return TargetProbe(str(target), error=f"cannot resolve {target.host}: {e.strerror or e}")
-        firsts = {}
-        for family, address in addresses:
-            firsts.setdefault(family, address)
-        connects = _pool([(source.call, "probe.connect", probe.connect, a, target.port, timeout) for a in firsts.values()])
-        return TargetProbe(str(target), tuple((f, a) for f, a in addresses), tuple(ConnectProbe(**c) for c in connects))
+    resolved = _once_each([(resolve, source, t.host) for t in targets])
+    connect = {t: [(source.call, "probe.connect", probe.connect, a, t.port, timeout)
+                   for a in _first_per_family(resolved[(resolve, source, t.host)])] for t in targets}
+    connected = _once_each([job for jobs in connect.values() for job in jobs])
+    found = []
+    for t in targets:
+        addresses = resolved[(resolve, source, t.host)]
+        if isinstance(addresses, OSError):
+            found.append(TargetProbe(str(t), error=f"cannot resolve {t.host}: {addresses.strerror or addresses}"))
+            continue
+        replies = [connected[job] for job in connect[t]]
+        failed = next((a for a in replies if isinstance(a, OSError)), None)
+        # probe.connect reports its own errors as outcomes: an OSError is a bundle without the answer
+        found.append(TargetProbe(str(t), tuple((f, a) for f, a in addresses),
+                                 () if failed else tuple(ConnectProbe(**c) for c in replies),
+                                 error=f"connect: {failed.strerror}" if failed else ""))
+    return tuple(found)
 
-    return tuple(_pool([(one, t) for t in targets]))
+
+def _first_per_family(addresses) -> list[str]:
+    if isinstance(addresses, OSError):
+        return []
+    firsts: dict[int, str] = {}
+    for family, address in addresses:
+        firsts.setdefault(family, address)
+    return list(firsts.values())
 
 
-def resolve(source, target) -> list[list]:
-    """getaddrinfo's order for a target, from a fresh process (`getent ahosts`): glibc reads
+def resolve(source, host: str) -> list[list]:
+    """getaddrinfo's order for a host, from a fresh process (`getent ahosts`): glibc reads
     gai.conf once per process, so asking in-process would not see a change netwarden just made."""
     from netwarden.platform import probe
 
     try:
-        result = source.run(["getent", "ahosts", target.host], timeout=10)
+        result = source.run(["getent", "ahosts", host], timeout=10)
     except FileNotFoundError:
-        return source.call("probe.resolve", probe.resolve, target.host, target.port)
+        return source.call("probe.resolve", probe.resolve, host, 0)
     if result.returncode != 0:
         raise OSError(0, "no address (getent ahosts found nothing)")
     return probe.parse_getent_ahosts(result.stdout)
 
 
-def probe_dns(source, resolv: ResolvConf, names: list[str]) -> tuple[DnsProbe, ...]:
+def probe_dns(source, resolv: ResolvConf, names: list[str]) -> tuple[DnsProbe, ...] | Unknown:
     from netwarden.platform import probe
 
-    jobs = [(source.call, "probe.dns", probe.dns_query, server, name, DNS_TIMEOUT)
-            for server in resolv.nameservers for name in names]
-    return tuple(DnsProbe(**r) for r in _pool(jobs))
+    replies = _once_each([(source.call, "probe.dns", probe.dns_query, server, name, DNS_TIMEOUT)
+                          for server in resolv.nameservers for name in names]).values()
+    failed = next((a for a in replies if isinstance(a, OSError)), None)
+    if failed:  # dns_query reports its own errors as outcomes: this is a bundle without the answer
+        return Unknown(f"nameservers not queried: {failed.strerror}")
+    return tuple(DnsProbe(**a) for a in replies)
 
 
 def probe_paths(source, targets: tuple[TargetProbe, ...], route_table, link_table, timeout: float) -> tuple[PathProbe, ...]:
@@ -157,19 +201,24 @@ def probe_paths(source, targets: tuple[TargetProbe, ...], route_table, link_tabl
     from netwarden.platform import probe
 
     mtus = {link.name: link.mtu for link in link_table} if not isinstance(link_table, Unknown) else {}
-
-    def one(t: TargetProbe):
-        if not t.addresses:
-            return PathProbe(t.target, "", error=t.error or "no address")
-        address, port = t.addresses[0][1], Target.parse(t.target).port
+    first = {t: (t.addresses[0][1], Target.parse(t.target).port) for t in targets if t.addresses}
+    jobs = {t: [(source.call, "probe.route_mtu", probe.route_mtu, address)] +
+               [(source.call, "probe.transfer", probe.transfer, address, port, timeout, mss)
+                for mss in (None, probe.SMALL_MSS)] for t, (address, port) in first.items()}
+    replies = _once_each([job for parts in jobs.values() for job in parts])
+    found = []
+    for t in targets:
+        if t not in first:
+            found.append(PathProbe(t.target, "", error=t.error or "no address"))
+            continue
+        address = first[t][0]
         route = best_route(route_table, address) if not isinstance(route_table, Unknown) else None
         dev = route.dev if route else ""
-        try:
-            mtu = source.call("probe.route_mtu", probe.route_mtu, address)
-        except OSError as e:
-            return PathProbe(t.target, address, dev, mtus.get(dev, 0), error=f"no route: {e.strerror}")
-        full, small = _pool([(source.call, "probe.transfer", probe.transfer, address, port, timeout, None),
-                             (source.call, "probe.transfer", probe.transfer, address, port, timeout, probe.SMALL_MSS)])
-        return PathProbe(t.target, address, dev, mtus.get(dev, 0), mtu, full, small)
-
-    return tuple(_pool([(one, t) for t in targets]))
+        mtu, full, small = (replies[job] for job in jobs[t])
+        failed = next((a for a in (mtu, full, small) if isinstance(a, OSError)), None)
+        if failed:  # route_mtu's live error is a missing route; the transfers report theirs as outcomes
+            why = failed.strerror if isinstance(failed, NotRecorded) else f"no route: {failed.strerror}"
+            found.append(PathProbe(t.target, address, dev, mtus.get(dev, 0), error=why))
+        else:
+            found.append(PathProbe(t.target, address, dev, mtus.get(dev, 0), mtu, full, small))
+    return tuple(found)

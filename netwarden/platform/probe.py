@@ -1,5 +1,7 @@
-"""Active probes towards the configured targets. Each returns plain JSON types, so a Source can
-record it into a support bundle and replay it. Only called when targets are configured."""
+"""Active probes towards the configured targets. Each returns plain JSON types, in the form it
+declares with @answers, so a Source can record it into a support bundle and replay it. Only called
+when targets are configured. Every probe takes IPv6 addresses as well as IPv4 ones, link-local
+ones with their scope (`fe80::1%eth0`)."""
 
 from __future__ import annotations
 
@@ -9,10 +11,20 @@ import socket
 import termios
 import time
 
+from netwarden.platform.parse.netfs import is_ip_address
+from netwarden.platform.source import answers
+
 SMALL_MSS = 1200  # fits a 1280-byte IPv6 minimum MTU with room for headers and a tunnel
 TRANSFER_BYTES = 16384  # a dozen full-size segments: enough that a blackhole cannot miss them
-IP_MTU = 14  # <linux/in.h>; IPV6_MTU is in the socket module
+# getsockopt names the socket module does not have: <linux/in.h> IP_MTU, <linux/in6.h> IPV6_MTU.
+IP_MTU, IPV6_MTU = 14, 24
 FAMILY = {socket.AF_INET: 4, socket.AF_INET6: 6}
+
+
+def _family_and_address(value) -> bool:
+    """a [4 or 6, IP address] pair"""
+    return (isinstance(value, list) and len(value) == 2 and value[0] in (4, 6) and type(value[0]) is int
+            and isinstance(value[1], str) and is_ip_address(value[1]))
 
 
 def _errname(e: OSError) -> str:
@@ -20,42 +32,55 @@ def _errname(e: OSError) -> str:
     return errno.errorcode.get(e.errno, str(e)) if e.errno else str(e)
 
 
-def _connect(address: str, port: int, timeout: float, mss: int | None = None) -> socket.socket:
+def _sockaddr(address: str, port: int) -> tuple:
+    """(family, socket address) for an address literal. A link-local IPv6 address needs its scope
+    as the fourth member: given `(fe80::1%eth0, port)`, connect() would drop it (EINVAL)."""
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    return family, socket.getaddrinfo(address, port, family, socket.SOCK_STREAM, 0, socket.AI_NUMERICHOST)[0][4]
+
+
+def _connect(address: str, port: int, timeout: float, mss: int | None = None) -> socket.socket:
+    family, sockaddr = _sockaddr(address, port)
     sock = socket.socket(family, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     try:
         if mss:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, mss)
         sock.settimeout(timeout)
-        sock.connect((address, port))
+        sock.connect(sockaddr)
         return sock
     except BaseException:
         sock.close()
         raise
 
 
+@answers([_family_and_address])
 def resolve(host: str, port: int) -> list[list]:
-    """getaddrinfo's order: [[family 4|6, address], ...], duplicates dropped."""
+    """getaddrinfo's order: [[family 4|6, address], ...], duplicates dropped. A link-local IPv6
+    address keeps its scope (the socket module gives it apart, as sockaddr[3])."""
     seen = []
     for family, _, _, _, sockaddr in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
-        entry = [FAMILY.get(family, 0), sockaddr[0]]
+        address = f"{sockaddr[0]}%{sockaddr[3]}" if family == socket.AF_INET6 and sockaddr[3] else sockaddr[0]
+        entry = [FAMILY.get(family, 0), address]
         if entry[0] and entry not in seen:
             seen.append(entry)
     return seen
 
 
 def parse_getent_ahosts(text: str) -> list[list]:
-    """`getent ahosts NAME`: one line per address and socket type, in getaddrinfo order."""
+    """`getent ahosts NAME`: one line per address and socket type, in getaddrinfo order (a
+    link-local address with its scope as a number: `fe80::1%2`). Words that are not addresses
+    are left out."""
     seen = []
     for line in text.splitlines():
         words = line.split()
-        if len(words) >= 2 and words[1] == "STREAM":
+        if len(words) >= 2 and words[1] == "STREAM" and is_ip_address(words[0]):
             entry = [6 if ":" in words[0] else 4, words[0]]
             if entry not in seen:
                 seen.append(entry)
     return seen
 
 
+@answers({"family": int, "address": str, "outcome": str, "ms": float, "error": str})
 def connect(address: str, port: int, timeout: float) -> dict:
     """One TCP connect: ok, fast-fail (an error came back: refused, unreachable) or timeout."""
     start = time.monotonic()
@@ -70,14 +95,18 @@ def connect(address: str, port: int, timeout: float) -> dict:
             "ms": round((time.monotonic() - start) * 1000, 1), "error": error}
 
 
+@answers(int)
 def route_mtu(address: str) -> int:
     """The kernel's MTU for the route to `address` (a learned path MTU when one is cached)."""
-    v6 = ":" in address
-    with socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as s:
-        s.connect((address, 9))  # UDP connect sends nothing
-        return s.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_MTU) if v6 else s.getsockopt(socket.IPPROTO_IP, IP_MTU)
+    family, sockaddr = _sockaddr(address, 9)
+    with socket.socket(family, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as s:
+        s.connect(sockaddr)  # UDP connect sends nothing
+        if family == socket.AF_INET6:
+            return s.getsockopt(socket.IPPROTO_IPV6, IPV6_MTU)
+        return s.getsockopt(socket.IPPROTO_IP, IP_MTU)
 
 
+@answers(str)
 def transfer(address: str, port: int, timeout: float, mss: int | None = None) -> str:
     """Send TRANSFER_BYTES (zeros) and wait until the peer has acknowledged them (send queue
     empty) or answered at all (reset, close): "delivered", "stalled", or "failed: <why>".
@@ -111,9 +140,11 @@ def transfer(address: str, port: int, timeout: float, mss: int | None = None) ->
     return "stalled"
 
 
+@answers({"server": str, "name": str, "outcome": str, "ms": float, "error": str})
 def dns_query(server: str, name: str, timeout: float) -> dict:
     """One UDP query straight to a nameserver, no retry. Any answer (even SERVFAIL or NXDOMAIN)
-    means the server is alive."""
+    means the server is alive. A link-local server keeps its scope (`fe80::1%eth0`): dnspython
+    (>= 2.0) sends through that interface."""
     import dns.exception
     import dns.message
     import dns.query
@@ -122,7 +153,7 @@ def dns_query(server: str, name: str, timeout: float) -> dict:
     query = dns.message.make_query(name, "A" if name != "." else "NS")
     start = time.monotonic()
     try:
-        answer = dns.query.udp(query, server.split("%", 1)[0], timeout=timeout)
+        answer = dns.query.udp(query, server, timeout=timeout)
         outcome, error = "ok", dns.rcode.to_text(answer.rcode())
     except dns.exception.Timeout:
         outcome, error = "timeout", f"no answer within {timeout:g} s"

@@ -11,6 +11,8 @@ from __future__ import annotations
 import socket
 import struct
 
+from netwarden.platform.source import answers
+
 NETLINK_SOCK_DIAG = 4
 SOCK_DIAG_BY_FAMILY = 20
 NLMSG_ERROR, NLMSG_DONE = 2, 3
@@ -76,6 +78,13 @@ def _dump(family: int, low: int, high: int, young_after_ms: int, expiring_ms: in
                 off += (length + 3) & ~3
 
 
+def _positive(value) -> bool:
+    """a positive integer"""
+    return type(value) is int and value > 0
+
+
+@answers({"window": _positive, "sockets": int, "time_wait": int, "destinations": [
+    {"address": str, "port": int, "total": int, "time_wait": int, "tw_young": int, "tw_expiring": int}]})
 def census(low: int, high: int, window: int = 10, top: int = 20) -> dict:
     """Sockets whose local port is in [low, high], grouped by (remote address, remote port).
 

@@ -1,0 +1,242 @@
+"""Support bundles as files: what a replay refuses (exit 65, one line), the settings a bundle carries,
+and the form of each answer a ReplaySource serves (a wrong one is `unknown`, never a crash)."""
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+import pytest
+from factories import run_main as netwarden
+
+from netwarden.config import Settings, Thresholds
+from netwarden.platform import bundle
+from netwarden.platform.bundle import NOT_RECORDED_SETTINGS, RECORDED_SETTINGS
+from netwarden.platform.source import NotRecorded, RecordingSource, ReplaySource, conform
+
+META = {"format": 1, "system": "linux"}
+
+
+def make(directory: Path, meta=None, entries=None) -> Path:
+    """A bundle directory; a value that is bytes is written as it is, anything else as JSON."""
+    directory.mkdir(exist_ok=True)
+    for name, value in (("meta.json", META if meta is None else meta), ("entries.json", [] if entries is None else entries)):
+        (directory / name).write_bytes(value if isinstance(value, bytes) else json.dumps(value).encode())
+    return directory
+
+
+def huge(path: Path) -> None:
+    with open(path, "wb") as f:
+        f.truncate(bundle.MAX_FILE_BYTES + 1)  # sparse: refused by its size, before it is read
+
+
+FILE_CLASSES = {
+    "no directory": lambda d: None,
+    "a file, not a directory": lambda d: d.write_text("{}"),
+    "no meta.json": lambda d: (make(d), (d / "meta.json").unlink()),
+    "no entries.json": lambda d: (make(d), (d / "entries.json").unlink()),
+    "empty meta.json": lambda d: make(d, meta=b""),
+    "empty entries.json": lambda d: make(d, entries=b""),
+    "truncated meta.json": lambda d: make(d, meta=json.dumps(META).encode()[:12]),
+    "truncated entries.json": lambda d: make(d, entries=b'[{"op": "read", "key": "/proc/version", "res'),
+    "not JSON": lambda d: make(d, meta=b"format = 1\nsystem = linux\n"),
+    "not UTF-8": lambda d: make(d, entries=b'["\xff\xfe"]'),
+    "nested too deep (entries)": lambda d: make(d, entries=b"[" * 100_000 + b"]" * 100_000),
+    "nested too deep (meta)": lambda d: make(d, meta=b'{"a":' * 100_000 + b"1" + b"}" * 100_000),
+    "huge entries.json": lambda d: (make(d), huge(d / "entries.json")),
+    "a FIFO for meta.json": lambda d: (make(d), (d / "meta.json").unlink(), os.mkfifo(d / "meta.json")),
+    "a device for entries.json": lambda d: (make(d), (d / "entries.json").unlink(),
+                                            (d / "entries.json").symlink_to("/dev/zero")),
+    "a directory for meta.json": lambda d: (make(d), (d / "meta.json").unlink(), (d / "meta.json").mkdir()),
+    "meta a list": lambda d: make(d, meta=[META]),
+    "meta a string": lambda d: make(d, meta="linux"),
+    "meta null": lambda d: make(d, meta=b"null"),
+    "another format": lambda d: make(d, meta={**META, "format": 2}),
+    "format as text": lambda d: make(d, meta={**META, "format": "1"}),
+    "no format": lambda d: make(d, meta={"system": "linux"}),
+    "no system": lambda d: make(d, meta={"format": 1}),
+    "system not a string": lambda d: make(d, meta={**META, "system": ["linux"]}),
+    "entries an object": lambda d: make(d, entries={"op": "read", "key": "/proc/version", "result": "Linux"}),
+    "entries a number": lambda d: make(d, entries=7),
+    "entries null": lambda d: make(d, entries=b"null"),
+    "an entry not an object": lambda d: make(d, entries=["read /proc/version"]),
+    "op not a string": lambda d: make(d, entries=[{"op": 1, "key": "/proc/version", "result": "Linux"}]),
+    "key not a string": lambda d: make(d, entries=[{"op": "read", "key": ["/proc/version"], "result": "Linux"}]),
+    "an entry without result or error": lambda d: make(d, entries=[{"op": "read", "key": "/proc/version"}]),
+    "settings a list": lambda d: make(d, meta={**META, "settings": []}),
+    "settings with a bad target": lambda d: make(d, meta={**META, "settings": {"targets": ["no port"]}}),
+    "settings with a path of the wrong type": lambda d: make(d, meta={**META, "settings": {"proc_dir": 5}}),
+    "settings with thresholds out of range": lambda d: make(d, meta={**META, "settings": {
+        "thresholds": {"conntrack_warning": 5}}}),
+    "settings with NaN": lambda d: make(d, meta=json.dumps({**META, "settings": {"probe_timeout": float("nan")}}).encode()),
+    "settings with a number too large for a float": lambda d: make(d, meta=b'{"format": 1, "system": "linux", '
+                                                                      b'"settings": {"probe_timeout": 1e999}}'),
+    "settings with a 5000-digit number": lambda d: make(d, meta=b'{"format": 1, "system": "linux", '
+                                                                 b'"settings": {"middlebox_idle_budget": 1' + b"0" * 5000 + b"}}"),
+}
+
+
+@pytest.mark.parametrize("name", FILE_CLASSES)
+def test_a_bundle_that_cannot_be_read_is_exit_65_and_one_line(tmp_path, name):
+    directory = tmp_path / "bad\nbundle"  # even a name with a newline in it stays one line
+    FILE_CLASSES[name](directory)
+    code, out, err = netwarden("--replay", str(directory))
+    assert code == 65, (code, out, err)
+    assert out == "" and err.startswith("netwarden: ") and err.count("\n") == 1, err
+
+
+def test_config_and_replay_together_is_a_usage_error(tmp_path):
+    code, _, err = netwarden("--replay", str(make(tmp_path / "b")), "--config", str(tmp_path / "x.toml"))
+    assert code == 64 and "settings recorded in the bundle" in err and err.count("\n") == 1, err
+
+
+def test_a_bundle_without_settings_replays_on_the_defaults_and_says_so_once(tmp_path):
+    code, out, err = netwarden("--replay", str(make(tmp_path / "b")))
+    assert code == 3, err  # nothing recorded: every fact unknown
+    assert err.count("does not carry the settings") == 1 and err.count("\n") == 1, err
+    assert "ports.range" in out
+
+
+def test_the_settings_a_bundle_carries_decide_the_keys_it_is_asked_for_and_the_judgement(tmp_path, no_netwarden_env):
+    proc = "/srv/host-proc"
+    settings = {"proc_dir": proc, "thresholds": {"ports_range_critical": 100, "ports_range_warning": 1000}}
+    entries = [{"op": "read", "key": f"{proc}/sys/net/ipv4/ip_local_port_range", "result": "60700\t61000\n"},
+               {"op": "read", "key": f"{proc}/sys/net/ipv4/ip_local_reserved_ports", "result": "\n"},
+               {"op": "read", "key": "/etc/sysctl.d/60-netwarden.conf", "error": {"errno": 2, "strerror": "No such file"}}]
+    directory = make(tmp_path / "b", meta={**META, "settings": settings}, entries=entries)
+    no_netwarden_env.setenv("NETWARDEN_PROC_DIR", "/proc")  # this machine's settings play no part
+    code, out, err = netwarden("--json", "--only", "ports.range", "--replay", str(directory))
+    found = json.loads(out)["findings"][0]
+    assert code == 1 and found["severity"] == "warning" and found["value"] == "60700-61000", (out, err)
+    assert err == ""
+
+
+def test_recorded_settings_round_trip_and_leave_out_secrets(tmp_path):
+    settings = Settings(targets=("api.example.com:443", "[2001:db8::1]:8443"), probe_timeout=1.5,
+                        proc_dir=Path("/host/proc"), sysctl_search_dirs=(Path("/a"), Path("/b")),
+                        thresholds=Thresholds(dns_slow_ms=250), policy={"mtu.path": "enforce"},
+                        dns_fallback=("192.0.2.53",), webhook_url="https://hooks.example/T0/secret-token")
+    RecordingSource().save(tmp_path / "b", ["netwarden", "--record"], settings)
+    assert "secret-token" not in (tmp_path / "b" / "meta.json").read_text()
+    replayed = ReplaySource(tmp_path / "b").settings
+    assert replayed == dataclasses.replace(settings, webhook_url=None)
+
+
+def test_every_setting_is_either_recorded_in_bundles_or_deliberately_not():
+    names = [f.name for f in dataclasses.fields(Settings)]
+    assert sorted(RECORDED_SETTINGS + NOT_RECORDED_SETTINGS) == sorted(names)
+    assert not set(RECORDED_SETTINGS) & set(NOT_RECORDED_SETTINGS)
+
+
+# ---- the form of each answer --------------------------------------------------------------------
+
+def shaped(fn_shape):
+    def fn():
+        raise AssertionError("a replay never calls the live function")
+
+    fn.answer_shape = fn_shape
+    return fn
+
+
+QUESTIONS = {  # op: (ask the source, a good answer)
+    "read": (lambda s: s.read("k"), "text"),
+    "exists": (lambda s: s.exists("k"), True),
+    "listdir": (lambda s: s.listdir("k"), ["a", "b"]),
+    "run": (lambda s: s.run(["k"]), {"returncode": 0, "stdout": "", "stderr": ""}),
+    "call": (lambda s: s.call("k", shaped({"n": int, "ms": float, "rows": [{"a": str}]})),
+             {"n": 1, "ms": 2, "rows": [{"a": "x", "extra": 1}]}),
+}
+WRONG = [7, 7.5, True, None, "text", ["a", 7], {}, {"returncode": "0", "stdout": "", "stderr": ""},
+         {"n": True, "ms": 1.0, "rows": []}, {"n": 1, "ms": 1.0, "rows": [{"a": 7}]}, {"n": 1, "ms": "1", "rows": []}]
+
+
+def key_for(op: str) -> str:
+    return {"run": json.dumps(["k"]), "call": json.dumps(["k"])}.get(op, "k")
+
+
+@pytest.mark.parametrize("op", QUESTIONS)
+def test_each_answer_is_served_in_the_form_the_live_source_gives_or_not_at_all(tmp_path, op):
+    ask, good = QUESTIONS[op]
+    source = ReplaySource(make(tmp_path / "ok", entries=[{"op": op, "key": key_for(op), "result": good}]))
+    answer = ask(source)
+    if op == "call":
+        assert answer == {"n": 1, "ms": 2.0, "rows": [{"a": "x"}]}  # extra keys dropped, an int ms a float
+    for number, value in enumerate(w for w in WRONG if w != good):
+        source = ReplaySource(make(tmp_path / str(number), entries=[{"op": op, "key": key_for(op), "result": value}]))
+        if op == "read" and isinstance(value, str):
+            continue
+        with pytest.raises(NotRecorded, match="malformed"):
+            ask(source)
+    with pytest.raises(NotRecorded, match="not in the support bundle"):
+        ask(ReplaySource(make(tmp_path / "none")))
+
+
+@pytest.mark.parametrize("error", [None, 2, "ENOENT", [], {"errno": "2", "strerror": "x"}, {"errno": True, "strerror": "x"},
+                                   {"errno": 2}, {"errno": 2, "strerror": 5}])
+def test_a_malformed_recorded_error_is_not_recorded(tmp_path, error):
+    source = ReplaySource(make(tmp_path / "b", entries=[{"op": "read", "key": "k", "error": error}]))
+    with pytest.raises(NotRecorded, match="malformed"):
+        source.read("k")
+
+
+def test_a_recorded_error_is_the_error_the_live_source_raised(tmp_path):
+    entries = [{"op": "read", "key": "k", "error": {"errno": 2, "strerror": "No such file or directory"}},
+               {"op": "listdir", "key": "k", "error": {"errno": 13, "strerror": "Permission denied"}}]
+    source = ReplaySource(make(tmp_path / "b", entries=entries))
+    with pytest.raises(FileNotFoundError):
+        source.read("k")
+    with pytest.raises(PermissionError):
+        source.listdir("k")
+
+
+def test_conform_says_where_an_answer_differs():
+    shape = {"window": int, "destinations": [{"address": str}]}
+    assert conform({"window": 10, "destinations": [{"address": "::1", "port": 1}], "x": 1}, shape) == {
+        "window": 10, "destinations": [{"address": "::1"}]}
+    for value, why in (({"window": 10}, "no 'destinations'"), ({"window": True, "destinations": []}, "bool instead of int"),
+                       ({"window": 1, "destinations": {}}, "dict instead of a list")):
+        with pytest.raises(ValueError, match=why):
+            conform(value, shape)
+
+
+def source_calls():
+    """Every `….call("name", fn, …)` in netwarden's code, and every `(….call, "name", fn, …)` job
+    run in parallel: (where, the function object)."""
+    import ast
+    import importlib
+
+    package = Path(__file__).resolve().parents[1] / "netwarden"
+    for path in sorted(package.rglob("*.py")):
+        text = path.read_text()
+        if ".call(" not in text:
+            continue
+        module = importlib.import_module(".".join(path.relative_to(package.parent).with_suffix("").parts))
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.Call):
+                method, args = node.func, node.args
+            elif isinstance(node, ast.Tuple) and node.elts:
+                method, args = node.elts[0], node.elts[1:]
+            else:
+                continue
+            if not (isinstance(method, ast.Attribute) and method.attr == "call" and len(args) >= 2
+                    and isinstance(args[0], ast.Constant)):
+                continue
+            fn = args[1]
+            if isinstance(fn, ast.Name):
+                found = getattr(module, fn.id, None)
+            else:  # probe.connect, sockdiag.census: a module imported inside the function
+                found = getattr(importlib.import_module(f"netwarden.platform.{fn.value.id}"), fn.attr, None)
+            yield f"{path.name}:{node.lineno} {args[0].value}", found
+
+
+def test_every_function_called_through_a_source_declares_the_form_of_its_answer():
+    calls = list(source_calls())
+    assert len(calls) >= 8, calls  # census, readlink, stat.mode and the probes at least
+    undeclared = [where for where, fn in calls if getattr(fn, "answer_shape", None) is None]
+    assert not undeclared, f"add @answers(shape) to the functions called at {undeclared}"
+
+
+def test_an_undeclared_answer_is_unknown_in_a_replay(tmp_path):
+    source = ReplaySource(make(tmp_path / "b", entries=[{"op": "call", "key": json.dumps(["k"]), "result": 1}]))
+    with pytest.raises(NotRecorded, match="declares no form"):
+        source.call("k", lambda: 1)
