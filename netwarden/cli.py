@@ -31,7 +31,8 @@ status and events exit 3 when no daemon answers.
 
 environment: NETWARDEN_CONFIG (config file), NETWARDEN_STATE_DIR, NETWARDEN_SYSCTL_DIR,
 NETWARDEN_SOCKET (the daemon's control socket), and NETWARDEN_<KEY> for any config key (nested:
-NETWARDEN_THRESHOLDS__PORTS_RANGE_CRITICAL; lists as JSON)."""
+NETWARDEN_THRESHOLDS__PORTS_RANGE_CRITICAL; lists and tables as JSON). Other NETWARDEN_* names
+are refused (78)."""
 
 
 class Fail(Exception):
@@ -226,7 +227,12 @@ def _settings(args):
     try:
         return load_settings(args.config)
     except ConfigError as e:
-        raise Fail(EXIT_CONFIG, f"bad configuration: {e}") from None
+        raise _config_failure(e) from None
+
+
+def _config_failure(e: Exception) -> Fail:
+    # One line, whatever a file name or value holds.
+    return Fail(EXIT_CONFIG, "bad configuration: " + str(e).replace("\r", "\\r").replace("\n", "\\n"))
 
 
 def run_daemon(args) -> int:
@@ -256,9 +262,12 @@ def run_release(args) -> int:
 
 
 def _socket_path(args):
-    from netwarden.config import control_socket_path
+    from netwarden.config import ConfigError, control_socket_path
 
-    return getattr(args, "socket", None) or control_socket_path(getattr(args, "config", None))
+    try:
+        return getattr(args, "socket", None) or control_socket_path(getattr(args, "config", None))
+    except ConfigError as e:
+        raise _config_failure(e) from None
 
 
 def _daemon_failure(e: Exception) -> Fail:

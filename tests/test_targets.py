@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from netwarden.config import Settings
+from netwarden.config_rules import SettingError
 from netwarden.model import Target
 
 LABEL_63 = "a" * 63
@@ -82,8 +83,15 @@ def test_invalid_targets_are_refused_naming_the_target(text, words):
     message = str(e.value)
     assert words in message and message.startswith("target ") and "\n" not in message
     assert len(message) < 250  # a huge target does not drown the message
-    with pytest.raises(ValueError, match="target"):
+    with pytest.raises(SettingError) as e:
         Settings(targets=(text,))
+    assert e.value.key == "targets"
+
+
+def test_at_most_64_targets():
+    Settings(targets=tuple(f"t{i}.example:443" for i in range(64)))
+    with pytest.raises(SettingError, match="at most 64"):
+        Settings(targets=tuple(f"t{i}.example:443" for i in range(65)))
 
 
 @given(st.text(max_size=300))
