@@ -48,7 +48,8 @@ def build_parser():
 
     class Parser(argparse.ArgumentParser):
         def error(self, message):  # usage errors exit 64, not argparse's 2 (which means critical here)
-            raise Fail(EXIT_USAGE, f"{message} (see `netwarden --help`)")
+            # A subcommand's parser has its own prog ("netwarden status"): point at its help.
+            raise Fail(EXIT_USAGE, f"{message} (see `{self.prog} --help`)")
 
     parser = Parser(
         prog="netwarden",
@@ -88,6 +89,7 @@ def build_parser():
                                                         "(default $NETWARDEN_SOCKET, else socket_path, else /run/netwarden/netwarden.sock; "
                                                         "macOS /var/run/netwarden/netwarden.sock)")
     status.add_argument("--follow", action="store_true", help="then print drift events as they happen, like `events`")
+    parser.commands = commands.choices  # parse() points a usage error at the subcommand's help
     return parser
 
 
@@ -122,7 +124,12 @@ def parse(argv: list[str]):
         import types
 
         return types.SimpleNamespace(**PLAIN_CHECK)
-    return parser_for(argv).parse_args(argv)
+    parser = parser_for(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # argparse reports these from the top parser: `see netwarden --help`, not the command's
+        command_parser = getattr(parser, "commands", {}).get(args.command, parser)
+        command_parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
 
 
 def add_check_arguments(p) -> None:
@@ -189,6 +196,9 @@ def run_check(args) -> int:
         raise Fail(EXIT_USAGE, "--record is read-only: it cannot be combined with --apply or --revert")
     if args.replay and (args.apply or args.revert):
         raise Fail(EXIT_USAGE, "--replay analyses a bundle: it cannot --apply or --revert")
+    both = sorted(set(args.only or ()) & set(args.skip or ()))
+    if both:
+        raise Fail(EXIT_USAGE, f"--only and --skip both name {', '.join(both)}")
     settings = _settings(args)
     try:
         source = ReplaySource(Path(args.replay)) if args.replay else RecordingSource() if args.record else Source()
