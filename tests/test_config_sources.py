@@ -9,6 +9,8 @@ import typing
 
 import pytest
 from factories import assert_one_line_error, run_cli
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from netwarden.config import ConfigError, Settings, control_socket_path, load_settings
 
@@ -125,6 +127,39 @@ def test_a_file_at_the_size_limit_still_loads(tmp_path):
     path.write_bytes(path.read_bytes() + b"#")
     with pytest.raises(ConfigError, match="over 1 MiB"):
         load_settings(path)
+
+
+FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+KEYS = [f.name for f in dataclasses.fields(Settings)] + [f"thresholds.{f.name}" for f in dataclasses.fields(Settings().thresholds)]
+LITERALS = st.one_of(st.sampled_from(["nan", "inf", "-inf", "1e309", "true", "[]", "{}", '""', "[[1]]", "1979-05-27"]),
+                     st.integers().map(str), st.floats().map(repr).filter(lambda t: t not in ("nan", "inf", "-inf")),
+                     st.text(max_size=40).map(lambda t: '"' + t.replace("\\", "\\\\").replace('"', '\\"') + '"'),
+                     st.lists(st.text(max_size=20), max_size=4).map(lambda xs: str(xs).replace("'", '"')))
+
+
+@FUZZ
+@given(st.binary(max_size=300))
+def test_any_bytes_as_a_config_file_load_or_are_refused(tmp_path, data):
+    path = tmp_path / "fuzz.toml"
+    path.write_bytes(data)
+    try:
+        load_settings(path)
+    except ConfigError as e:
+        assert "\n" not in str(e)
+
+
+@FUZZ
+@given(st.lists(st.tuples(st.sampled_from(KEYS), LITERALS), max_size=4))
+def test_any_values_for_known_keys_load_or_are_refused(tmp_path, pairs):
+    lines = {key: f"{key.rpartition('.')[2]} = {literal}" for key, literal in pairs}  # one per key: TOML
+    text = "\n".join(v for k, v in lines.items() if "." not in k)
+    text += "\n[thresholds]\n" + "\n".join(v for k, v in lines.items() if "." in k) + "\n"
+    path = tmp_path / "fuzz.toml"
+    path.write_text(text, encoding="utf-8", errors="surrogatepass")
+    try:
+        load_settings(path)
+    except ConfigError as e:
+        assert "\n" not in str(e)
 
 
 # ---- the environment ---------------------------------------------------------------------------
