@@ -31,7 +31,8 @@ status and events exit 3 when no daemon answers.
 
 environment: NETWARDEN_CONFIG (config file), NETWARDEN_STATE_DIR, NETWARDEN_SYSCTL_DIR,
 NETWARDEN_SOCKET (the daemon's control socket), and NETWARDEN_<KEY> for any config key (nested:
-NETWARDEN_THRESHOLDS__PORTS_RANGE_CRITICAL; lists as JSON)."""
+NETWARDEN_THRESHOLDS__PORTS_RANGE_CRITICAL; lists and tables as JSON). Other NETWARDEN_* names
+are refused (78)."""
 
 
 class Fail(Exception):
@@ -47,7 +48,8 @@ def build_parser():
 
     class Parser(argparse.ArgumentParser):
         def error(self, message):  # usage errors exit 64, not argparse's 2 (which means critical here)
-            raise Fail(EXIT_USAGE, f"{message} (see `netwarden --help`)")
+            # A subcommand's parser has its own prog ("netwarden status"): point at its help.
+            raise Fail(EXIT_USAGE, f"{message} (see `{self.prog} --help`)")
 
     parser = Parser(
         prog="netwarden",
@@ -87,6 +89,7 @@ def build_parser():
                                                         "(default $NETWARDEN_SOCKET, else socket_path, else /run/netwarden/netwarden.sock; "
                                                         "macOS /var/run/netwarden/netwarden.sock)")
     status.add_argument("--follow", action="store_true", help="then print drift events as they happen, like `events`")
+    parser.commands = commands.choices  # parse() points a usage error at the subcommand's help
     return parser
 
 
@@ -121,7 +124,12 @@ def parse(argv: list[str]):
         import types
 
         return types.SimpleNamespace(**PLAIN_CHECK)
-    return parser_for(argv).parse_args(argv)
+    parser = parser_for(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # argparse reports these from the top parser: `see netwarden --help`, not the command's
+        command_parser = getattr(parser, "commands", {}).get(args.command, parser)
+        command_parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
 
 
 def add_check_arguments(p) -> None:
@@ -187,6 +195,9 @@ def run_check(args) -> int:
 
     if args.record and (args.apply or args.revert):
         raise Fail(EXIT_USAGE, "--record is read-only: it cannot be combined with --apply or --revert")
+    both = sorted(set(args.only or ()) & set(args.skip or ()))
+    if both:
+        raise Fail(EXIT_USAGE, f"--only and --skip both name {', '.join(both)}")
     if args.replay:
         source, settings = _replay_source(args)
     else:
@@ -245,7 +256,12 @@ def _settings(args):
     try:
         return load_settings(args.config)
     except ConfigError as e:
-        raise Fail(EXIT_CONFIG, f"bad configuration: {e}") from None
+        raise _config_failure(e) from None
+
+
+def _config_failure(e: Exception) -> Fail:
+    # One line, whatever a file name or value holds.
+    return Fail(EXIT_CONFIG, "bad configuration: " + str(e).replace("\r", "\\r").replace("\n", "\\n"))
 
 
 def run_daemon(args) -> int:
@@ -275,9 +291,12 @@ def run_release(args) -> int:
 
 
 def _socket_path(args):
-    from netwarden.config import control_socket_path
+    from netwarden.config import ConfigError, control_socket_path
 
-    return getattr(args, "socket", None) or control_socket_path(getattr(args, "config", None))
+    try:
+        return getattr(args, "socket", None) or control_socket_path(getattr(args, "config", None))
+    except ConfigError as e:
+        raise _config_failure(e) from None
 
 
 def _daemon_failure(e: Exception) -> Fail:

@@ -3,7 +3,8 @@
 The schema is written once, as the stdlib dataclasses below. Building them costs nothing, so when
 there is neither a config file nor a NETWARDEN_* variable, netwarden runs on the defaults without
 importing pydantic (~220 ms, which would dwarf `netwarden check`). When there is something to
-read, a pydantic-settings class is derived from the same dataclasses and does all the validation.
+read, config_load.py derives a pydantic-settings class from the same dataclasses to read it; the
+rules every value must follow (ranges, paths, names) are here, and hold however Settings is built.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -19,6 +19,7 @@ from typing import Literal
 DEFAULT_CONFIG = Path("/etc/netwarden/netwarden.toml")
 ENV_PREFIX = "NETWARDEN_"
 CONFIG_ENV = "NETWARDEN_CONFIG"
+MAX_CONFIG_BYTES = 1 << 20  # a netwarden.toml is a few KiB: more is the wrong file
 
 Policy = Literal["observe", "enforce", "always", "ignore"]
 
@@ -38,27 +39,44 @@ class ConfigError(Exception):
     """A configuration that cannot be used; the message is one line naming the key."""
 
 
+def number(default: float, *, le: float, gt: float | None = None, ge: float | None = None, unit: str = ""):
+    """A numeric setting with its sane range (config_rules checks it, README "Configuration" shows it)."""
+    bounds = {name: value for name, value in (("gt", gt), ("ge", ge), ("le", le)) if value is not None}
+    return field(default=default, metadata={"bounds": bounds, "unit": unit})
+
+
+def _changed(obj) -> bool:
+    """Whether any field is not its untouched default (a nested dataclass checked itself)."""
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if not (value is f.default or dataclasses.is_dataclass(value)
+                or (f.default is dataclasses.MISSING and not value)):
+            return True
+    return False
+
+
 @dataclass(frozen=True)
 class Thresholds:
     # ports.range: usable ephemeral ports (range minus reserved ports)
-    ports_range_critical: int = 4096
-    ports_range_warning: int = 16384
+    ports_range_critical: int = number(4096, ge=1, le=65535, unit="ports")
+    ports_range_warning: int = number(16384, ge=1, le=65535, unit="ports")
     # ports.pressure: share of the usable range held towards one destination
-    ports_pressure_warning: float = 0.5
-    ports_pressure_critical: float = 0.8
+    ports_pressure_warning: float = number(0.5, gt=0, le=1)
+    ports_pressure_critical: float = number(0.8, gt=0, le=1)
     # conntrack: share of nf_conntrack_max in use
-    conntrack_warning: float = 0.8
-    conntrack_critical: float = 0.9
+    conntrack_warning: float = number(0.8, gt=0, le=1)
+    conntrack_critical: float = number(0.9, gt=0, le=1)
     # dns.resolvers: an answer slower than this (milliseconds) is a warning
-    dns_slow_ms: float = 500.0
+    dns_slow_ms: float = number(500.0, gt=0, le=60000, unit="milliseconds")
 
     def __post_init__(self) -> None:
-        if not 0 < self.conntrack_warning <= self.conntrack_critical <= 1 or self.dns_slow_ms <= 0:
-            raise ValueError("need 0 < conntrack_warning <= conntrack_critical <= 1 and dns_slow_ms > 0")
-        if not 0 < self.ports_range_critical <= self.ports_range_warning:
-            raise ValueError("need 0 < ports_range_critical <= ports_range_warning")
-        if not 0 < self.ports_pressure_warning <= self.ports_pressure_critical <= 1:
-            raise ValueError("need 0 < ports_pressure_warning <= ports_pressure_critical <= 1")
+        if _changed(self):
+            from netwarden.config_rules import check_thresholds
+
+            check_thresholds(self)
+
+
+SECONDS = "seconds"
 
 
 @dataclass(frozen=True)
@@ -81,16 +99,16 @@ class Settings:
     proc_dir: Path = Path("/proc")
     # Apply lock; default <state_dir>/apply.lock.
     lock_path: Path | None = None
-    # How long a second --apply waits for the first before giving up (seconds).
-    lock_timeout: float = 30.0
+    # How long a second --apply waits for the first before giving up (0: not at all).
+    lock_timeout: float = number(30.0, ge=0, le=3600, unit=SECONDS)
     # WSL2 only: the Windows-side .wslconfig; default: found under /mnt/c/Users.
     wslconfig_path: Path | None = None
     thresholds: Thresholds = field(default_factory=Thresholds)
     # host:port pairs the network checks probe (ipv6.preference, dns.resolvers, mtu.path,
     # tunnels.stale); env NETWARDEN_TARGETS as a JSON list. No targets: nothing is probed.
     targets: tuple[str, ...] = ()
-    # Seconds a probe (TCP connect, transfer) may take before it counts as a timeout.
-    probe_timeout: float = 3.0
+    # How long a probe (TCP connect, transfer) may take before it counts as a timeout.
+    probe_timeout: float = number(3.0, gt=0, le=3600, unit=SECONDS)
     # ipv6.preference writes its precedence block here.
     gai_conf: Path = Path("/etc/gai.conf")
     # dns.resolvers: the resolver file, systemd-resolved's drop-in directory, and servers to add
@@ -99,23 +117,23 @@ class Settings:
     resolved_conf_dir: Path = Path("/etc/systemd/resolved.conf.d")
     dns_fallback: tuple[str, ...] = ()
     # keepalive.idle: the shortest idle timeout of a NAT / load balancer / firewall on the path
-    # (seconds; Azure 240, AWS ~350, Cloudflare 400).
-    middlebox_idle_budget: int = 300
+    # (Azure 240, AWS ~350, Cloudflare 400). At most the kernel's largest keepalive time.
+    middlebox_idle_budget: int = number(300, ge=60, le=32767, unit=SECONDS)
     # tunnels.stale: let --apply delete routes through dead tunnels (otherwise advice only).
     tunnels_remove_stale_routes: bool = False
     # Per check id: "observe" (report; default), "enforce" (the daemon applies its fix, and backs
     # off when someone else changes the value), "always" (enforce even then), "ignore" (skip).
     policy: dict[str, Policy] = field(default_factory=dict)
 
-    # ---- daemon ----
-    # Seconds between reads of the sysctls the checks use (/proc/sys has no inotify).
-    poll_interval: float = 5.0
-    # Seconds between socket censuses (ports.pressure).
-    census_interval: float = 30.0
-    # Seconds between probes of the targets (ipv6.preference, dns.resolvers, mtu.path).
-    probe_interval: float = 300.0
-    # Events within this many seconds of a check run are coalesced into the next run.
-    debounce: float = 0.2
+    # ---- daemon ---- (intervals of at least 0.1 s: none may spin a core)
+    # Between reads of the sysctls the checks use (/proc/sys has no inotify).
+    poll_interval: float = number(5.0, ge=0.1, le=86400, unit=SECONDS)
+    # Between socket censuses (ports.pressure).
+    census_interval: float = number(30.0, ge=0.1, le=86400, unit=SECONDS)
+    # Between probes of the targets (ipv6.preference, dns.resolvers, mtu.path).
+    probe_interval: float = number(300.0, ge=0.1, le=86400, unit=SECONDS)
+    # Events within this long of a check run are coalesced into the next run.
+    debounce: float = number(0.2, ge=0, le=60, unit=SECONDS)
     # Files watched for changes, besides the sysctl files and the config file.
     watch_files: tuple[Path, ...] = (
         Path("/etc/gai.conf"), Path("/etc/resolv.conf"), Path("/etc/hosts"),
@@ -124,70 +142,51 @@ class Settings:
     # Watch links and routes over netlink.
     watch_kernel: bool = True
     # Drift events kept in <state_dir>/history.jsonl.
-    history_size: int = 1000
+    history_size: int = number(1000, ge=1, le=100000, unit="events")
     # Writes of one key per hour before the daemon backs off and alerts.
-    enforce_max_per_hour: int = 3
+    enforce_max_per_hour: int = number(3, ge=1, le=3600)
     # On stop, put back every original (as --revert does) instead of leaving the fixes in place.
     rollback_on_stop: bool = False
     # Drift events as a JSON POST to this URL (timeout and retries with back-off).
     webhook_url: str | None = None
-    webhook_timeout: float = 5.0
-    webhook_retries: int = 3
+    webhook_timeout: float = number(5.0, gt=0, le=3600, unit=SECONDS)
+    webhook_retries: int = number(3, ge=0, le=20)
     # A command (argv, no shell) run with each drift event as JSON on stdin.
     exec_hook: tuple[str, ...] = ()
-    exec_hook_timeout: float = 10.0
+    exec_hook_timeout: float = number(10.0, gt=0, le=3600, unit=SECONDS)
 
-    # ---- control socket (`netwarden status`) ----
-    socket_path: Path = field(default=_PATHS["socket_path"], metadata={"env": "NETWARDEN_SOCKET"})
-    # Members of this group (name or number) may read; when it does not exist the socket is root-only.
+    # ---- control socket (`netwarden status`) ---- (env NETWARDEN_SOCKET too: SOCKET_ENV)
+    socket_path: Path = _PATHS["socket_path"]
+    # Members of this group (name or number) may read; "", or a group that does not exist: root only.
     socket_group: str | None = "netwarden"
-    socket_idle_timeout: float = 30.0
-    socket_max_clients: int = 64
+    socket_idle_timeout: float = number(30.0, gt=0, le=3600, unit=SECONDS)
+    # Each client holds a file descriptor (a service's soft limit is commonly 1024).
+    socket_max_clients: int = number(64, ge=1, le=512, unit="clients")
 
     # ---- Prometheus metrics (opt-in) ----
     metrics_address: str | None = None  # "127.0.0.1:9847": loopback only
     metrics_textfile: Path | None = None  # for node_exporter's textfile collector
-    metrics_top_destinations: int = 10
+    metrics_top_destinations: int = number(10, ge=1, le=100, unit="destinations")
 
     def __post_init__(self) -> None:
-        if self.lock_timeout < 0:
-            raise ValueError("lock_timeout must be >= 0")
-        for name in ("poll_interval", "census_interval", "probe_interval", "webhook_timeout", "exec_hook_timeout"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be > 0")
-        if self.debounce < 0 or self.history_size < 1 or self.enforce_max_per_hour < 1 or self.webhook_retries < 0:
-            raise ValueError("need debounce >= 0, history_size >= 1, enforce_max_per_hour >= 1, webhook_retries >= 0")
-        if self.webhook_url and not self.webhook_url.startswith(("http://", "https://")):
-            raise ValueError("webhook_url must be an http:// or https:// URL")
-        if self.socket_idle_timeout <= 0 or self.socket_max_clients < 1 or self.metrics_top_destinations < 1:
-            raise ValueError("need socket_idle_timeout > 0, socket_max_clients >= 1, metrics_top_destinations >= 1")
-        if self.metrics_address is not None:
-            self.metrics_endpoint()  # validates
-        from netwarden.model import Target
+        if _changed(self):  # the defaults follow the rules (tested): no need to import them at start-up
+            from netwarden.config_rules import check_settings
 
-        for target in self.targets:
-            Target.parse(target)  # raises ValueError naming the bad one
-        for server in self.dns_fallback:
-            _ip_address(server, "dns_fallback")
-        if self.probe_timeout <= 0 or self.middlebox_idle_budget < 60:
-            raise ValueError("need probe_timeout > 0 and middlebox_idle_budget >= 60")
-        if "/" in self.sysctl_dropin or not self.sysctl_dropin.endswith(".conf"):
-            raise ValueError("sysctl_dropin must be a file name ending in .conf")
+            check_settings(self)
 
     def metrics_endpoint(self) -> tuple[str, int]:
         """(host, port) of metrics_address; loopback only: the fleet view goes through a scraper on the host."""
         import ipaddress
 
-        host, sep, port = (self.metrics_address or "").rpartition(":")
-        host = host.strip("[]")
+        from netwarden.model import Target
+
         try:
-            loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-            number = int(port)
+            endpoint = Target.parse(self.metrics_address or "")
+            if endpoint.host == "localhost" or ipaddress.ip_address(endpoint.host).is_loopback:
+                return endpoint.host, endpoint.port
         except ValueError:
-            loopback, number = False, 0
-        if not sep or not loopback or not 0 < number < 65536:
-            raise ValueError("metrics_address must be a loopback host:port, e.g. 127.0.0.1:9847")
-        return host, number
+            pass
+        raise ValueError("must be a loopback host:port, e.g. 127.0.0.1:9847")
 
     @property
     def parsed_targets(self):
@@ -207,48 +206,107 @@ class Settings:
         return self.policy.get(check_id, "observe")
 
 
-def _ip_address(text: str, key: str) -> None:
-    import ipaddress
-
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        raise ValueError(f"{key}: {text!r} is not an IP address") from None
-
-
 def config_file_path(path: str | os.PathLike | None = None) -> Path:
     """The config file in force: `path`, else $NETWARDEN_CONFIG, else the default location."""
     explicit = path if path is not None else os.environ.get(CONFIG_ENV)
     return Path(explicit) if explicit else DEFAULT_CONFIG
 
 
+# The environment names of socket_path: the documented short one and the generic one. Empty
+# NETWARDEN_* values count as unset, as an empty NETWARDEN_CONFIG does.
+SOCKET_ENV = ("NETWARDEN_SOCKET", "NETWARDEN_SOCKET_PATH")
+
+
+def socket_from_environment(environ) -> str | None:
+    values = {environ[name] for name in SOCKET_ENV if environ.get(name)}
+    if len(values) > 1:
+        raise ConfigError(f"{' and '.join(SOCKET_ENV)} name different sockets: set one")
+    return values.pop() if values else None
+
+
 def control_socket_path(path: str | os.PathLike | None = None) -> Path:
-    """Where the daemon listens, found without pydantic (`netwarden status` must start fast):
-    $NETWARDEN_SOCKET, else `socket_path` in the config file, else the default. The daemon
-    validates the value; a broken config file here just means the default."""
-    if os.environ.get("NETWARDEN_SOCKET"):
-        return Path(os.environ["NETWARDEN_SOCKET"])
-    value = _read_toml(config_file_path(path)).get("socket_path")
-    return Path(value) if isinstance(value, str) else _PATHS["socket_path"]
+    """Where the daemon listens, found without pydantic (`netwarden status` must start fast), by
+    load_settings' rules: $NETWARDEN_SOCKET or $NETWARDEN_SOCKET_PATH (a bad value is a
+    ConfigError), else `socket_path` in the config file, else the default. A config file that
+    cannot be used just means the default here: the daemon refuses such a file at reload and
+    keeps running with the configuration it has."""
+    environment = our_environment()
+    if environment:
+        from netwarden.config_rules import check_names
+
+        check_names(environment)
+    value = socket_from_environment(environment)
+    if value is not None:
+        return _socket_path(value, "/".join(name for name in SOCKET_ENV if os.environ.get(name)))
+    try:
+        data = read_config_file(config_file_path(path), explicit=False)
+        table = toml_module().loads(data.decode()) if data and not _only_comments(data) else {}
+        return _socket_path(table["socket_path"], "socket_path")
+    except (ConfigError, KeyError, ValueError, TypeError, RecursionError):  # no such key, not TOML, not UTF-8...
+        return _PATHS["socket_path"]
+
+
+def _socket_path(value, where: str) -> Path:
+    from netwarden.config_rules import SettingError, check_socket_path
+
+    try:
+        check_socket_path(Path(value))
+    except SettingError as e:
+        raise ConfigError(f"{where}: {e}") from None
+    return Path(value)
+
+
+
+def our_environment() -> dict[str, str]:
+    """The NETWARDEN_* variables in any case (pydantic-settings reads them so), NETWARDEN_CONFIG aside."""
+    return {k: v for k, v in os.environ.items() if k[:len(ENV_PREFIX)].upper() == ENV_PREFIX and k != CONFIG_ENV}
 
 
 def load_settings(path: str | os.PathLike | None = None) -> Settings:
-    """Settings from `path` (else $NETWARDEN_CONFIG, else the default file if present) and the environment."""
-    environ = os.environ
-    explicit = path if path is not None else environ.get(CONFIG_ENV)
+    """Settings from `path` (else $NETWARDEN_CONFIG, else the default file if present) and the
+    environment. ConfigError when a value, a file or a NETWARDEN_* name cannot be used."""
+    explicit = bool(path if path is not None else os.environ.get(CONFIG_ENV))
     config_file = config_file_path(path)
-    if explicit and not config_file.is_file():
-        raise ConfigError(f"config file {config_file} not found")
-    has_file = config_file.is_file()
-    has_env = any(k.startswith(ENV_PREFIX) and k != CONFIG_ENV for k in environ)
-    if not has_env and (not has_file or _only_comments(config_file)):
+    data = read_config_file(config_file, explicit)
+    environment = our_environment()
+    if not environment and (data is None or _only_comments(data)):
         return Settings()
-    settings = _validate(config_file if has_file else None)
-    _check_policy_ids(settings, config_file if has_file else None)
-    return settings
+    from netwarden.config_load import validate
+
+    return validate(data, config_file, environment)
 
 
-def _tomllib():
+def read_config_file(path: Path, explicit: bool) -> bytes | None:
+    """The file's bytes; None when no file was named and the default one is absent. Anything
+    that is not a readable regular file of sane size is a ConfigError saying what it is."""
+    import stat
+
+    try:  # O_NONBLOCK: a FIFO named by mistake must not hang netwarden
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        if explicit:
+            raise ConfigError(f"config file {path} not found") from None
+        return None
+    except (OSError, ValueError) as e:  # ValueError: a NUL in the path
+        raise ConfigError(f"config file {path}: cannot read: {getattr(e, 'strerror', None) or e}") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise ConfigError(f"config file {path} is a directory (give the file: {path}/netwarden.toml?)")
+        if not stat.S_ISREG(mode):
+            raise ConfigError(f"config file {path} is not a regular file")
+        with open(fd, "rb", closefd=False) as f:  # read() loops until the size or the end
+            data = f.read(MAX_CONFIG_BYTES + 1)
+    except OSError as e:
+        raise ConfigError(f"config file {path}: cannot read: {e.strerror or e}") from None
+    finally:
+        os.close(fd)
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"config file {path} is over {MAX_CONFIG_BYTES >> 20} MiB: not a netwarden configuration")
+    return data
+
+
+def toml_module():
     try:
         import tomllib
     except ModuleNotFoundError:  # Python 3.10
@@ -256,82 +314,7 @@ def _tomllib():
     return tomllib
 
 
-def _read_toml(path: Path) -> dict:
-    """The file's table; empty when it cannot be read or is not TOML (validation says why)."""
-    try:
-        with open(path, "rb") as f:
-            return _tomllib().load(f)
-    except (OSError, ValueError):
-        return {}
-
-
-def _only_comments(path: Path) -> bool:
+def _only_comments(data: bytes) -> bool:
     """Blank lines and comments only, as the packaged file ships: the defaults, and no pydantic
-    (nor even tomllib: ~8 ms of `netwarden check` on a packaged host). Unreadable: False, so
-    validation reports why."""
-    try:
-        with open(path, "rb") as f:
-            return all(not line.strip() or line.lstrip().startswith(b"#") for line in f)
-    except OSError:
-        return False
-
-
-def _validate(config_file: Path | None) -> Settings:
-    from pydantic import Field, ValidationError, create_model
-    from pydantic_settings import BaseSettings, SettingsConfigDict, TomlConfigSettingsSource
-
-    tomllib = _tomllib()
-
-    class Base(BaseSettings):
-        model_config = SettingsConfigDict(
-            env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", toml_file=config_file
-        )
-
-        @classmethod
-        def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
-                                       file_secret_settings):
-            # Environment beats the file; the file beats the defaults.
-            return (env_settings, TomlConfigSettingsSource(settings_cls)) if config_file else (env_settings,)
-
-    from pydantic import AliasChoices
-
-    def field_info(f):
-        default = {"default": f.default} if f.default is not dataclasses.MISSING else {"default_factory": f.default_factory}
-        if "env" in f.metadata:  # a second, documented environment name (NETWARDEN_SOCKET)
-            return Field(validation_alias=AliasChoices(f.name, f.metadata["env"].lower()), **default)
-        return Field(**default)
-
-    hints = typing.get_type_hints(Settings)
-    fields = {f.name: (hints[f.name], field_info(f)) for f in dataclasses.fields(Settings)}
-    model = create_model("Settings", __base__=Base, **fields)
-    where = f"{config_file} / {ENV_PREFIX}* environment" if config_file else f"{ENV_PREFIX}* environment"
-    try:
-        loaded = model()
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{config_file}: not valid TOML: {e}") from None
-    except ValidationError as e:
-        raise ConfigError(f"{where}: {_first_error(e)}") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{config_file}: cannot read: {e}") from None
-    try:  # cross-field rules in Settings.__post_init__
-        return Settings(**{f.name: getattr(loaded, f.name) for f in dataclasses.fields(Settings)})
-    except ValueError as e:
-        raise ConfigError(f"{where}: {e}") from None
-
-
-def _first_error(error) -> str:
-    errors = error.errors()
-    first = errors[0]
-    key = ".".join(str(p) for p in first["loc"]) or "(top level)"
-    msg = first["msg"].removeprefix("Value error, ")
-    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    return f"{key}: {msg}{more}"
-
-
-def _check_policy_ids(settings: Settings, config_file: Path | None) -> None:
-    from netwarden.checks import CHECK_IDS
-
-    for check_id in settings.policy:
-        if check_id not in CHECK_IDS:
-            where = config_file or "NETWARDEN_POLICY"
-            raise ConfigError(f"{where}: policy.{check_id}: no such check (known: {', '.join(CHECK_IDS)})")
+    (nor even tomllib: ~8 ms of `netwarden check` on a packaged host)."""
+    return all(not line.strip() or line.lstrip().startswith(b"#") for line in data.splitlines())

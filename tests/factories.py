@@ -6,12 +6,15 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 from netwarden.config import Settings
 from netwarden.model import BootSysctls, Census, Destination, Facts, PlatformInfo, SysctlAssignment
 
 LINUX = PlatformInfo("linux", "linux", "6.1.0")
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def on_linux(check):
@@ -40,6 +43,22 @@ def run_main(*argv: str) -> tuple[int, str, str]:
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = main(list(argv))
     return code, out.getvalue(), err.getvalue()
+
+
+def run_cli(*args: str, env: dict | None = None, prefix: tuple[str, ...] = (), timeout: float = 60):
+    """`python -m netwarden ARGS` in the clean environment plus `env`; prefix: e.g. setpriv."""
+    return subprocess.run([*prefix, sys.executable, "-m", "netwarden", *args], capture_output=True, text=True,
+                          env=clean_env(**(env or {})), cwd=ROOT, timeout=timeout)
+
+
+def assert_one_line_error(result, code: int, *words: str) -> str:
+    """Refused as a user error: exit `code`, one line on stderr naming `words`, no traceback."""
+    assert result.returncode == code, (result.returncode, result.stderr[-2000:])
+    assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1, result.stderr[-2000:]
+    assert result.stderr.startswith("netwarden: "), result.stderr
+    for word in words:
+        assert word in result.stderr, (word, result.stderr)
+    return result.stderr
 
 
 def facts(port_range="32768 60999", reserved="", tw_reuse="2", destinations=(), platform=LINUX,

@@ -19,9 +19,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CACHE = Path(os.environ.get("NETWARDEN_TEST_CACHE", "/var/cache/netwarden-test"))
+CACHE = Path(os.environ.get("NWTEST_CACHE", "/var/cache/netwarden-test"))
 SUITE = "bookworm"
-MIRROR = os.environ.get("NETWARDEN_TEST_MIRROR", "http://deb.debian.org/debian")
+MIRROR = os.environ.get("NWTEST_MIRROR", "http://deb.debian.org/debian")
 # What the package needs (python3, python3-systemd, iproute2) is installed up front: the container
 # has no network, so `dpkg -i` must find every dependency already there.
 PACKAGES = ("systemd", "systemd-sysv", "dbus", "python3", "python3-systemd", "iproute2", "procps")

@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from factories import clean_env
 
 from netwarden.cli import build_parser, parse, parser_for
@@ -26,3 +27,35 @@ def test_a_bare_check_runs_without_importing_argparse(tmp_path):
     imported, rc = out.stderr.split()[-2:]
     assert imported == "False", out.stderr
     assert int(rc) in (0, 1, 2, 3) and "ports.range" in out.stdout
+
+
+def usage_error(capsys, argv: list[str]) -> str:
+    from netwarden.cli import main
+
+    assert main(argv) == 64
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("netwarden: "), err
+    return err
+
+
+@pytest.mark.parametrize("command", sorted(build_parser().commands))
+def test_a_usage_error_points_at_the_subcommands_help(capsys, command):
+    for argv in ([command, "--no-such-option"], [command, "--config"], [command, "extra", "--json", "--nope"]):
+        assert f"(see `netwarden {command} --help`)" in usage_error(capsys, argv), argv
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--no-such-option"], "see `netwarden check --help`"),  # `netwarden [options]` is `netwarden check`
+    (["check", "--only"], "see `netwarden check --help`"),
+    (["no-such-command"], "see `netwarden --help`"),
+])
+def test_usage_errors_outside_a_subcommand(capsys, argv, words):
+    assert words in usage_error(capsys, argv)
+
+
+@pytest.mark.parametrize("only, skip", [(["ports.range"], ["ports.range"]),
+                                        (["ports.range", "conntrack"], ["mtu.path", "conntrack"])])
+def test_only_and_skip_naming_the_same_check_is_a_usage_error(capsys, no_netwarden_env, only, skip):
+    no_netwarden_env.setenv("NETWARDEN_CONFIG", "")
+    err = usage_error(capsys, ["check", "--only", *only, "--skip", *skip])
+    assert "--only and --skip both name" in err and (set(only) & set(skip)).pop() in err

@@ -1,0 +1,211 @@
+"""Reading a configuration: the TOML file's bytes and the NETWARDEN_* environment, validated by a
+pydantic-settings class derived from config.py's dataclasses. Imported only when there is
+something to read (pydantic costs ~220 ms of start-up).
+
+Every failure is a ConfigError of one line naming where the value came from (the file, or the
+variable) and the key; nothing a user can write may end in a traceback.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import dataclasses
+import functools
+import json
+import typing
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
+
+from netwarden.config import (ENV_PREFIX, SOCKET_ENV, ConfigError, Settings, Thresholds, socket_from_environment,
+                              toml_module)
+from netwarden.config_rules import NESTED, SettingError, check_names
+from netwarden.model import shown
+
+
+def validate(data: bytes | None, config_file: Path, environment: dict[str, str]) -> Settings:
+    """Settings from the file's bytes (None: no file) and the NETWARDEN_* variables (the
+    environment wins over the file, the file over the defaults)."""
+    check_names(environment)
+    check_json(environment)
+    socket = socket_from_environment(environment)
+    table = parse_toml(data, config_file) if data is not None else {}
+    _check_file_numbers(table, config_file)
+    where = _Where(environment, config_file if data is not None else None)
+    file_table = _FILE_TABLE.set(table)
+    try:  # NETWARDEN_SOCKET: passed in, above the rest of the environment and the file
+        loaded = _settings_class()(**({"socket_path": socket} if socket else {}))
+        settings = _to_dataclass(Settings, loaded)
+    except ValidationError as e:
+        error = e.errors()[0]
+        key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        more = f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""
+        problem = " ".join(error["msg"].removeprefix("Value error, ").split())
+        raise ConfigError(f"{where(key)}: {key}: {problem}{more}") from None
+    except SettingError as e:
+        raise ConfigError(f"{where(e.key)}: {e}") from None
+    except SettingsError as e:  # check_json reads what pydantic-settings would choke on; in case it missed some
+        raise ConfigError(f"{ENV_PREFIX}* environment: {e}") from None
+    except RecursionError:
+        raise ConfigError(f"{where('')}: values nested too deeply") from None
+    finally:
+        _FILE_TABLE.reset(file_table)
+    _check_policy_ids(settings, where)
+    return settings
+
+
+# ---- the environment ---------------------------------------------------------------------------
+
+
+def _complex_fields() -> dict[str, type]:
+    """Settings keys whose environment value is JSON (lists and tables), by key."""
+    hints = typing.get_type_hints(Settings)
+    return {f.name: hints[f.name] for f in dataclasses.fields(Settings)
+            if typing.get_origin(hints[f.name]) in (tuple, dict) or dataclasses.is_dataclass(hints[f.name])}
+
+
+def check_json(environment: dict[str, str]) -> None:
+    """Lists and tables come as JSON; what is not JSON is refused here, naming the variable
+    (pydantic-settings would raise a SettingsError naming neither it nor the reason)."""
+    for key, hint in _complex_fields().items():
+        name = ENV_PREFIX + key.upper()
+        if not environment.get(name):
+            continue
+        example = '["a", "b"]' if typing.get_origin(hint) is tuple else '{"key": "value"}'
+        try:
+            json.loads(environment[name])
+        except RecursionError:
+            raise ConfigError(f"{name}: JSON nested too deeply") from None
+        except ValueError as e:
+            raise ConfigError(f"{name}: not valid JSON ({e}); lists and tables are written as JSON, "
+                              f"e.g. {name}='{example}'") from None
+
+
+class _Where:
+    """Where a key's value came from: the variable that set it, else the config file."""
+
+    def __init__(self, environment: dict[str, str], config_file: Path | None):
+        self.set = {name.upper(): name for name, value in environment.items() if value}
+        self.config_file = config_file
+
+    def __call__(self, key: str) -> str:
+        head, _, rest = key.partition(".")
+        candidates = [f"{ENV_PREFIX}{head}{NESTED}{rest}".upper()] if rest else []
+        candidates += SOCKET_ENV if head == "socket_path" else [(ENV_PREFIX + head).upper()]
+        for candidate in candidates:
+            if candidate in self.set:
+                return self.set[candidate]
+        if self.config_file is not None:
+            return str(self.config_file)
+        return f"{ENV_PREFIX}* environment"
+
+
+# ---- the file ----------------------------------------------------------------------------------
+
+
+def parse_toml(data: bytes, path: Path) -> dict:
+    tomllib = toml_module()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {data[e.start]:#04x} at offset {e.start})") from None
+    try:
+        return tomllib.loads(text)
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid TOML: nested too deeply") from None
+    except ValueError as e:  # TOMLDecodeError, and int()'s limit on digits
+        raise ConfigError(f"{path}: not valid TOML: {' '.join(str(e).split())}") from None
+
+
+def _check_file_numbers(table: dict, path: Path) -> None:
+    """TOML has numbers: a quoted one in the file is a mistake, as `true` is. (The environment
+    has only strings; pydantic parses those.)"""
+    for cls, values, prefix in ((Settings, table, ""), (Thresholds, table.get("thresholds"), "thresholds.")):
+        for f in dataclasses.fields(cls) if isinstance(values, dict) else ():
+            if "bounds" in f.metadata and isinstance(values.get(f.name), str):
+                raise ConfigError(f"{path}: {prefix}{f.name}: a number, not a string ({shown(values[f.name])})")
+
+
+# ---- the pydantic class ------------------------------------------------------------------------
+
+
+def _not_a_boolean(value):
+    """pydantic takes true for 1; a boolean where a number goes is a mistake."""
+    if isinstance(value, bool):
+        raise ValueError(f"a number, not {str(value).lower()}")
+    return value
+
+
+def _group_number_as_text(value):
+    """socket_group = 5 (TOML integer): README says a group name or number."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+FIELD_VALIDATORS = {"socket_group": _group_number_as_text}
+
+
+def _fields(cls) -> dict:
+    """pydantic fields for a config dataclass: nested dataclasses become nested models, numbers
+    refuse booleans. The dataclass itself checks the rest when it is built (_to_dataclass)."""
+    hints = typing.get_type_hints(cls)
+    fields = {}
+    for f in dataclasses.fields(cls):
+        hint = hints[f.name]
+        if dataclasses.is_dataclass(hint):
+            nested = create_model(hint.__name__, __config__=ConfigDict(extra="forbid"), **_fields(hint))
+            fields[f.name] = (nested, Field(default_factory=nested))
+            continue
+        if "bounds" in f.metadata:
+            hint = Annotated[hint, BeforeValidator(_not_a_boolean)]
+        if f.name in FIELD_VALIDATORS:
+            hint = Annotated[hint, BeforeValidator(FIELD_VALIDATORS[f.name])]
+        default = ({"default": f.default} if f.default is not dataclasses.MISSING
+                   else {"default_factory": f.default_factory})
+        fields[f.name] = (hint, Field(**default))
+    return fields
+
+
+def _to_dataclass(cls, model: BaseModel):
+    hints = typing.get_type_hints(cls)
+    return cls(**{f.name: _to_dataclass(hints[f.name], getattr(model, f.name)) if dataclasses.is_dataclass(hints[f.name])
+                  else getattr(model, f.name) for f in dataclasses.fields(cls)})
+
+
+# The config file's table, for the class built once (below) to read in this call.
+_FILE_TABLE: contextvars.ContextVar[dict] = contextvars.ContextVar("netwarden_config_file")
+
+
+class _FileSource(PydanticBaseSettingsSource):
+    """The config file's table, as parse_toml read it (so reading fails in one place)."""
+
+    def get_field_value(self, field, field_name):
+        return _FILE_TABLE.get().get(field_name), field_name, False
+
+    def __call__(self) -> dict:
+        return _FILE_TABLE.get()
+
+
+@functools.cache  # built once (~5 ms): the daemon builds Settings at every reload
+def _settings_class() -> type[BaseSettings]:
+    class Base(BaseSettings):
+        model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter=NESTED, env_ignore_empty=True,
+                                          extra="forbid")
+
+        @classmethod
+        def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
+                                       file_secret_settings):
+            return init_settings, env_settings, _FileSource(settings_cls)  # the first one wins
+
+    return create_model("Settings", __base__=Base, **_fields(Settings))
+
+
+def _check_policy_ids(settings: Settings, where: _Where) -> None:
+    from netwarden.checks import CHECK_IDS
+
+    for check_id in settings.policy:
+        if check_id not in CHECK_IDS:
+            key = f"policy.{check_id}"
+            raise ConfigError(f"{where(key)}: {key}: no such check (known: {', '.join(CHECK_IDS)})")

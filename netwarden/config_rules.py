@@ -1,0 +1,189 @@
+"""The rules a configuration value must follow beyond its type: numbers finite and in their range,
+text the OS can take, targets, groups, addresses, socket paths.
+
+Settings and Thresholds (config.py) call these whenever they are built with anything but their
+defaults, whether from a file, the environment, a support bundle or a test, so no value that
+breaks a rule reaches the checks or the daemon. Not imported for the defaults (start-up).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import PurePath
+
+MAX_ITEMS = 256  # in any list or table: more is a mistake, not a configuration
+MAX_TARGETS = 64  # probed in parallel at every check
+PATH_MAX = 4096  # Linux's, with the terminating NUL
+SUN_PATH_MAX = 107  # a Unix socket's path: 108 bytes with the NUL
+NESTED = "__"  # NETWARDEN_THRESHOLDS__PORTS_RANGE_CRITICAL
+
+
+class SettingError(ValueError):
+    """A value that breaks its rule; `key` names the setting ("thresholds.dns_slow_ms")."""
+
+    def __init__(self, key: str, problem: str):
+        super().__init__(f"{key}: {problem}")
+        self.key = key
+
+
+def _shown(value, limit: int = 60) -> str:
+    from netwarden.model import shown  # only on the way to an error: `status` does not load the model
+
+    return shown(value, limit)
+
+
+def range_text(bounds: dict) -> str:
+    low = f"{bounds['gt']} < x" if "gt" in bounds else f"{bounds['ge']} <= x"
+    return f"{low} <= {bounds['le']}"
+
+
+def check_settings(settings) -> None:
+    check_fields(settings)
+    url = settings.webhook_url
+    if url is not None and (not url.startswith(("http://", "https://"))
+                            or any(c.isspace() or not c.isprintable() for c in url)):
+        raise SettingError("webhook_url", "must be an http:// or https:// URL (no spaces)")
+    if settings.metrics_address is not None:
+        try:
+            settings.metrics_endpoint()
+        except ValueError as e:
+            raise SettingError("metrics_address", str(e)) from None
+    _check_targets(settings.targets)
+    for server in settings.dns_fallback:
+        _check_ip_address(server, "dns_fallback")
+    if "/" in settings.sysctl_dropin or not settings.sysctl_dropin.endswith(".conf"):
+        raise SettingError("sysctl_dropin", "must be a file name ending in .conf")
+    if settings.socket_group:  # "": root only
+        _check_group(settings.socket_group)
+    check_socket_path(settings.socket_path)
+
+
+def check_thresholds(thresholds) -> None:
+    check_fields(thresholds, "thresholds.")
+    for low, high in (("ports_range_critical", "ports_range_warning"),
+                      ("ports_pressure_warning", "ports_pressure_critical"),
+                      ("conntrack_warning", "conntrack_critical")):
+        if getattr(thresholds, low) > getattr(thresholds, high):
+            raise SettingError(f"thresholds.{low}",
+                               f"must be <= {high} ({getattr(thresholds, low)} > {getattr(thresholds, high)})")
+
+
+def check_fields(obj, prefix: str = "") -> None:
+    """Every field's generic rule: numbers in their range (`number` in config.py), text the OS
+    can take (no NUL, valid UTF-8, absolute paths within PATH_MAX), lists and tables of a sane
+    size. A nested dataclass has checked itself."""
+    for f in dataclasses.fields(obj):
+        key, value = prefix + f.name, getattr(obj, f.name)
+        if "bounds" in f.metadata:
+            _check_number(key, value, f.type == "int", f.metadata)
+        elif not dataclasses.is_dataclass(value):
+            _check_text(key, value)
+
+
+def _check_number(key: str, value, integer: bool, metadata) -> None:
+    bounds = metadata["bounds"]
+    if isinstance(value, bool) or not isinstance(value, int if integer else (int, float)):
+        raise SettingError(key, f"must be {'an integer' if integer else 'a number'}, not {_shown(value)}")
+    # NaN fails every comparison and the bounds are finite: no non-finite value passes.
+    if not (("gt" not in bounds or value > bounds["gt"]) and ("ge" not in bounds or value >= bounds["ge"])
+            and value <= bounds["le"]):
+        unit = f" ({metadata['unit']})" if metadata["unit"] else ""
+        raise SettingError(key, f"must be {range_text(bounds)}{unit}, not {_shown(value)}")
+
+
+def _check_text(key: str, value) -> None:
+    if isinstance(value, (tuple, list, dict)):
+        if len(value) > MAX_ITEMS:
+            raise SettingError(key, f"holds {len(value)} items; at most {MAX_ITEMS}")
+        for item in value.items() if isinstance(value, dict) else value:
+            _check_text(key, item)
+        return
+    if not isinstance(value, (str, PurePath)):
+        return
+    text = str(value)
+    if "\0" in text:
+        raise SettingError(key, f"{_shown(text)} contains a NUL character")
+    try:
+        text.encode()
+    except UnicodeEncodeError:  # undecodable bytes of an environment variable (surrogates)
+        raise SettingError(key, f"{_shown(text)} is not valid UTF-8") from None
+    if isinstance(value, PurePath) and not value.is_absolute():  # "" is Path("."): refused too
+        raise SettingError(key, f"must be an absolute path, not {_shown(text)} "
+                                "(the daemon and the command line run in different directories)")
+    if isinstance(value, PurePath) and len(os.fsencode(text)) >= PATH_MAX:
+        raise SettingError(key, f"is longer than PATH_MAX ({PATH_MAX} bytes)")
+
+
+def _check_targets(targets: tuple[str, ...]) -> None:
+    from netwarden.model import Target
+
+    if len(targets) > MAX_TARGETS:
+        raise SettingError("targets", f"{len(targets)} targets; at most {MAX_TARGETS} (probed in parallel)")
+    for target in targets:
+        try:
+            Target.parse(target)
+        except ValueError as e:
+            raise SettingError("targets", str(e)) from None
+
+
+def _check_group(group: str) -> None:
+    """A group number (a gid below 2**32 - 1) or a name as shadow-utils allows: a letter or an
+    underscore first, then letters, digits, '_', '.', '-', an optional final '$'; 32 at most."""
+    body = group.removesuffix("$")
+    if group.isascii() and group.isdigit():
+        ok = int(group) < 2**32 - 1
+    else:
+        ok = (group.isascii() and len(group) <= 32 and (body[:1].isalpha() or body[:1] == "_")
+              and all(c.isalnum() or c in "_.-" for c in body))
+    if not ok:
+        raise SettingError("socket_group", f"{_shown(group)} is not a group name or number")
+
+
+def check_socket_path(path: PurePath) -> None:
+    _check_text("socket_path", path)
+    if len(os.fsencode(str(path))) > SUN_PATH_MAX:
+        raise SettingError("socket_path", f"is longer than a Unix socket's {SUN_PATH_MAX} bytes")
+
+
+def _check_ip_address(text: str, key: str) -> None:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(text)
+        if not text.isprintable() or " " in text:  # ipaddress takes anything as a zone id
+            raise ValueError
+    except ValueError:
+        raise SettingError(key, f"{_shown(text)} is not an IP address") from None
+
+
+def environment_names() -> dict[str, str]:
+    """Every NETWARDEN_* name netwarden reads, with what it sets; NETWARDEN_POLICY__<check id>
+    besides (the ids are checked as policy keys)."""
+    from netwarden.config import CONFIG_ENV, ENV_PREFIX, SOCKET_ENV, Settings
+
+    names = {CONFIG_ENV: "the config file", **{name: "socket_path" for name in SOCKET_ENV}}
+    for f in dataclasses.fields(Settings):
+        names[ENV_PREFIX + f.name.upper()] = f.name
+        if dataclasses.is_dataclass(f.default_factory):  # thresholds
+            for sub in dataclasses.fields(f.default_factory):
+                names[f"{ENV_PREFIX}{f.name.upper()}{NESTED}{sub.name.upper()}"] = f"{f.name}.{sub.name}"
+    return names
+
+
+def check_names(environment) -> None:
+    """A misspelt variable must not be silently ignored, as an unknown key in the file is not.
+    ConfigError naming it, and the closest known name."""
+    from netwarden.config import ENV_PREFIX, ConfigError
+
+    known, policy = environment_names(), f"{ENV_PREFIX}POLICY{NESTED}"
+    for name in sorted(environment):
+        if name in known or name.startswith(policy):
+            continue
+        if name.upper() in known or name.upper().startswith(policy):
+            raise ConfigError(f"{name}: write netwarden's variables in upper case ({name.upper()})")
+        import difflib
+
+        close = difflib.get_close_matches(name.upper(), known, n=1, cutoff=0.75)
+        hint = f" (did you mean {close[0]}?)" if close else " (README, Configuration, lists the settings)"
+        raise ConfigError(f"{_shown(name, 80)[1:-1]}: no such netwarden setting{hint}")
