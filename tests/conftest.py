@@ -8,7 +8,11 @@ import pytest
 from daemon_lab import DaemonRun
 from lab import Netns, lab_unavailable, link, without_probe_checks
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+# shared/ sits beside the checkout (/work/main, CI's clone) or, for a worktree under /work/wt/, one
+# level further up: the nearest one wins.
+FIXTURES = next((parent / "shared" / "fixtures" for parent in Path(__file__).resolve().parents[2:4]
+                 if (parent / "shared" / "fixtures").is_dir()),
+                Path(__file__).resolve().parents[2] / "shared" / "fixtures")
 
 
 @pytest.fixture
