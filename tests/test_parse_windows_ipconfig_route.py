@@ -92,6 +92,18 @@ def test_ipconfig_other_languages_keep_the_header_as_name_and_read_the_same_stru
     assert (french.header, french.name) == ("Carte Ethernet Ethernet 3", "Carte Ethernet Ethernet 3")
 
 
+def test_ipconfig_a_block_without_its_gateway_line_never_takes_the_mask_or_dhcp_server_for_it():
+    block = ("Ethernet adapter Static:\n\n   Connection-specific DNS Suffix  . :\n   Description . . . : NIC\n"
+             "   Physical Address. . . : 00-15-5D-01-52-02\n   DHCP Enabled. . . : No\n"
+             "   IPv4 Address. . . . : 10.1.1.20(Preferred)\n   Subnet Mask . . . : 255.255.255.0\n{gateway}"
+             "   DNS Servers . . . : 10.1.1.1\n")
+    assert parse_ipconfig(block.format(gateway="")).adapters[0].gateways == ()
+    assert parse_ipconfig(block.format(gateway="   Default Gateway . . : 10.1.1.254\n")).adapters[0].gateways == (
+        "10.1.1.254",)
+    assert parse_ipconfig(block.format(gateway="   Default Gateway . . : 0.0.0.0\n")).adapters[0].gateways == (
+        "0.0.0.0",)  # VPN adapters print it
+
+
 @pytest.mark.parametrize("text", ["", "\r\n\r\n", "Windows IP Configuration\n", "garbage without structure"])
 def test_ipconfig_nothing_readable_is_none(text):
     assert parse_ipconfig(text) is None

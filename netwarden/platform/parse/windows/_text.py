@@ -12,7 +12,7 @@ from typing import NamedTuple
 from netwarden.platform.parse.netfs import is_ip_address
 
 __all__ = ["is_ip_address", "lines", "is_prompt", "is_elision", "is_dashes", "address_token",
-           "is_placeholder_resolver", "Command", "split_transcript", "LEADER"]
+           "is_placeholder_resolver", "Command", "split_transcript", "leader"]
 
 # A console prompt in a pasted or recorded transcript: `C:\Users\x>`, `PS C:\x> `, interactive
 # `netsh>` / `netsh interface ipv4>`, and the `❯ ` of a themed PowerShell.
@@ -22,9 +22,6 @@ _ELISION = re.compile(r"^\s*(?:\.{3,}|\[\.{3}\]|…)\s*$")
 # An address as printed in a value: IPv4, IPv6 (with an optional %zone), then anything
 # (`(Preferred)`, `(首选)`, `(mask 255.0.0.0)`); `***` and other placeholders do not match.
 _ADDRESS = re.compile(r"^\s*([0-9A-Fa-f:.]+(?:%[\w.-]+)?)")
-# ipconfig's label leader: `Label . . . . : value`, `Label. . . :`, `Label  . :`, `Label :` (the
-# last for `Connection-specific DNS Suffix Search List :`); the label holds no colon.
-LEADER = re.compile(r"^(?P<indent>\s+)(?P<label>[^:\s][^:]*?)[\s.]*:(?:\s+(?P<value>.*?))?\s*$")
 # Windows' placeholder resolvers fec0:0:0:ffff::1..3 (a deprecated site-local prefix) stand for
 # "no DNS server configured" on an interface, they are never a real resolver.
 _PLACEHOLDER_PREFIX = socket.inet_pton(socket.AF_INET6, "fec0:0:0:ffff::")[:14]
@@ -36,6 +33,18 @@ def lines(text: str) -> list[str]:
     if not isinstance(text, str):
         return []
     return [line.rstrip() for line in text.lstrip("\ufeff").splitlines()]
+
+
+def leader(line: str) -> tuple[str, str | None] | None:
+    """(label, value or None) of an indented `Label . . . . : value` line (ipconfig's leader;
+    also `Label. . :`, `Label  . :`, `Label :`, and netsh's `Label:    value`), else None. The
+    label holds no colon; a colon followed by something else than a space is inside a value (an
+    IPv6 continuation line such as `fec0:0:0:ffff::2%1`). No regex: linear on any line."""
+    colon = line.find(":")
+    if colon < 0 or not line[:1].isspace() or line[colon + 1:colon + 2] not in ("", " ", "\t"):
+        return None
+    label = line[:colon].rstrip(" .\t").strip()
+    return (label, line[colon + 1:].strip() or None) if label else None
 
 
 def is_prompt(line: str) -> bool:

@@ -12,7 +12,7 @@ import re
 
 from netwarden.platform.parse.windows._text import lines
 
-_NUMBER = re.compile(r"(\d{1,5})\s*\.?\s*$")
+_NUMBER = re.compile(r"(\d{1,5})\s*\.?$")  # on a right-stripped line: no two \s* to backtrack between
 # Windows code page numbers whose Python codec is not named cp<N>.
 _CODECS = {65001: "utf-8", 1200: "utf-16-le", 1201: "utf-16-be", 20127: "ascii", 28591: "latin-1",
            54936: "gb18030", 20932: "euc-jp", 51932: "euc-jp", 51949: "euc-kr", 65000: "utf-7",

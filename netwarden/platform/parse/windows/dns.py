@@ -14,13 +14,11 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-from netwarden.platform.parse.windows._text import (LEADER, address_token, is_elision, is_ip_address,
-                                                     is_placeholder_resolver, is_prompt, lines)
+from netwarden.platform.parse.windows._text import (address_token, is_elision, is_ip_address, is_placeholder_resolver,
+                                                     is_prompt, leader, lines)
 
 _QUOTED = re.compile(r'"([^"]*)"')
-# PowerShell Format-Table row: alias (spaces allowed, may be cut with `...`), index, family, {list}.
-_PS_ROW = re.compile(r"^(?P<alias>\S.*?)\s+(?P<index>\d{1,10})\s+(?P<family>IPv4|IPv6|\d{1,5})\s+"
-                     r"\{(?P<servers>[^}]*)(?P<closed>\})?\s*$")
+_FAMILY = re.compile(r"IPv4|IPv6|\d{1,5}")
 _CUT = ("...", "…")  # PowerShell's marks for a cell cut at the console width
 
 
@@ -85,9 +83,10 @@ def parse_netsh_dns(text: str) -> NetshDns | None:
             if current:
                 blocks.append(current)
             continue
-        field = LEADER.match(line)
+        field = leader(line)
         if field:
-            is_dns = "DNS" in field.group("label").upper() and "WINS" not in field.group("label").upper()
+            label, value = field[0].upper(), field[1]
+            is_dns = "DNS" in label and "WINS" not in label
             if current is None and is_dns:
                 current = _Block(None)
                 blocks.append(current)
@@ -96,8 +95,8 @@ def parse_netsh_dns(text: str) -> NetshDns | None:
                 continue
             current.in_dns = is_dns and current.source == "unknown"
             if current.in_dns:
-                current.source = "dhcp" if "DHCP" in field.group("label").upper() else "static"
-                _add_server(current, field.group("value"))
+                current.source = "dhcp" if "DHCP" in label else "static"
+                _add_server(current, value)
         elif current is not None and current.in_dns:
             _add_server(current, line.strip())
     if not blocks:
@@ -118,12 +117,16 @@ def parse_dns_client_server_address(text: str) -> DnsClientServerAddresses | Non
     where the full list matters. None when no row was found."""
     rows, problems = [], []
     for number, line in enumerate(lines(text), start=1):
-        m = _PS_ROW.match(line)
-        if not m:
+        brace = line.find("{")
+        head = line[:brace].split() if brace > 0 else []
+        # alias (spaces allowed, may end in `...`), index, family, then `{list}` (maybe cut)
+        if len(head) < 3 or not head[-2].isdigit() or len(head[-2]) > 10 or not _FAMILY.fullmatch(head[-1]):
             continue
-        alias, listed = m.group("alias"), m.group("servers").strip()
+        alias, index, family = " ".join(head[:-2]), int(head[-2]), head[-1]
+        closing = line.find("}", brace)
+        listed = line[brace + 1:closing if closing >= 0 else len(line)].strip()
         words = [word.strip() for word in listed.split(",") if word.strip()]
-        list_cut = not m.group("closed") or listed.endswith(_CUT)
+        list_cut = closing < 0 or listed.endswith(_CUT)
         if list_cut and words:
             words.pop()  # the cut entry may be a shorter, wrong address (`100.100.111.2` of `...24`)
         servers = [word for word in words if is_ip_address(word)]
@@ -132,5 +135,5 @@ def parse_dns_client_server_address(text: str) -> DnsClientServerAddresses | Non
         if list_cut or alias.endswith(_CUT):
             what = "its server list may be incomplete" if list_cut else "its name is shortened"
             problems.append(f"line {number}: {alias!r} cut by PowerShell at the console width: {what}")
-        rows.append(DnsClientServerAddress(alias, int(m.group("index")), m.group("family"), tuple(servers)))
+        rows.append(DnsClientServerAddress(alias, index, family, tuple(servers)))
     return DnsClientServerAddresses(tuple(rows), tuple(problems)) if rows else None

@@ -20,8 +20,9 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-from netwarden.platform.parse.windows._text import (LEADER, address_token, is_elision, is_placeholder_resolver,
-                                                     is_prompt, lines)
+from netwarden.platform.parse.windows._text import (address_token, is_elision, is_placeholder_resolver, is_prompt,
+                                                     leader, lines)
+from netwarden.platform.parse.windows.route import mask_length
 
 _MAC = re.compile(r"^[0-9A-Fa-f]{2}(?:-[0-9A-Fa-f]{2}){5,7}$")  # 6 bytes; tunnels print 8
 # The type words before an adapter's name: "Ethernet adapter Wi-Fi", "Ethernet-Adapter Wi-Fi",
@@ -84,8 +85,8 @@ def _sections(text: str, problems: list[str]):
             if line.endswith(":"):
                 sections.append((line[:-1].rstrip(), []))
             field = None  # a title such as "Windows IP Configuration" / "Windows IP 配置"
-        elif m := LEADER.match(line):
-            field = _Field(m.group("label").strip(), [m.group("value")] if m.group("value") else [])
+        elif found := leader(line):
+            field = _Field(found[0], [found[1]] if found[1] else [])
             sections[-1][1].append(field)
         elif field is not None:
             field.values.append(line.strip())
@@ -107,7 +108,10 @@ def _at(fields: list[_Field], index: int | None) -> _Field | None:
 
 def _adapter(header: str, fields: list[_Field], problems: list[str]) -> Adapter:
     suffix_at = next((i for i, f in enumerate(fields) if _has(f, "DNS")), None)
-    after = (lambda n: None) if suffix_at is None else (lambda n: _at(fields, suffix_at + n))
+
+    def after(n: int) -> _Field | None:  # the n-th field after the connection-specific DNS suffix
+        return None if suffix_at is None else _at(fields, suffix_at + n)
+
     mac = _first(after(2))
     yes_no = (_first(after(3)) or "").strip().casefold()
     ipv4, ipv6, last_address = [], [], None
@@ -120,9 +124,10 @@ def _adapter(header: str, fields: list[_Field], problems: list[str]) -> Adapter:
         for address in addresses:
             (ipv6 if ":" in address else ipv4).append(address)
         last_address = i if addresses else last_address
+    type_words = _ADAPTER_WORD.match(header)
     return Adapter(
         header=header,
-        name=m.group("name") if (m := _ADAPTER_WORD.match(header)) else header,
+        name=type_words.group("name") if type_words else header,
         description=_first(after(1)),
         physical_address=mac.upper() if mac and _MAC.match(mac) else None,
         dhcp_enabled=True if yes_no in _YES else False if yes_no in _NO else None,
@@ -137,14 +142,20 @@ def _adapter(header: str, fields: list[_Field], problems: list[str]) -> Adapter:
 
 
 def _gateways(fields: list[_Field], last_address: int | None) -> tuple[str, ...]:
+    """The field before the first DHCP/DNS field after the addresses (and the IPv4 mask after
+    them), when its values are addresses; () when there is no such field (a date there means the
+    gateway line is absent; the mask is never taken for a gateway)."""
     if last_address is None:
         return ()
-    following = next((i for i in range(last_address + 1, len(fields)) if _has(fields[i], "DHCP", "DNS")), None)
-    gateway = _at(fields, following - 1 if following is not None else None)
-    if gateway is None or following - 1 <= last_address:
+    start = last_address + 1
+    mask = _at(fields, start)
+    if mask and mask.values and all(mask_length(value) not in (None, 0) for value in mask.values):
+        start += 1
+    following = next((i for i in range(start, len(fields)) if _has(fields[i], "DHCP", "DNS")), None)
+    if following is None or following == start:
         return ()
-    found = [address_token(value) for value in gateway.values]
-    return tuple(found) if all(found) else ()  # a date here means the gateway line is absent
+    found = [address_token(value) for value in fields[following - 1].values]
+    return tuple(found) if all(found) else ()
 
 
 def parse_ipconfig(text: str) -> IpConfig | None:

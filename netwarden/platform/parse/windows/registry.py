@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 from netwarden.platform.parse.windows._text import lines
 
-_VALUE = re.compile(r"^\s+(?P<name>.*?)\s+(?P<type>REG_[A-Z0-9_]+)(?:\s(?P<data>.*))?$")
+_TYPE = re.compile(r"\s(REG_[A-Z0-9_]+)(?=\s|$)")  # searched, not matched whole: linear on any line
 _KEY = re.compile(r"^(?:HKEY_[A-Z_]+|HK(?:LM|CU|CR|U|CC))(?:\\.*)?$")
 
 
@@ -60,16 +60,18 @@ def parse_reg_query(text: str) -> RegQuery | None:
             else:
                 subkeys.append(line)
             continue
-        m = _VALUE.match(line)
-        if not m or subkeys:  # values under a subkey (/s) belong to that subkey, not to `key`
+        m = _TYPE.search(line) if line[0].isspace() else None
+        name = line[:m.start()].strip() if m else ""
+        if not name or subkeys:  # values under a subkey (/s) belong to that subkey, not to `key`
             continue
-        data = m.group("data") or ""
-        data = data[3:] if data.startswith("   ") else data.lstrip()  # the separator is four spaces
-        value = _convert(m.group("type"), data)
+        data = line[m.end():]
+        data = data[4:] if data.startswith("    ") else data.lstrip()  # the separator is four spaces
+        kind = m.group(1)
+        value = _convert(kind, data)
         if value is None:
-            problems.append(f"line {number}: {m.group('name')!r}: {m.group('type')} data unreadable: {data[:40]!r}")
+            problems.append(f"line {number}: {name!r}: {kind} data unreadable: {data[:40]!r}")
             continue
-        values[m.group("name")] = RegValue(m.group("type"), value, data)
+        values[name] = RegValue(kind, value, data)
     if key is None and not values:
         return None
     return RegQuery(key, values, tuple(subkeys), tuple(problems))
