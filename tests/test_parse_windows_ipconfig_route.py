@@ -82,7 +82,8 @@ def test_ipconfig_other_languages_keep_the_header_as_name_and_read_the_same_stru
             "   Physische Adresse . . . . . . . . : 24-4B-FE-AB-43-C3\r\n   DHCP aktiviert. . . . . . . . . . : Ja\r\n"
             "   IPv4-Adresse  . . . . . . . . . . : 192.168.178.20(Bevorzugt)\r\n"
             "   Subnetzmaske  . . . . . . . . . . : 255.255.255.0\r\n"
-            "   Standardgateway . . . . . . . . . : 192.168.178.1\r\n   DHCP-Server . . . . . . . . . . . : 192.168.178.1\r\n"
+            "   Standardgateway . . . . . . . . . : 192.168.178.1\r\n"
+            "   DHCP-Server . . . . . . . . . . . : 192.168.178.1\r\n"
             "   DNS-Server  . . . . . . . . . . . : 192.168.178.1\r\n\r\n"
             "Carte Ethernet Ethernet 3 :\r\n\r\n   Suffixe DNS propre à la connexion. . . :\r\n")
     parsed = parse_ipconfig(text)
@@ -112,7 +113,8 @@ def test_ipconfig_nothing_readable_is_none(text):
 def test_powershell_dns_client_server_address():
     rows = parse_dns_client_server_address(fixture_text(W + "powershell-get-dnsclientserveraddress__1.txt"))
     assert rows.rows == (
-        DnsClientServerAddress("Firezone", 27, "IPv4", ("100.100.111.4", "100.100.111.1", "100.100.111.3", "100.100.111.2")),
+        DnsClientServerAddress("Firezone", 27, "IPv4",
+                               ("100.100.111.4", "100.100.111.1", "100.100.111.3", "100.100.111.2")),
         DnsClientServerAddress("Firezone", 27, "IPv6", ()),
         DnsClientServerAddress("Ethernet", 4, "IPv4", ("10.255.252.2",)),
         DnsClientServerAddress("Ethernet", 4, "IPv6", ()),

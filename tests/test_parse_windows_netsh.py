@@ -87,7 +87,8 @@ def test_dynamic_ports_none_for_output_that_is_not_a_range(text):
 
 
 def test_dynamic_ports_from_a_transcript_and_an_unknown_language():
-    transcript = "C:\\>netsh int ipv4 show dynamicport tcp\n\nПротокол tcp Диапазон\n-----\nНачало : 32768\nЧисло : 28232\n"
+    transcript = ("C:\\>netsh int ipv4 show dynamicport tcp\n\n"
+                  "Протокол tcp Диапазон\n-----\nНачало : 32768\nЧисло : 28232\n")
     assert parse_dynamic_ports(transcript) == DynamicPorts(32768, 28232, "tcp")
 
 

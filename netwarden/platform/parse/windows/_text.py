@@ -12,7 +12,7 @@ from typing import NamedTuple
 from netwarden.platform.parse.netfs import is_ip_address
 
 __all__ = ["is_ip_address", "lines", "is_prompt", "is_elision", "is_dashes", "address_token",
-           "is_placeholder_resolver", "Command", "split_transcript", "leader"]
+           "is_placeholder_resolver", "without_placeholders", "Command", "split_transcript", "leader"]
 
 # A console prompt in a pasted or recorded transcript: `C:\Users\x>`, `PS C:\x> `, interactive
 # `netsh>` / `netsh interface ipv4>`, and the `❯ ` of a themed PowerShell.
@@ -73,6 +73,11 @@ def is_placeholder_resolver(address: str) -> bool:
     except (OSError, ValueError):
         return False
     return packed[:14] == _PLACEHOLDER_PREFIX
+
+
+def without_placeholders(servers) -> tuple[str, ...]:
+    """The real resolvers among servers as listed (placeholders dropped)."""
+    return tuple(server for server in servers if not is_placeholder_resolver(server))
 
 
 class Command(NamedTuple):

@@ -14,8 +14,8 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-from netwarden.platform.parse.windows._text import (address_token, is_elision, is_ip_address, is_placeholder_resolver,
-                                                     is_prompt, leader, lines)
+from netwarden.platform.parse.windows._text import (address_token, is_elision, is_ip_address, is_prompt, leader, lines,
+                                                     without_placeholders)
 
 _QUOTED = re.compile(r'"([^"]*)"')
 _FAMILY = re.compile(r"IPv4|IPv6|\d{1,5}")
@@ -30,7 +30,7 @@ class InterfaceDns(NamedTuple):
     @property
     def real_servers(self) -> tuple[str, ...]:
         """Without Windows' fec0:0:0:ffff::N placeholders, which mean "no resolver configured"."""
-        return tuple(server for server in self.servers if not is_placeholder_resolver(server))
+        return without_placeholders(self.servers)
 
 
 class NetshDns(NamedTuple):
@@ -46,7 +46,7 @@ class DnsClientServerAddress(NamedTuple):
 
     @property
     def real_servers(self) -> tuple[str, ...]:
-        return tuple(server for server in self.servers if not is_placeholder_resolver(server))
+        return without_placeholders(self.servers)
 
 
 class DnsClientServerAddresses(NamedTuple):

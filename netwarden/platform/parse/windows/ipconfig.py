@@ -20,8 +20,8 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-from netwarden.platform.parse.windows._text import (address_token, is_elision, is_placeholder_resolver, is_prompt,
-                                                     leader, lines)
+from netwarden.platform.parse.windows._text import (address_token, is_elision, is_prompt, leader, lines,
+                                                     without_placeholders)
 from netwarden.platform.parse.windows.route import mask_length
 
 _MAC = re.compile(r"^[0-9A-Fa-f]{2}(?:-[0-9A-Fa-f]{2}){5,7}$")  # 6 bytes; tunnels print 8
@@ -50,7 +50,7 @@ class Adapter(NamedTuple):
     @property
     def real_dns_servers(self) -> tuple[str, ...]:
         """Without the fec0:0:0:ffff::N placeholders Windows lists when nothing is configured."""
-        return tuple(server for server in self.dns_servers if not is_placeholder_resolver(server))
+        return without_placeholders(self.dns_servers)
 
     @property
     def only_placeholder_dns(self) -> bool:
