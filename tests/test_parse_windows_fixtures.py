@@ -144,7 +144,8 @@ PIECES = st.sampled_from(["\r\n", "\n", "   ", " . . . : ", ":", "{", "}", "..."
                           "IPv4", "IPv6", "DNS", "DHCP", "adapter", "REG_DWORD", "0x1e", "HKEY_LOCAL_MACHINE\\X",
                           "<Event>", "</Event>", "<EventID>4227</EventID>", "[::1]:80", "0.0.0.0:0", "fe80::1%4",
                           "192.168.1.1(Preferred)", "fec0:0:0:ffff::1%1", "On-link", "=====", "::/0", '"Wi-Fi"',
-                          "C:\\>", "PS C:\\> ", "50000", "4294967295", "-1", "1e9", "nan", "\x00", "\ufeff"])
+                          "C:\\>", "PS C:\\> ", "50000", "4294967295", "-1", "1e9", "nan", "\x00", "\ufeff",
+                          "²", "٣", "0x", "0x1F", "1f", "REG_QWORD", "REG_MULTI_SZ", "\\0", " 27 IPv4 "])
 TEXTS = st.one_of(st.text(max_size=600), st.lists(st.one_of(PIECES, st.text(max_size=8)), max_size=80).map("".join))
 
 

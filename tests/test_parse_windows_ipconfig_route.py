@@ -198,3 +198,7 @@ def test_route_print_rows_the_captures_lack():
                                          ("255.0.255.0", None), ("256.0.0.0", None), ("", None), ("::", None)])
 def test_mask_length(mask, length):
     assert mask_length(mask) == length
+
+
+def test_powershell_index_in_other_digits_is_not_a_row():
+    assert parse_dns_client_server_address("Wi-Fi   ² IPv4    {1.1.1.1}\nWi-Fi   ٣ IPv4    {1.1.1.1}\n") is None

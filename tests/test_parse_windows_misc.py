@@ -227,3 +227,11 @@ def test_codec_for():
     assert [codec_for(n) for n in (437, 850, 936, 65001, 1200, 20127)] == [
         "cp437", "cp850", "gbk", "utf-8", "utf-16-le", "ascii"]
     assert [codec_for(n) for n in (0, -1, 70000, 4242, None, True, "936")] == [None] * 7
+
+
+def test_reg_query_numbers_that_are_not_what_their_type_says():
+    text = ("HKEY_LOCAL_MACHINE\\X\r\n    A    REG_DWORD    1e\r\n    B    REG_DWORD    ²\r\n"
+            "    C    REG_QWORD    0xffffffffffffffff\r\n    D    REG_DWORD    42\r\n")
+    parsed = parse_reg_query(text)
+    assert {name: v.value for name, v in parsed.values.items()} == {"C": 2 ** 64 - 1, "D": 42}
+    assert len(parsed.problems) == 2

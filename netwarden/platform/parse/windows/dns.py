@@ -18,7 +18,8 @@ from netwarden.platform.parse.windows._text import (address_token, is_elision, i
                                                      without_placeholders)
 
 _QUOTED = re.compile(r'"([^"]*)"')
-_FAMILY = re.compile(r"IPv4|IPv6|\d{1,5}")
+_FAMILY = re.compile(r"IPv4|IPv6|[0-9]{1,5}")
+_INDEX = re.compile(r"[0-9]{1,10}")
 _CUT = ("...", "…")  # PowerShell's marks for a cell cut at the console width
 
 
@@ -120,7 +121,7 @@ def parse_dns_client_server_address(text: str) -> DnsClientServerAddresses | Non
         brace = line.find("{")
         head = line[:brace].split() if brace > 0 else []
         # alias (spaces allowed, may end in `...`), index, family, then `{list}` (maybe cut)
-        if len(head) < 3 or not head[-2].isdigit() or len(head[-2]) > 10 or not _FAMILY.fullmatch(head[-1]):
+        if len(head) < 3 or not _INDEX.fullmatch(head[-2]) or not _FAMILY.fullmatch(head[-1]):
             continue
         alias, index, family = " ".join(head[:-2]), int(head[-2]), head[-1]
         closing = line.find("}", brace)

@@ -34,9 +34,10 @@ class RegQuery(NamedTuple):
 def _convert(kind: str, data: str):
     if kind in ("REG_DWORD", "REG_QWORD", "REG_DWORD_BIG_ENDIAN"):
         text = data.strip().lower()
-        digits = text[2:] if text.startswith("0x") else text
-        if digits and len(digits) <= 16 and all(c in "0123456789abcdef" for c in digits):
-            return int(digits, 16) if text.startswith("0x") else int(digits)
+        hexadecimal = text.startswith("0x")
+        digits, allowed = (text[2:], "0123456789abcdef") if hexadecimal else (text, "0123456789")
+        if digits and len(digits) <= 20 and all(c in allowed for c in digits):
+            return int(digits, 16 if hexadecimal else 10)
         return None
     if kind == "REG_MULTI_SZ":
         return tuple(part for part in data.split("\\0") if part)

@@ -19,7 +19,8 @@ from typing import NamedTuple
 
 from netwarden.platform.parse.windows._text import is_elision, is_ip_address, is_prompt, lines
 
-_INTERFACE = re.compile(r"^\s*(?P<index>\d{1,10})\s?\.{3}(?P<mac>(?:[0-9A-Fa-f]{2}[ -]){0,16})\.*\s*(?P<description>.*)$")
+_INTERFACE = re.compile(r"^\s*(?P<index>\d{1,10})\s?\.{3}(?P<mac>(?:[0-9A-Fa-f]{2}[ -]){0,16})\.*\s*"
+                        r"(?P<description>.*)$")
 _TITLE_FAMILY = re.compile(r"\bIPv([46])\b")
 _SEPARATOR = re.compile(r"^\s*=+\s*$")
 
