@@ -34,15 +34,19 @@ def _duration(ms) -> str:
 
 
 def text(doc: dict) -> str:
+    """The table of phases (a phase that is not ok shows its evidence under it), then the
+    findings with what they add: observed, expected, further evidence, the fix, advice."""
     total = doc["elapsed_ms"]
     lines = [f"netwarden probe {doc['target']}: {doc['status']}"
              + (f" in {_duration(total)}" if total is not None else "") + f" ({doc['platform']})", "",
              f"  {'phase':8} {'time':>8}  {'verdict':9} summary"]
+    shown = set()
     for p in doc["phases"]:
         lines.append(f"  {p['name']:8} {_duration(p['ms']) if p['verdict'] != 'skipped' else '-':>8}  "
                      f"{p['verdict']:9} {p['summary']}")
-        if p["verdict"] not in ("ok", "skipped") and not any(_belongs(f, p["name"]) for f in doc["findings"]):
-            lines += [f"  {'':8} {'':8}  {'':9} {e}" for e in p["evidence"]]
+        if p["verdict"] not in ("ok", "skipped"):
+            lines += [f"  {'':8} {'':8}  {'':9} {e}" for e in p["evidence"] if e != p["summary"]]
+            shown.update(p["evidence"])
     if not doc["findings"]:
         lines += ["", "Nothing flagged: every phase that ran is ok." if doc["status"] == "ok"
                   else "No finding: see the phases above."]
@@ -50,17 +54,9 @@ def text(doc: dict) -> str:
     lines += ["", "Findings:"]
     for f in doc["findings"]:
         lines.append(f"  {f['severity'].upper():9} {f['id']}: {f['title']}")
-        fixes = [f"{c['description']} (`netwarden check --apply`, as root, makes it)" for c in f["changes"]]
+        fixes = [f"`netwarden check --apply` (root): {c['description']}" for c in f["changes"]]
+        evidence = [e for e in f["evidence"] if e not in shown and e != f["title"]]
         for label, items in (("observed", [f["observed"]]), ("expected", [f["expected"]]),
-                             ("evidence", f["evidence"]), ("fix", fixes), ("advice", f["advice"])):
+                             ("evidence", evidence), ("fix", fixes), ("advice", f["advice"])):
             lines += [f"  {'':9} {label:9} {item}" for item in items if item]
     return "\n".join(lines)
-
-
-PHASE_OF = {"dns": "resolve", "ipv6": "connect", "tcp.connect": "connect", "tls": "tls", "mtu": "mtu",
-            "tcp.idle-timeout": "idle", "ports": "ports"}
-
-
-def _belongs(finding: dict, phase: str) -> bool:
-    fid = finding["id"]
-    return PHASE_OF.get(fid, PHASE_OF.get(fid.split(".", 1)[0])) == phase

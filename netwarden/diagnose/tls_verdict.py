@@ -26,7 +26,7 @@ LARGE_HELLO_ADVICE = (
 def describe(h: dict) -> str:
     head = f"{h['kind']} ClientHello ({h['bytes']:,} bytes): "
     if h["outcome"] not in GOT_THROUGH:
-        return head + h["outcome"] + (f" ({h['error']})" if h["error"] else "") + f" after {h['ms']:,.0f} ms"
+        return head + h["outcome"] + (f" ({h['error']})" if h["error"] else "") + f" after {h['ms']:,.1f} ms"
     if h["outcome"] == "alert":
         return head + f"refused by the server ({h['error']})"
     trust = "verified" if h["verified"] else f"NOT verified ({h['verify_error']})"

@@ -120,7 +120,7 @@ def _connect(obs, facts, settings):
                                      "route (`ip route get ADDRESS`) lets it through.",)))
     if len(connects) < len(obs.connects):
         return "unknown", "connects not in the support bundle", lines, data, found
-    return None, "; ".join(lines), lines + _happy_eyeballs(facts.targets[0], timeout, facts.sysctls), data, found
+    return None, "; ".join(lines), _happy_eyeballs(facts.targets[0], timeout, facts.sysctls), data, found
 
 
 def _happy_eyeballs(probe: TargetProbe, timeout: float, sysctls: dict) -> list[str]:
@@ -177,7 +177,8 @@ def _idle(obs):
     data.update(survived=max(survived, default=0.0), failed_at=failed[0]["idle"] if failed else None)
     if not failed:
         return "ok", f"idle connections survive every time asked (up to {max(asked):g} s)", lines, data, []
-    return None, lines[1 + trials.index(failed[0])], lines, data, [_idle_finding(obs, failed[0], survived, lines)]
+    summary = (f"survived {max(survived):g} s; " if survived else "") + lines[1 + trials.index(failed[0])]
+    return None, summary, lines, data, [_idle_finding(obs, failed[0], survived, lines)]
 
 
 def _trial_line(t: dict) -> str:
