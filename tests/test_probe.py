@@ -226,3 +226,18 @@ def test_a_bundle_without_the_answers_is_unknown_not_a_crash():
                                        ports=missing, connects=[missing], literal=False, resolv=None))
     assert phases["tls"].verdict == phases["ports"].verdict == "unknown"
     assert phases["connect"].verdict == "unknown"
+
+
+def test_all_connects_to_every_address_else_to_the_first_of_each_family():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from netwarden.diagnose.phases import _Runner
+    from netwarden.platform.source import Source
+
+    addresses = [[4, "127.0.0.1"], [4, "127.0.0.2"], [6, "::1"]]  # loopback, nothing listens on port 9
+    for all_addresses, expected in ((False, ["127.0.0.1", "::1"]), (True, ["127.0.0.1", "127.0.0.2", "::1"])):
+        with ThreadPoolExecutor(4) as pool:
+            runner = _Runner(Source(), None, Plan(Target("localhost", 9), 1.0, (), all_addresses), pool)
+            connects = runner._connect(addresses)
+        assert [c["address"] for c in connects] == expected
+        assert {c["outcome"] for c in connects} == {"fast-fail"}, connects

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import select
 import socket
+import threading
 import time
 
 from netwarden.diagnose.tls import context, ended
 from netwarden.platform.probe import _errname
+
+STOP = threading.Event()  # set when the probe is interrupted: idle waits end at once
 
 
 def request(host: str) -> bytes:
@@ -55,7 +58,9 @@ def _idle(conn, idle: float) -> dict | None:
     conn.setblocking(False)
     try:
         while (left := deadline - time.monotonic()) > 0:
-            if not select.select([conn], [], [], left)[0]:
+            if STOP.is_set():
+                return {"outcome": "error", "error": "interrupted"}
+            if not select.select([conn], [], [], min(left, 0.5))[0]:
                 continue
             try:
                 if conn.recv(4096) == b"":

@@ -49,8 +49,16 @@ class Observations:
 
 
 def run(source, backend, plan: Plan) -> Observations:
-    with ThreadPoolExecutor(max_workers=48) as pool:
+    from netwarden.diagnose import idle
+
+    pool = ThreadPoolExecutor(max_workers=48)
+    try:
         return _Runner(source, backend, plan, pool).run()
+    except BaseException:  # Ctrl-C: idle trials stop now; everything else ends within --timeout
+        idle.STOP.set()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 class _Runner:
