@@ -38,6 +38,7 @@ bench: setup lab-deps
 	$(BIN)/python bench/census.py
 	$(BIN)/python bench/daemon.py
 	$(BIN)/python bench/control_socket.py
+	$(BIN)/python bench/probe.py
 
 # dist/netwarden_<version>_<arch>.deb: this checkout plus its bundled dependencies (packaging/debian/).
 deb: setup

@@ -72,14 +72,25 @@ def public_roots() -> tuple[str, str]:
         label = f"public roots ({len(pem)} in {directory})"
         extra = os.environ.get("NODE_EXTRA_CA_CERTS")
         if extra:
-            try:
-                with open(extra, encoding="ascii", errors="replace") as f:
-                    pem.append(f.read())
-                label += f" + NODE_EXTRA_CA_CERTS={extra}"
-            except OSError as e:
-                label += f" (NODE_EXTRA_CA_CERTS={extra} unreadable: {e.strerror})"
+            text, why = _extra_certs(extra)
+            pem.append(text)
+            label += f" + NODE_EXTRA_CA_CERTS={extra}" + (f" (not loaded: {why}; Node ignores it too)" if why else "")
         return "\n".join(pem), label
     return "", f"no public root list found (looked in {', '.join(PUBLIC_ROOTS_DIRS)})"
+
+
+def _extra_certs(path: str) -> tuple[str, str]:
+    """(the PEM text of NODE_EXTRA_CA_CERTS, "") or ("", why not): a file that does not load is
+    left out, as Node does (with a warning), rather than failing every handshake."""
+    import ssl
+
+    try:
+        with open(path, encoding="ascii", errors="replace") as f:
+            text = f.read()
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cadata=text)
+        return text, ""
+    except (OSError, ValueError) as e:  # ssl.SSLError is an OSError
+        return "", str(getattr(e, "strerror", None) or getattr(e, "reason", None) or e)
 
 
 def system_store() -> str:
@@ -92,18 +103,22 @@ def system_store() -> str:
     return "system store (" + (", ".join(chosen) or paths.cafile or paths.capath or "OpenSSL default") + ")"
 
 
+@lru_cache(maxsize=None)
 def context(trust: str, alpn: tuple[str, ...]):
-    """A client context: trust "system", "node" (public roots + NODE_EXTRA_CA_CERTS) or "none"."""
+    """A client context: trust "system", "node" (public roots + NODE_EXTRA_CA_CERTS) or "none".
+    Made once per kind (loading a trust store costs ~50 ms) and shared: a context is safe to use
+    from several threads. "none" loads no store at all: its hello is byte for byte the same size."""
     import ssl
 
-    if trust == "node" and public_roots()[0]:
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        ctx.load_verify_locations(cadata=public_roots()[0])
-    else:
+    if trust == "system" or (trust == "node" and not public_roots()[0]):
         ctx = ssl.create_default_context()
-    if trust == "none":
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
+    else:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        if trust == "node":
+            ctx.load_verify_locations(cadata=public_roots()[0])
+        else:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
     ctx.set_alpn_protocols(list(alpn))
     return ctx
 

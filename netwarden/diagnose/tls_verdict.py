@@ -44,7 +44,8 @@ def judge_tls(obs):
     data = {"address": obs.address, "hellos": [h if isinstance(h, dict) else {"unknown": h.reason}
                                                for h in (classic, large)]}
     if not isinstance(classic, dict) or not isinstance(large, dict):
-        return "unknown", "handshakes not in the support bundle", (), data, []
+        why = next(h.reason for h in (classic, large) if not isinstance(h, dict))
+        return "unknown", f"handshakes not measured: {why}", (), data, []
     lines = [describe(classic), describe(large)]
     small_ok, large_ok = classic["outcome"] in GOT_THROUGH, large["outcome"] in GOT_THROUGH
     target = obs.plan.target
