@@ -241,3 +241,21 @@ def test_all_connects_to_every_address_else_to_the_first_of_each_family():
             connects = runner._connect(addresses)
         assert [c["address"] for c in connects] == expected
         assert {c["outcome"] for c in connects} == {"fast-fail"}, connects
+
+
+def test_the_json_document_has_its_documented_shape_and_renders_as_text():
+    import json
+
+    from netwarden.diagnose import render
+    from netwarden.diagnose.phases import PHASES
+
+    obs = observed(hellos={"classic": hello("classic"), "large": hello("large", "reset")})
+    doc = json.loads(json.dumps(render.document(obs, *verdicts.judge(obs, Settings()))))
+    assert set(doc) == {"schema", "netwarden", "target", "host", "port", "options", "platform", "status",
+                        "exit_code", "elapsed_ms", "phases", "findings"}
+    assert (doc["schema"], doc["target"], doc["status"], doc["exit_code"]) == (1, "198.18.0.2:443", "critical", 2)
+    assert [p["name"] for p in doc["phases"]] == list(PHASES)
+    assert all(set(p) == {"name", "verdict", "ms", "summary", "evidence", "data"} for p in doc["phases"])
+    assert [f["id"] for f in doc["findings"]] == ["tls.large-clienthello"]
+    text = render.text(doc)
+    assert "CRITICAL  tls.large-clienthello" in text and "large ClientHello (1,800 bytes): reset" in text

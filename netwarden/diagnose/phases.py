@@ -67,12 +67,18 @@ class _Runner:
         self.spans: dict[str, list[float]] = {}  # phase -> [first start, last end]
 
     def submit(self, phase: str, fn, *args):
-        """fn(*args) on the pool, its time counted in `phase`."""
+        """fn(*args) on the pool, its time counted in `phase` (the end is taken inside the task:
+        a done-callback may run after a waiter has already read the result)."""
         now = time.monotonic()
         span = self.spans.setdefault(phase, [now, now])
-        future = self.pool.submit(fn, *args)
-        future.add_done_callback(lambda _: span.__setitem__(1, max(span[1], time.monotonic())))
-        return future
+
+        def timed():
+            try:
+                return fn(*args)
+            finally:
+                span[1] = max(span[1], time.monotonic())
+
+        return self.pool.submit(timed)
 
     def call(self, phase: str, name: str, fn, *args):
         return self.submit(phase, self.answer, name, fn, *args)
