@@ -248,6 +248,7 @@ def run_check(args) -> int:
 
 
 def run_probe(args) -> int:
+    import dataclasses
     import json
     from pathlib import Path
 
@@ -270,8 +271,8 @@ def run_probe(args) -> int:
         raise Fail(EXIT_DATAERR, str(e)) from None
     except (OSError, ValueError) as e:
         raise Fail(EXIT_DATAERR, f"{args.replay}: not a recorded probe ({e})") from None
-    try:
-        backend = backend_for(source, settings)
+    try:  # a backend without targets: it collects host facts and probes nothing on its own
+        backend = backend_for(source, dataclasses.replace(settings, targets=()))
     except UnsupportedPlatform as e:
         raise Fail(EXIT_UNKNOWN, str(e)) from None
     observations = phases.run(source, backend, plan)

@@ -18,16 +18,25 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from netwarden.checks.mtu import BASE_MSS, PROBING
-from netwarden.checks.ports import RANGE, RESERVED, usable_ports
+from netwarden.checks.ports import usable_ports
 from netwarden.diagnose.inputs import Plan
 from netwarden.model import Facts, PathProbe, Unknown
 
 PHASES = ("resolve", "connect", "tls", "mtu", "idle", "ports")
-SYN_RETRIES = "net.ipv4.tcp_syn_retries"
-SYSCTLS = {PROBING, BASE_MSS, RANGE, RESERVED, SYN_RETRIES}
-HOST_FACTS = {"links", "routes", "ipv6", "gai", "resolv", "sockstat"}
+# The checks whose rules judge the phases' measurements. The host facts they read (resolv.conf,
+# gai.conf, IPv6 state, links, routes, sysctls) are collected as `netwarden check` collects them,
+# by a backend whose settings name no targets, so that it probes nothing itself.
+CHECKS_BY_PHASE = {"resolve": ("dns.resolvers",), "connect": ("ipv6.preference",), "mtu": ("mtu.path",),
+                   "ports": ("ports.range", "ports.pressure")}
+SYN_RETRIES = "net.ipv4.tcp_syn_retries"  # how long a connect without its own timeout waits (Linux)
 RECORD_TYPES = ("A", "AAAA")
+
+
+def check_specs(phase: str | None = None) -> list:
+    from netwarden.checks import all_checks
+
+    specs = all_checks()
+    return [specs[i] for name, ids in CHECKS_BY_PHASE.items() if phase in (None, name) for i in ids]
 
 
 @dataclass
@@ -35,7 +44,7 @@ class Observations:
     """Everything the phases measured, as plain data; verdicts.py judges it."""
 
     plan: Plan
-    facts: Facts  # this host's links, routes, IPv6 state, gai.conf, resolv.conf, sysctls
+    facts: Facts  # what the checks of CHECKS_BY_PHASE read about this host
     literal: bool = False  # HOST is an address: nothing to resolve
     lookup: dict = field(default_factory=dict)  # {"addresses": [[4|6, address], ...], "error"}
     dns: list = field(default_factory=list)  # probes.dns_lookup answers (or Unknown)
@@ -46,6 +55,7 @@ class Observations:
     idle: dict | None = None  # {"tls": bool | None, "why": str, "baseline": trial, "trials": [trial]}
     ports: dict | Unknown | None = None  # probes.held_ports answer
     ms: dict = field(default_factory=dict)  # phase -> wall milliseconds; "lookup"; "total"
+    syn_retries: str | None = None  # net.ipv4.tcp_syn_retries, where the platform has it
 
 
 def run(source, backend, plan: Plan) -> Observations:
@@ -97,13 +107,13 @@ class _Runner:
 
         start = time.monotonic()
         plan, target = self.plan, self.plan.target
-        facts_future = self.submit("resolve", self.backend.collect, SYSCTLS, HOST_FACTS)
+        facts_future = self.submit("resolve", self._host_facts)
         obs = Observations(plan, Facts(platform=self.backend.platform), literal=is_ip_address(target.host))
         if obs.literal:
             obs.lookup = {"addresses": [[6 if ":" in target.host else 4, target.host]], "error": "", "ms": 0.0}
         else:
             lookup_future = self.submit("resolve", self._lookup)
-        obs.facts = facts_future.result()
+        obs.facts, obs.syn_retries = facts_future.result()
         dns = [] if obs.literal else self._ask_nameservers(obs.facts.resolv)
         if not obs.literal:
             obs.lookup = lookup_future.result()
@@ -129,6 +139,13 @@ class _Runner:
             obs.ms = {}
         obs.lookup.pop("ms", None)
         return obs
+
+    def _host_facts(self) -> tuple[Facts, str | None]:
+        from netwarden import engine
+
+        read = getattr(self.backend, "read_sysctl", None)
+        retries = read(SYN_RETRIES) if read else None
+        return engine.collect(self.backend, check_specs()), retries if isinstance(retries, str) else None
 
     def _lookup(self) -> dict:
         """getaddrinfo's answer and order, from a fresh process as the ipv6 check asks it."""

@@ -1,9 +1,10 @@
 """A verdict per phase, and the findings, from what the phases measured.
 
-Where a check already judges the concept, its rules decide: `dns.resolvers` (dead or slow
-nameservers), `ipv6.preference` (IPv6 first and timing out), `mtu.path` (the A/B transfer),
-`ports.range` and `ports.pressure`; the probe builds the Facts they read from its own
-measurements and calls them, so `netwarden probe` and `netwarden check` never disagree. The
+Where a check already judges the concept, its rules decide (phases.CHECKS_BY_PHASE):
+`dns.resolvers` (dead or slow nameservers), `ipv6.preference` (IPv6 first and timing out),
+`mtu.path` (the A/B transfer), `ports.range` and `ports.pressure`; the probe puts its own
+measurements into the Facts they read and runs them through the engine, so `netwarden probe` and
+`netwarden check` never disagree. The
 probe's own findings: `dns.lookup`, `tcp.connect`, `tls.*` (tls_verdict.py) and
 `tcp.idle-timeout`.
 """
@@ -44,6 +45,14 @@ def judge(obs, settings) -> tuple[list[Phase], list[Finding]]:
     return phases, findings
 
 
+def run_checks(phase: str, facts, settings) -> list[Finding]:
+    """The findings of the checks that judge this phase, as `netwarden check` makes them."""
+    from netwarden import engine
+    from netwarden.diagnose.phases import check_specs
+
+    return engine.analyze(facts, settings, check_specs(phase))
+
+
 def overall(phases: list[Phase]) -> Severity:
     return worst(Severity(p.verdict) for p in phases if p.verdict != "skipped")
 
@@ -72,8 +81,6 @@ def _facts(obs):
 
 
 def _resolve(obs, facts, settings):
-    from netwarden.checks.dns import check_dns
-
     host, lookup = obs.plan.target.host, obs.lookup
     addresses = [a for _, a in lookup["addresses"]]
     resolv = facts.resolv
@@ -82,7 +89,7 @@ def _resolve(obs, facts, settings):
             "nameservers": [d if isinstance(d, dict) else {"unknown": d.reason} for d in obs.dns]}
     if obs.literal:
         return "ok", f"{host} is an address: nothing to resolve", (), data, []
-    found = check_dns(facts, settings)
+    found = run_checks("resolve", facts, settings)
     evidence = found[0].evidence
     took = obs.ms.get("lookup")
     when = f" in {took:,.0f} ms" if took is not None else ""
@@ -104,15 +111,13 @@ def _resolve(obs, facts, settings):
 
 
 def _connect(obs, facts, settings):
-    from netwarden.checks.ipv6 import check_ipv6
-
     target, timeout = obs.plan.target, obs.plan.timeout
     data = {"order": [f for f, _ in obs.lookup["addresses"]], "connects": obs.connects}
     if not obs.lookup["addresses"]:
         return not_run(f"{target.host} has no address", data)
     connects = facts.targets[0].connects
     lines = [f"{c.address}: {c.outcome} in {c.ms:,.1f} ms" + (f" ({c.error})" if c.error else "") for c in connects]
-    found = check_ipv6(facts, settings)
+    found = run_checks("connect", facts, settings)
     if connects and all(c.outcome != "ok" for c in connects):
         found.append(Finding("tcp.connect", Severity.CRITICAL, f"No address of {target} accepts a TCP connection",
                              observed="; ".join(lines), expected="a connection to at least one address",
@@ -120,10 +125,10 @@ def _connect(obs, facts, settings):
                                      "route (`ip route get ADDRESS`) lets it through.",)))
     if len(connects) < len(obs.connects):
         return "unknown", "connects not in the support bundle", lines, data, found
-    return None, "; ".join(lines), _happy_eyeballs(facts.targets[0], timeout, facts.sysctls), data, found
+    return None, "; ".join(lines), _happy_eyeballs(facts.targets[0], timeout, obs.syn_retries), data, found
 
 
-def _happy_eyeballs(probe: TargetProbe, timeout: float, sysctls: dict) -> list[str]:
+def _happy_eyeballs(probe: TargetProbe, timeout: float, retries: str | None) -> list[str]:
     """What a client waits when getaddrinfo puts a dead IPv6 first (DOMAIN.md §2)."""
     v6, v4 = probe.connect(6), probe.connect(4)
     if not (probe.addresses and probe.addresses[0][0] == 6 and v6 and v4 and v4.outcome == "ok"):
@@ -132,9 +137,8 @@ def _happy_eyeballs(probe: TargetProbe, timeout: float, sysctls: dict) -> list[s
         return [f"IPv6 fails at once ({v6.error}): clients move on to IPv4 without waiting"]
     if v6.outcome != "timeout":
         return []
-    retries = sysctls.get("net.ipv4.tcp_syn_retries")
     kernel = (f", {2 ** (int(retries) + 1) - 1} s with the kernel's own limit (tcp_syn_retries = {retries})"
-              if isinstance(retries, str) and retries.isdigit() and int(retries) < 16 else "")
+              if retries and retries.isdigit() and int(retries) < 16 else "")
     return [f"a client that dials IPv6 first without Happy Eyeballs waits out its connect timeout before IPv4: "
             f"{timeout:g} s here{kernel}",
             f"with Happy Eyeballs (Node >= 20's autoSelectFamily, {HAPPY_EYEBALLS_MS} ms attempt delay) IPv4 starts "
@@ -142,13 +146,11 @@ def _happy_eyeballs(probe: TargetProbe, timeout: float, sysctls: dict) -> list[s
 
 
 def _mtu(obs, facts, settings):
-    from netwarden.checks.mtu import check_mtu
-
     if obs.path is None:
         return not_run("no address accepts a connection")
     p = obs.path
     data = {**p._asdict(), "sizes": {"full": "the route's MSS", "small": "MSS 1200"}}
-    found = check_mtu(facts, settings)
+    found = run_checks("mtu", facts, settings)
     summary = p.error or f"{p.address} via {p.dev or '?'} MTU {p.link_mtu or '?'}: full-size segments {p.full}, " \
                          f"small ones {p.small}"
     return None, summary, found[0].evidence, data, found
@@ -213,7 +215,7 @@ def _idle_finding(obs, first: dict, survived: list, lines: list) -> Finding:
 
 
 def _ports(obs, facts, settings):
-    from netwarden.checks.ports import TIME_WAIT_SECONDS, check_pressure, check_range, usable_ports
+    from netwarden.checks.ports import TIME_WAIT_SECONDS, usable_ports
 
     ports = usable_ports(facts)
     if isinstance(ports, Unknown):
@@ -221,7 +223,7 @@ def _ports(obs, facts, settings):
     if not isinstance(obs.ports, dict):
         why = obs.ports.reason if isinstance(obs.ports, Unknown) else f"{obs.plan.target.host} has no address"
         return "unknown", f"census not taken: {why}", (), {"range": list(ports[:2]), "usable": ports[2]}, []
-    found = [check_range(facts, settings)[0], check_pressure(facts, settings)[0]]
+    found = run_checks("ports", facts, settings)
     held = facts.census.destinations
     total, tw = sum(d.total for d in held), sum(d.time_wait for d in held)
     rate = ports[2] / TIME_WAIT_SECONDS
