@@ -276,7 +276,7 @@ def run_probe(args) -> int:
     except UnsupportedPlatform as e:
         raise Fail(EXIT_UNKNOWN, str(e)) from None
     observations = phases.run(source, backend, plan)
-    doc = render.document(observations, *verdicts.judge(observations, settings))
+    doc = render.document(observations, *verdicts.judge(observations, settings, backend))
     if args.record:
         try:
             source.save(Path(args.record), sys.argv)

@@ -28,13 +28,15 @@ class Phase(NamedTuple):
     data: dict | None = None
 
 
-def judge(obs, settings) -> tuple[list[Phase], list[Finding]]:
-    """The six phases in order, and the findings worth a user's attention (warning, critical)."""
+def judge(obs, settings, backend=None) -> tuple[list[Phase], list[Finding]]:
+    """The six phases in order, and the findings worth a user's attention (warning, critical).
+    With the backend, the checks' findings carry its changes and advice, as in `netwarden check`."""
     from netwarden.diagnose.tls_verdict import judge_tls
 
     facts = _facts(obs)
-    judged = [_resolve(obs, facts, settings), _connect(obs, facts, settings), judge_tls(obs),
-              _mtu(obs, facts, settings), _idle(obs), _ports(obs, facts, settings)]
+    checks = _Checks(settings, backend)
+    judged = [_resolve(obs, facts, checks), _connect(obs, facts, checks), judge_tls(obs),
+              _mtu(obs, facts, checks), _idle(obs), _ports(obs, facts, checks)]
     phases, findings = [], []
     for name, (verdict, summary, evidence, data, found) in zip(("resolve", "connect", "tls", "mtu", "idle", "ports"),
                                                                judged):
@@ -45,12 +47,19 @@ def judge(obs, settings) -> tuple[list[Phase], list[Finding]]:
     return phases, findings
 
 
-def run_checks(phase: str, facts, settings) -> list[Finding]:
-    """The findings of the checks that judge this phase, as `netwarden check` makes them."""
-    from netwarden import engine
-    from netwarden.diagnose.phases import check_specs
+class _Checks(NamedTuple):
+    settings: object
+    backend: object
 
-    return engine.analyze(facts, settings, check_specs(phase))
+    def run(self, phase: str, facts) -> list[Finding]:
+        """The findings of the checks that judge this phase, as `netwarden check` makes them; a
+        backend that turns the checks' intents into its own changes and advice (`realize`) does."""
+        from netwarden import engine
+        from netwarden.diagnose.phases import check_specs
+
+        found = engine.analyze(facts, self.settings, check_specs(phase))
+        realize = getattr(self.backend, "realize", None)
+        return [realize(f, facts) for f in found] if realize else found
 
 
 def overall(phases: list[Phase]) -> Severity:
@@ -80,7 +89,7 @@ def _facts(obs):
                                paths=(obs.path,) if obs.path else None)
 
 
-def _resolve(obs, facts, settings):
+def _resolve(obs, facts, checks):
     host, lookup = obs.plan.target.host, obs.lookup
     addresses = [a for _, a in lookup["addresses"]]
     resolv = facts.resolv
@@ -89,18 +98,18 @@ def _resolve(obs, facts, settings):
             "nameservers": [d if isinstance(d, dict) else {"unknown": d.reason} for d in obs.dns]}
     if obs.literal:
         return "ok", f"{host} is an address: nothing to resolve", (), data, []
-    found = run_checks("resolve", facts, settings)
+    found = checks.run("resolve", facts)
     evidence = found[0].evidence
     took = obs.ms.get("lookup")
     when = f" in {took:,.0f} ms" if took is not None else ""
     if lookup["error"]:
         found.insert(0, Finding("dns.lookup", Severity.CRITICAL, f"{host} does not resolve: clients fail before "
                                                                   "they connect", observed=lookup["error"] + when))
-    elif took is not None and took > settings.thresholds.dns_slow_ms and found[0].severity is Severity.OK:
+    elif took is not None and took > checks.settings.thresholds.dns_slow_ms and found[0].severity is Severity.OK:
         found.append(Finding(
             "dns.lookup", Severity.WARNING, f"getaddrinfo takes {took:,.0f} ms for {host} though every nameserver "
                                             "answers quickly", observed=f"{took:,.0f} ms",
-            expected=f"below {settings.thresholds.dns_slow_ms:.0f} ms",
+            expected=f"below {checks.settings.thresholds.dns_slow_ms:.0f} ms",
             advice=("Look at what getaddrinfo asks besides DNS: `hosts:` in /etc/nsswitch.conf (mdns, myhostname, "
                     "a slow NSS module), search domains and ndots in resolv.conf.",)))
     answering = {d["server"] for d in obs.dns if isinstance(d, dict) and d["outcome"] == "ok"}
@@ -110,14 +119,14 @@ def _resolve(obs, facts, settings):
     return None, summary, evidence, data, found
 
 
-def _connect(obs, facts, settings):
+def _connect(obs, facts, checks):
     target, timeout = obs.plan.target, obs.plan.timeout
     data = {"order": [f for f, _ in obs.lookup["addresses"]], "connects": obs.connects}
     if not obs.lookup["addresses"]:
         return not_run(f"{target.host} has no address", data)
     connects = facts.targets[0].connects
     lines = [f"{c.address}: {c.outcome} in {c.ms:,.1f} ms" + (f" ({c.error})" if c.error else "") for c in connects]
-    found = run_checks("connect", facts, settings)
+    found = checks.run("connect", facts)
     if connects and all(c.outcome != "ok" for c in connects):
         found.append(Finding("tcp.connect", Severity.CRITICAL, f"No address of {target} accepts a TCP connection",
                              observed="; ".join(lines), expected="a connection to at least one address",
@@ -145,12 +154,12 @@ def _happy_eyeballs(probe: TargetProbe, timeout: float, retries: str | None) -> 
             f"after {HAPPY_EYEBALLS_MS} ms: connected in ~{HAPPY_EYEBALLS_MS + v4.ms:,.0f} ms"]
 
 
-def _mtu(obs, facts, settings):
+def _mtu(obs, facts, checks):
     if obs.path is None:
         return not_run("no address accepts a connection")
     p = obs.path
     data = {**p._asdict(), "sizes": {"full": "the route's MSS", "small": "MSS 1200"}}
-    found = run_checks("mtu", facts, settings)
+    found = checks.run("mtu", facts)
     summary = p.error or f"{p.address} via {p.dev or '?'} MTU {p.link_mtu or '?'}: full-size segments {p.full}, " \
                          f"small ones {p.small}"
     return None, summary, found[0].evidence, data, found
@@ -214,7 +223,7 @@ def _idle_finding(obs, first: dict, survived: list, lines: list) -> Finding:
                            "Retry idempotent requests that fail with ECONNRESET on a reused connection."))
 
 
-def _ports(obs, facts, settings):
+def _ports(obs, facts, checks):
     from netwarden.checks.ports import TIME_WAIT_SECONDS, usable_ports
 
     ports = usable_ports(facts)
@@ -223,7 +232,7 @@ def _ports(obs, facts, settings):
     if not isinstance(obs.ports, dict):
         why = obs.ports.reason if isinstance(obs.ports, Unknown) else f"{obs.plan.target.host} has no address"
         return "unknown", f"census not taken: {why}", (), {"range": list(ports[:2]), "usable": ports[2]}, []
-    found = run_checks("ports", facts, settings)
+    found = checks.run("ports", facts)
     held = facts.census.destinations
     total, tw = sum(d.total for d in held), sum(d.time_wait for d in held)
     rate = ports[2] / TIME_WAIT_SECONDS
