@@ -25,6 +25,7 @@ lab-deps:
 		command -v ip >/dev/null || missing="$$missing iproute2"; \
 		command -v promtool >/dev/null || missing="$$missing prometheus"; \
 		command -v nft >/dev/null || missing="$$missing nftables"; \
+		command -v openssl >/dev/null || missing="$$missing openssl"; \
 		command -v debootstrap >/dev/null || missing="$$missing debootstrap"; \
 		command -v systemd-nspawn >/dev/null || missing="$$missing systemd-container"; \
 		if [ -n "$$missing" ]; then apt-get update -qq && \
@@ -38,6 +39,7 @@ bench: setup lab-deps
 	$(BIN)/python bench/census.py
 	$(BIN)/python bench/daemon.py
 	$(BIN)/python bench/control_socket.py
+	$(BIN)/python bench/probe.py
 
 # dist/netwarden_<version>_<arch>.deb: this checkout plus its bundled dependencies (packaging/debian/).
 deb: setup

@@ -89,8 +89,33 @@ def build_parser():
                                                         "(default $NETWARDEN_SOCKET, else socket_path, else /run/netwarden/netwarden.sock; "
                                                         "macOS /var/run/netwarden/netwarden.sock)")
     status.add_argument("--follow", action="store_true", help="then print drift events as they happen, like `events`")
+    add_probe_parser(commands)
     parser.commands = commands.choices  # parse() points a usage error at the subcommand's help
     return parser
+
+
+def add_probe_parser(commands) -> None:
+    import argparse
+
+    probe = commands.add_parser(
+        "probe", help="test every layer between this host and HOST:PORT, phase by phase (unprivileged)",
+        description="Resolve, connect, TLS (a classic and a large ClientHello), path MTU, idle survival (--idle) and "
+                    "ephemeral ports towards one endpoint; a verdict per phase and the findings. Sends nothing but to "
+                    "the target and this host's resolvers. Exit code: the worst verdict (0 ok, 1 warning, "
+                    "2 critical, 3 unknown), 64 usage error, 65 unreadable bundle, 78 bad configuration.",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    probe.add_argument("target", nargs="?", metavar="HOST:PORT",
+                       help="api.example.com:443, 198.18.0.2:443 or [2001:db8::2]:443")
+    probe.add_argument("--json", action="store_true", help="print one JSON document instead of the table")
+    probe.add_argument("--all", action="store_true", help="connect to every address, not the first of each family")
+    probe.add_argument("--idle", metavar="S,S,...", help="idle times in seconds to test pooled connections "
+                                                         "against, e.g. 30,120,350 (opt-in: it takes that long)")
+    probe.add_argument("--timeout", metavar="S", help="seconds a connect, handshake or transfer may take "
+                                                      "(default: probe_timeout, 3)")
+    probe.add_argument("--config", metavar="PATH", help="config file (thresholds, probe_timeout, resolv_conf)")
+    bundle = probe.add_mutually_exclusive_group()
+    bundle.add_argument("--record", metavar="DIR", help="also save every answer as a support bundle in DIR")
+    bundle.add_argument("--replay", metavar="DIR", help="show a recorded probe again (target and options from it)")
 
 
 def parser_for(argv: list[str]):
@@ -169,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_status(args)
         if args.command == "events":
             return run_events(args)
+        if args.command == "probe":
+            return run_probe(args)
         return run_check(args)
     except Fail as e:
         print(f"netwarden: {e}", file=sys.stderr)
@@ -235,7 +262,7 @@ def _replay_source(args):
     from netwarden.platform.bundle import BundleError
     from netwarden.platform.source import ReplaySource
 
-    if args.apply or args.revert:
+    if getattr(args, "apply", False) or getattr(args, "revert", False):
         raise Fail(EXIT_USAGE, "--replay analyses a bundle: it cannot --apply or --revert")
     if args.config:
         raise Fail(EXIT_USAGE, "--replay uses the settings recorded in the bundle, not --config "
@@ -248,6 +275,46 @@ def _replay_source(args):
         print(f"netwarden: note: {args.replay} does not carry the settings it was recorded with "
               "(an older netwarden wrote it): replaying with the defaults", file=sys.stderr)
     return source, source.settings or Settings()
+
+
+def run_probe(args) -> int:
+    import dataclasses
+    import json
+    from pathlib import Path
+
+    from netwarden.diagnose import inputs, phases, render, verdicts
+    from netwarden.platform.detect import UnsupportedPlatform, backend_for
+    from netwarden.platform.source import RecordingSource, Source
+
+    if args.replay:
+        if args.target or args.idle or args.timeout or args.all:
+            raise Fail(EXIT_USAGE, "--replay shows the recorded probe: HOST:PORT and options come from the bundle")
+        source, settings = _replay_source(args)
+        plan = None
+    else:
+        settings = _settings(args)
+        try:
+            plan = inputs.make_plan(args.target, args.timeout, args.idle, args.all, settings.probe_timeout)
+        except ValueError as e:
+            raise Fail(EXIT_USAGE, str(e)) from None
+        source = RecordingSource() if args.record else Source()
+    try:
+        plan = inputs.through(source, plan)
+    except (OSError, ValueError) as e:
+        raise Fail(EXIT_DATAERR, f"{args.replay}: not a recorded probe ({e})") from None
+    try:  # a backend without targets: it collects host facts and probes nothing on its own
+        backend = backend_for(source, dataclasses.replace(settings, targets=()))
+    except UnsupportedPlatform as e:
+        raise Fail(EXIT_UNKNOWN, str(e)) from None
+    observations = phases.run(source, backend, plan)
+    doc = render.document(observations, *verdicts.judge(observations, settings, backend))
+    if args.record:
+        try:
+            source.save(Path(args.record), sys.argv, settings)
+        except OSError as e:
+            raise Fail(EXIT_IOERR, f"cannot write the support bundle: {e}") from None
+    print(json.dumps(doc, indent=2) if args.json else render.text(doc))
+    return doc["exit_code"]
 
 
 def _settings(args):

@@ -9,8 +9,12 @@ dial HOST PORT T      getaddrinfo, then connect to its first address (timeout T)
 resolve NAME          time one getaddrinfo: JSON milliseconds and addresses.
 send HOST PORT N T    send N bytes, half-close, wait until the server has read them all (EOF
                       back) within T seconds: JSON ok and milliseconds.
-dns ADDR NAME IP      a DNS server on ADDR:53/udp answering NAME with IP (NXDOMAIN otherwise);
-                      ADDR `::` answers on every IPv6 address, link-local ones included.
+dns ADDR NAME IP [IP6]
+                      a DNS server on ADDR:53/udp answering NAME with IP (and IP6 for AAAA;
+                      NXDOMAIN for other names); ADDR `::` answers on every IPv6 address,
+                      link-local ones included.
+tls PORT CERT KEY     a TLS server on every address (IPv4 and IPv6), ALPN h2 and http/1.1,
+                      answering each chunk a client sends with `HTTP/1.1 204 No Content`.
 webhook PORT FILE     an HTTP server on 127.0.0.1 that appends each POSTed body to FILE.
 activate PATH ARGV..  what systemd socket activation does: listen on PATH, put the socket on fd 3,
                       set LISTEN_FDS/LISTEN_PID for this very process, then exec ARGV.
@@ -102,7 +106,7 @@ def send(host: str, port: int, size: int, timeout: float) -> dict:
     return {"ok": ok, "ms": (time.monotonic() - start) * 1000}
 
 
-def dns_server(address: str, name: str, ip: str) -> None:
+def dns_server(address: str, name: str, ip: str, ip6: str | None = None) -> None:
     import dns.message
     import dns.rcode
     import dns.rrset
@@ -120,9 +124,36 @@ def dns_server(address: str, name: str, ip: str) -> None:
         question = query.question[0]
         if question.name.to_text().rstrip(".") == name and question.rdtype == 1:  # A
             reply.answer.append(dns.rrset.from_text(question.name, 60, "IN", "A", ip))
+        elif question.name.to_text().rstrip(".") == name and question.rdtype == 28 and ip6:  # AAAA
+            reply.answer.append(dns.rrset.from_text(question.name, 60, "IN", "AAAA", ip6))
         elif question.name.to_text().rstrip(".") != name:
             reply.set_rcode(dns.rcode.NXDOMAIN)
         sock.sendto(reply.to_wire(), peer)
+
+
+async def tls_server(port: int, cert: str, key: str) -> None:
+    import ssl
+
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert, key)
+    ctx.set_alpn_protocols(["h2", "http/1.1"])
+
+    async def handle(reader, writer):
+        try:
+            while await reader.read(65536):
+                writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
+                await writer.drain()
+        except (OSError, ssl.SSLError):
+            pass  # probes send zeros, resets and half hellos: that is the point
+        finally:
+            writer.close()
+
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(lambda loop, context: None)  # no log: nothing drains this process's stderr
+    server = await asyncio.start_server(handle, port=port, ssl=ctx, backlog=1024, reuse_address=True)
+    print("ready", flush=True)
+    async with server:
+        await server.serve_forever()
 
 
 def webhook(port: int, path: str) -> None:
@@ -167,6 +198,8 @@ if __name__ == "__main__":
     elif sys.argv[1] == "send":
         print(json.dumps(send(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]))))
     elif sys.argv[1] == "dns":
-        dns_server(sys.argv[2], sys.argv[3], sys.argv[4])
+        dns_server(*sys.argv[2:6])
+    elif sys.argv[1] == "tls":
+        asyncio.run(tls_server(int(sys.argv[2]), sys.argv[3], sys.argv[4]))
     elif sys.argv[1] == "connect":
         print(json.dumps(connect(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))))

@@ -200,8 +200,9 @@ def test_conform_says_where_an_answer_differs():
 
 
 def source_calls():
-    """Every `….call("name", fn, …)` in netwarden's code, and every `(….call, "name", fn, …)` job
-    run in parallel: (where, the function object)."""
+    """Every `….call("name", fn, …)` in netwarden's code, every `(….call, "name", fn, …)` job run in
+    parallel, and the probe's wrappers of Source.call (`self.call("phase", "name", fn, …)`,
+    `self.answer("name", fn, …)`): (where, the function object)."""
     import ast
     import importlib
 
@@ -211,22 +212,33 @@ def source_calls():
         if ".call(" not in text:
             continue
         module = importlib.import_module(".".join(path.relative_to(package.parent).with_suffix("").parts))
-        for node in ast.walk(ast.parse(text)):
+        tree = ast.parse(text)
+        imported = {alias.asname or alias.name: node.module for node in ast.walk(tree)
+                    if isinstance(node, ast.ImportFrom) and node.module for alias in node.names}
+        for node in ast.walk(tree):
             if isinstance(node, ast.Call):
                 method, args = node.func, node.args
             elif isinstance(node, ast.Tuple) and node.elts:
                 method, args = node.elts[0], node.elts[1:]
             else:
                 continue
-            if not (isinstance(method, ast.Attribute) and method.attr == "call" and len(args) >= 2
-                    and isinstance(args[0], ast.Constant)):
+            # source.call("name", fn, ...), or a wrapper's self.call("phase", "name", fn, ...)
+            names = [a for a in args[:2] if isinstance(a, ast.Constant) and isinstance(a.value, str)]
+            if not (isinstance(method, ast.Attribute) and method.attr in ("call", "answer") and names
+                    and len(args) > len(names)):
                 continue
-            fn = args[1]
-            if isinstance(fn, ast.Name):
+            fn = args[len(names)]
+            if isinstance(fn, ast.Call) and getattr(fn.func, "id", "") == "partial":  # partial(fn, ...)
+                fn = fn.args[0]
+            if isinstance(fn, ast.Name):  # defined or imported at module level, or imported inside the function
                 found = getattr(module, fn.id, None)
+                if found is None and fn.id in imported:
+                    found = getattr(importlib.import_module(imported[fn.id]), fn.id, None)
+            elif not (isinstance(fn, ast.Attribute) and isinstance(fn.value, ast.Name)):
+                found = None  # a lambda: nothing to declare a form on
             else:  # probe.connect, sockdiag.census: a module imported inside the function
                 found = getattr(importlib.import_module(f"netwarden.platform.{fn.value.id}"), fn.attr, None)
-            yield f"{path.name}:{node.lineno} {args[0].value}", found
+            yield f"{path.name}:{node.lineno} {names[-1].value}", found
 
 
 def test_every_function_called_through_a_source_declares_the_form_of_its_answer():

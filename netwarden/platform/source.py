@@ -218,7 +218,7 @@ class ReplaySource(Source):
 
     def call(self, name, fn, *args):
         key = json.dumps([name, *args])
-        shape = getattr(fn, "answer_shape", None)
+        shape = getattr(getattr(fn, "func", fn), "answer_shape", None)  # a function, or a partial of one
         if shape is None:  # a bug (tests/test_bundle.py looks for it): unknown, rather than unchecked
             raise NotRecorded("call", key, "netwarden declares no form for this answer")
         return self._answer("call", key, shape)

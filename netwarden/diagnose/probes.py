@@ -1,0 +1,46 @@
+"""The probe's own measurements besides TLS and idle survival: one DNS question per nameserver
+and record type, the ephemeral ports held towards the target, the route MTU. Each returns plain
+JSON types, declared with @answers, and is called through Source.call, so a support bundle carries
+it. (The route MTU is platform.probe.route_mtu's.)"""
+
+from __future__ import annotations
+
+import time
+
+from netwarden.platform.sockdiag import census
+from netwarden.platform.source import answers
+
+
+@answers({"server": str, "name": str, "type": str, "outcome": str, "rcode": str, "ms": float, "addresses": [str],
+          "error": str})
+def dns_lookup(server: str, name: str, rdtype: str, timeout: float) -> dict:
+    """One UDP question straight to a nameserver, no retry: outcome "ok" for any answer (even
+    NXDOMAIN: the server is alive), "timeout" or "error"; the rcode and the addresses it gave."""
+    import dns.exception
+    import dns.message
+    import dns.query
+    import dns.rcode
+
+    result = {"server": server, "name": name, "type": rdtype, "outcome": "", "rcode": "", "ms": 0.0,
+              "addresses": [], "error": ""}
+    start = time.monotonic()
+    try:
+        answer = dns.query.udp(dns.message.make_query(name, rdtype), server.split("%", 1)[0], timeout=timeout)
+        result.update(outcome="ok", rcode=dns.rcode.to_text(answer.rcode()),
+                      addresses=sorted({item.to_text() for rrset in answer.answer for item in rrset
+                                        if rrset.rdtype in (1, 28)}))  # A, AAAA
+    except dns.exception.Timeout:
+        result.update(outcome="timeout", error=f"no answer within {timeout:g} s")
+    except (OSError, dns.exception.DNSException) as e:
+        result.update(outcome="error", error=str(e) or type(e).__name__)
+    result["ms"] = round((time.monotonic() - start) * 1000, 1)
+    return result
+
+
+@answers(census.answer_shape)
+def held_ports(low: int, high: int, addresses: list[str], port: int) -> dict:
+    """The census (sock_diag) narrowed to the target: sockets holding an ephemeral port towards
+    one of its addresses on its port, per address."""
+    held = census(low, high, top=1 << 30)
+    held["destinations"] = [d for d in held["destinations"] if d["address"] in addresses and d["port"] == port]
+    return held
