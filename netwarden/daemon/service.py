@@ -21,10 +21,12 @@ from pathlib import Path
 from netwarden import __version__, engine
 from netwarden.config import ConfigError, Settings, load_settings
 from netwarden.checks.ports import RANGE
-from netwarden.daemon.control import BUSY, INTERNAL_ERROR, INVALID_PARAMS, ControlError, ControlServer, Encoded
+from netwarden.daemon.control import ControlServer
 from netwarden.daemon.drift import DriftEvent, History, diff_findings, finding_state
+from netwarden.daemon.listener import ControlError
 from netwarden.daemon.notify import ERR, INFO, NOTICE, WARNING, ExecHook, Log, SdNotify, Webhook
 from netwarden.daemon.policy import Enforcer
+from netwarden.daemon.protocol import BUSY, INTERNAL_ERROR, INVALID_PARAMS, Encoded
 from netwarden.daemon.watch import FileWatcher, NetlinkWatcher, Trigger, file_fingerprint
 from netwarden.journal import ApplyLock, Journal, JournalError, LockBusy
 from netwarden.model import Severity, worst
@@ -481,7 +483,7 @@ class Daemon:
         except LockBusy as e:
             reply(error=(BUSY, str(e)))
         except Exception as e:  # noqa: BLE001 - a request must never take the daemon down
-            self.log.write(ERR, f"request {method} failed: {e!r}")
+            self.log.write(ERR, f"request {method} failed: {e!r:.300}")
             reply(error=(INTERNAL_ERROR, f"internal error in {method}: {e}"))
 
     def _operation(self, method: str, params: dict):
@@ -508,6 +510,10 @@ class Daemon:
             key = params.get("key")
             if not valid_sysctl_key(key):
                 raise ValueError("release takes a key such as net.ipv4.ip_local_port_range")
+            known = {k for spec in self.specs for k in spec.sysctls} | set(self.enforcer.contested) \
+                | self.enforcer.backed_off
+            if key not in known:
+                raise ValueError(f"{key} is not a key netwarden's checks use: {', '.join(sorted(known))}")
             was_held = self.release(key)
             self._check([s for s in self.specs if key in s.sysctls], f"release {key}")  # enforce again now
             return {"released": key, "was_held": was_held}
