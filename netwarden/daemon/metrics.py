@@ -60,10 +60,13 @@ class Metrics:
                                         registry=self.registry)
         self.registry.register(_SnapshotCollector(daemon))
 
-    def serve(self) -> None:
+    def serve(self):
+        """The HTTP server's thread (prometheus-client >= 0.17 returns it), or None."""
         if self.settings.metrics_address:
             host, port = self.settings.metrics_endpoint()
-            start_http_server(port, addr=host, registry=self.registry)
+            started = start_http_server(port, addr=host, registry=self.registry)
+            return started[1] if isinstance(started, tuple) else None
+        return None
 
     def write_textfile(self) -> None:
         """Atomic (prometheus_client writes a temp file and renames it)."""
