@@ -17,17 +17,23 @@ EXIT_USAGE = 64  # bad command line
 EXIT_DATAERR = 65  # a support bundle that cannot be replayed
 EXIT_SOFTWARE = 70  # a bug in netwarden (traceback on stderr)
 EXIT_IOERR = 74  # a change or revert failed (what this run changed was put back)
-EXIT_TEMPFAIL = 75  # another netwarden holds the apply lock
+EXIT_TEMPFAIL = 75  # another netwarden holds the apply lock; the daemon is busy or has too many clients
 EXIT_NOPERM = 77  # needs root
 EXIT_CONFIG = 78  # bad configuration
 JSON_SCHEMA = 1
+# Seconds to wait for the daemon. Read-only answers come from its socket thread at once (10 s
+# covers a socket-activated start's first check); release waits for its loop; apply/revert work.
+STATUS_TIMEOUT, RELEASE_TIMEOUT, APPLY_TIMEOUT = 10.0, 30.0, 120.0
 
 EPILOG = """\
 exit codes: 0 ok, 1 warning, 2 critical, 3 unknown (the worst finding; after --apply, the worst
-finding left), 64 usage error, 65 unreadable support bundle, 70 internal error, 74 a change or
-revert failed (this run's changes were put back), 75 another apply holds the lock (daemon: another
-daemon runs, or metrics_address is taken), 77 needs root (status/events: membership of the socket's group), 78 bad configuration.
-status and events exit 3 when no daemon answers.
+finding left), 64 usage error, 65 unreadable support bundle, 70 internal error (daemon: one of its
+threads died, so it exits to be restarted), 74 a change or revert failed (this run's changes were
+put back), 75 another apply holds the lock (daemon: another daemon runs, or metrics_address is taken; status/events/release: the
+daemon has too many clients), 77 needs root (status/events: membership of the socket's group), 78
+bad configuration. status, events and release exit 3 when no netwarden daemon answers (nothing
+listens, something else does, or no answer in time: 10 s; release, which waits for the daemon's
+loop, 30 s).
 
 environment: NETWARDEN_CONFIG (config file), NETWARDEN_STATE_DIR, NETWARDEN_SYSCTL_DIR,
 NETWARDEN_SOCKET (the daemon's control socket), and NETWARDEN_<KEY> for any config key (nested:
@@ -73,22 +79,26 @@ def build_parser():
     release = commands.add_parser(
         "release", help="let the running daemon enforce KEY again after it stood back (root)",
         description="The daemon stops enforcing a key when someone else changes it, or when it rewrote it too "
-                    "often; this hands the key back to it (root).")
+                    "often; this hands the key back to it (root). A key no check uses is a usage error (64).")
     release.add_argument("keys", nargs="+", metavar="KEY", help="a sysctl name, e.g. net.ipv4.ip_local_port_range")
     release.add_argument("--config", metavar="PATH", help="config file (for socket_path)")
     release.add_argument("--socket", metavar="PATH", help="the daemon's control socket")
     status = commands.add_parser(
         "status", help="what the running daemon sees (exit code: its worst finding; 3 when no daemon runs)",
         description="Ask the running daemon over its control socket. Root and members of the socket group may ask. "
-                    "Exit code: the worst finding (0 ok, 1 warning, 2 critical), 3 when no daemon answers.")
+                    "Exit code: the worst finding (0 ok, 1 warning, 2 critical), 3 when no netwarden daemon answers "
+                    "within 10 s. With --json, a failure is also a JSON object on stdout: "
+                    '{"error": {"exit_code": N, "message": "..."}}.')
     events = commands.add_parser("events", help="print the daemon's drift events as they happen (Ctrl-C stops)")
     for p in (status, events):
-        p.add_argument("--json", action="store_true", help="JSON instead of text (events: one object per line)")
+        p.add_argument("--json", action="store_true",
+                       help="JSON instead of text (events, and status --follow: one object per line)")
         p.add_argument("--config", metavar="PATH", help="config file (for socket_path)")
         p.add_argument("--socket", metavar="PATH", help="the daemon's control socket "
                                                         "(default $NETWARDEN_SOCKET, else socket_path, else /run/netwarden/netwarden.sock; "
                                                         "macOS /var/run/netwarden/netwarden.sock)")
-    status.add_argument("--follow", action="store_true", help="then print drift events as they happen, like `events`")
+    status.add_argument("--follow", action="store_true",
+                        help="print the status, then drift events as they happen, like `events` (Ctrl-C stops)")
     add_probe_parser(commands)
     parser.commands = commands.choices  # parse() points a usage error at the subcommand's help
     return parser
@@ -350,9 +360,14 @@ def run_daemon(args) -> int:
 
 
 def run_release(args) -> int:
+    from netwarden.platform.parse.sysctl_conf import valid_sysctl_key
+
+    for key in args.keys:
+        if not valid_sysctl_key(key):
+            raise Fail(EXIT_USAGE, f"not a sysctl key: {key[:100]!r} (a name such as net.ipv4.ip_local_port_range)")
     _require_root("release")
     for key in args.keys:
-        answer = _ask_daemon(args, "release", {"key": key})
+        answer = _ask_daemon(args, "release", {"key": key}, RELEASE_TIMEOUT, shape={"was_held": bool})
         print(f"released {key}" + ("" if answer["was_held"] else " (it was not held back)"))
     return EXIT_OK
 
@@ -366,44 +381,79 @@ def _socket_path(args):
         raise _config_failure(e) from None
 
 
-def _daemon_failure(e: Exception) -> Fail:
-    """No daemon is exit 3 (with a clear word), a refusal 77, anything else it answered 74."""
-    from netwarden.daemon.client import PERMISSION_DENIED, NoDaemon, RpcError
+def _daemon_failure(e) -> Fail:
+    """The one place that turns the daemon's refusals into exit codes. No netwarden daemon answering
+    (nothing listens, something else does, no answer in time; or an error only a server that is not
+    netwarden, or not this version, gives) is 3; anything else it answered is 74."""
+    from netwarden.daemon import protocol as rpc
+    from netwarden.daemon.client import RpcError
 
-    if isinstance(e, NoDaemon):
-        return Fail(EXIT_UNKNOWN, str(e))
+    if isinstance(e, RpcError) and e.code in (rpc.PARSE_ERROR, rpc.INVALID_REQUEST, rpc.METHOD_NOT_FOUND):
+        return Fail(EXIT_UNKNOWN, f"no netwarden daemon answers on {e.path}: it did not understand the request "
+                                  f"(error {e.code}: {str(e)[:200]})")
     if isinstance(e, RpcError):
-        return Fail(EXIT_NOPERM if e.code == PERMISSION_DENIED else EXIT_IOERR, str(e))
-    return Fail(EXIT_UNKNOWN, f"the daemon did not answer: {e}")
+        return Fail({rpc.PERMISSION_DENIED: EXIT_NOPERM, rpc.TOO_MANY_CLIENTS: EXIT_TEMPFAIL, rpc.BUSY: EXIT_TEMPFAIL,
+                     rpc.INVALID_PARAMS: EXIT_USAGE, rpc.REQUEST_TOO_LARGE: EXIT_USAGE}.get(e.code, EXIT_IOERR), str(e))
+    return Fail(EXIT_UNKNOWN, str(e))  # NoDaemon
 
 
-def _ask_daemon(args, method: str, params: dict | None = None, timeout: float = 30.0, absent_ok: bool = False):
-    """The daemon's answer; with absent_ok, None when no daemon runs (the caller does it itself)."""
-    from netwarden.daemon.client import NoDaemon, RpcError, call
+def _ask_daemon(args, method: str, params: dict | None, timeout: float, absent_ok: bool = False,
+                shape: dict | None = None):
+    """The daemon's answer, a dict with `shape`'s keys and types; with absent_ok, None when nothing
+    listens on the socket (the caller does the work itself)."""
+    from netwarden.daemon.client import NoAnswer, NoDaemon, RpcError, call
 
+    path = _socket_path(args)
     try:
-        return call(_socket_path(args), method, params or {}, timeout=timeout)
+        answer = call(path, method, params or {}, timeout=timeout)
     except NoDaemon as e:
-        if absent_ok:
+        if absent_ok and not isinstance(e, NoAnswer):
             return None
         raise _daemon_failure(e) from None
-    except (RpcError, OSError) as e:
+    except RpcError as e:
         raise _daemon_failure(e) from None
+    if shape is not None and not (isinstance(answer, dict) and all(isinstance(answer.get(k), t) for k, t in shape.items())):
+        raise Fail(EXIT_UNKNOWN, f"no netwarden daemon answers on {path}: its answer to {method} is not netwarden's")
+    return answer
 
 
 def run_status(args) -> int:
+    """The daemon's status; with --follow, subscribed first (so nothing is missed in between), then
+    the status, then the events. With --json a failure is also a JSON object on stdout."""
+    from netwarden.daemon.client import NoDaemon, check_status
+
+    try:
+        events = _subscribe(args) if args.follow else None
+        status = _ask_daemon(args, "status", None, STATUS_TIMEOUT)
+        findings = _ask_daemon(args, "findings", None, STATUS_TIMEOUT)
+        try:
+            check_status(status, findings, _socket_path(args))
+        except NoDaemon as e:
+            raise _daemon_failure(e) from None
+        code = _print_status(status, findings, args)
+        return _print_events(events, args) if events is not None else code
+    except Fail as e:
+        _json_failure(args, e)
+        raise
+
+
+def _json_failure(args, e: Fail) -> None:
+    """With --json, a failure is a JSON document on stdout too (the one line stays on stderr)."""
+    if args.json:
+        import json
+
+        print(json.dumps({"error": {"exit_code": e.code, "message": str(e)}}), flush=True)
+
+
+def _print_status(status: dict, findings: list, args) -> int:
     import json
     import time
 
-    if args.follow:
-        return run_events(args)
-    status = _ask_daemon(args, "status")
-    findings = _ask_daemon(args, "findings")
-    if args.json:
-        print(json.dumps({"status": status, "findings": findings}, indent=2))
+    if args.json:  # one line when events follow: the whole output is then one JSON object per line
+        print(json.dumps({"status": status, "findings": findings}, indent=None if args.follow else 2), flush=True)
         return status.get("exit_code", EXIT_UNKNOWN)
     if status.get("status") == "starting":
-        print("netwarden daemon is starting: its first check is not done yet")
+        print("netwarden daemon is starting: its first check is not done yet", flush=True)
         return EXIT_UNKNOWN
     up = int(time.time() - status["started_at"])
     print(f"netwarden daemon {status['netwarden']} (pid {status['pid']}) on {status['platform']}, "
@@ -419,18 +469,36 @@ def run_status(args) -> int:
               f"`netwarden release {key}` hands it back", end="")
     for key in status["backed_off"]:
         print(f"\nbacked off: {key} was rewritten too often; `netwarden release {key}` hands it back", end="")
-    print()
+    print(flush=True)
     return status["exit_code"]
 
 
 def run_events(args) -> int:
-    import json
-    import time
+    try:
+        return _print_events(_subscribe(args), args)
+    except Fail as e:
+        _json_failure(args, e)
+        raise
 
+
+def _subscribe(args):
     from netwarden.daemon.client import NoDaemon, RpcError, subscribe
 
     try:
-        for event in subscribe(_socket_path(args)):
+        return subscribe(_socket_path(args), STATUS_TIMEOUT)
+    except (NoDaemon, RpcError) as e:
+        raise _daemon_failure(e) from None
+
+
+def _print_events(events, args) -> int:
+    """Until the daemon stops (3) or Ctrl-C (0)."""
+    import json
+    import time
+
+    from netwarden.daemon.client import NoDaemon, RpcError
+
+    try:
+        for event in events:
             if args.json:
                 print(json.dumps(event), flush=True)
             else:
@@ -440,8 +508,7 @@ def run_events(args) -> int:
         raise _daemon_failure(e) from None
     except KeyboardInterrupt:
         return EXIT_OK
-    print("netwarden: the daemon stopped", file=sys.stderr)
-    return EXIT_UNKNOWN
+    raise Fail(EXIT_UNKNOWN, "the daemon stopped")
 
 
 def _require_root(what: str) -> None:
@@ -482,7 +549,8 @@ def _apply(backend, settings, specs, args) -> int:
 
     _require_root("--apply")
     # A running daemon does it, so its view and its journal stay one.
-    answer = _ask_daemon(args, "apply", {"only": args.only, "skip": args.skip}, timeout=120, absent_ok=True)
+    answer = _ask_daemon(args, "apply", {"only": args.only, "skip": args.skip}, APPLY_TIMEOUT, absent_ok=True,
+                         shape={"report": dict, "ok": bool})
     if answer is not None:
         doc, ok = answer["report"], answer["ok"]
     else:
@@ -520,7 +588,7 @@ def _revert(backend, settings, args) -> int:
     from netwarden.journal import JournalError, LockBusy
 
     _require_root("--revert")
-    answer = _ask_daemon(args, "revert", timeout=120, absent_ok=True)
+    answer = _ask_daemon(args, "revert", None, APPLY_TIMEOUT, absent_ok=True, shape={"reverted": list, "failed": list})
     if answer is not None:
         restored, failures = answer["reverted"], answer["failed"]
     else:

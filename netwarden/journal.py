@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from netwarden.fsutil import atomic_write
-from netwarden.model import json_loads
+from netwarden.jsontext import loads
 
 JOURNAL_FORMAT = 1
 
@@ -37,7 +37,7 @@ class Journal:
 
     def _load(self) -> list[dict]:
         try:
-            data = json_loads(self.path.read_bytes())
+            data = loads(self.path.read_bytes())
         except FileNotFoundError:
             return []
         except (OSError, ValueError) as e:

@@ -494,28 +494,6 @@ class Finding(NamedTuple):
     intents: tuple[Intent, ...] = ()
 
 
-def json_loads(data: str | bytes) -> Any:
-    """json.loads for anything netwarden did not write itself (state files, bundles, requests):
-    nesting too deep for the parser (RecursionError) is bad JSON like any other, a ValueError."""
-    import json
-
-    try:
-        return json.loads(data)
-    except RecursionError:
-        raise ValueError("JSON nested too deeply") from None
-
-
-def json_loads(data: str | bytes) -> Any:
-    """json.loads for anything netwarden did not write itself (state files, bundles, requests):
-    nesting too deep for the parser (RecursionError) is bad JSON like any other, a ValueError."""
-    import json
-
-    try:
-        return json.loads(data)
-    except RecursionError:
-        raise ValueError("JSON nested too deeply") from None
-
-
 def to_jsonable(value: Any) -> Any:
     """Dataclasses, enums and paths to plain JSON types; an Unknown becomes {"unknown": reason}."""
     if isinstance(value, Unknown):

@@ -9,6 +9,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -220,3 +221,200 @@ def test_socket_activation_uses_the_inherited_socket_and_leaves_it_in_place(ns, 
     assert not (tmp_path / "unused.sock").exists()  # it did not bind its own
     code, _ = d.stop()
     assert code == 0 and sock.exists()  # systemd's socket, not the daemon's to remove
+
+
+MEMBER2 = ["setpriv", "--reuid=12348", "--regid=12348", "--groups=12346", "--"]
+# Run as a group member: holds subscriptions, on command. "fill": subscribe until refused, say how
+# many are held and the refusal. "evicted": which held ones the daemon closed, with its last word.
+HOLDER = r'''
+import json, socket, sys
+path, held = sys.argv[1], []
+
+def subscribe():
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(5)
+    s.connect(path)
+    try:
+        s.sendall(b'{"jsonrpc":"2.0","method":"subscribe","id":1}\n')
+    except OSError:
+        pass  # refused at once: the refusal is still there to read
+    line = s.makefile("rb").readline()
+    return s, json.loads(line) if line else {"error": {"code": None, "message": "closed without a word"}}
+
+def last_word(s):
+    """None while it stays open; else the error it was closed with (events before it are skipped)."""
+    s.settimeout(0.3)
+    data = b""
+    while True:
+        try:
+            chunk = s.recv(65536)
+        except TimeoutError:
+            return None
+        if not chunk:
+            errors = [json.loads(l)["error"]["message"] for l in data.splitlines() if b'"error"' in l]
+            return errors[-1] if errors else "closed without a word"
+        data += chunk
+
+for command in sys.stdin:
+    if command.strip() == "fill":
+        while True:
+            s, answer = subscribe()
+            if "error" in answer:
+                s.close()
+                break
+            held.append(s)
+        print(json.dumps({"held": len(held), "refusal": answer["error"]}), flush=True)
+    else:
+        words = {s: last_word(s) for s in held}
+        held = [s for s, word in words.items() if word is None]
+        print(json.dumps({"evicted": [w for w in words.values() if w is not None]}), flush=True)
+'''
+
+
+class Holder:
+    def __init__(self, prefix, sock: Path):
+        self.proc = subprocess.Popen([*prefix, sys.executable, "-c", HOLDER, str(sock)], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True, env=clean_env(), cwd=ROOT)
+
+    def ask(self, command: str) -> dict:
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        assert line, f"the holder died (exit {self.proc.poll()})"
+        return json.loads(line)
+
+    def close(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+def one_line(r: subprocess.CompletedProcess) -> str:
+    assert "Traceback" not in r.stderr and len(r.stderr.splitlines()) == 1, r.stderr
+    return r.stderr
+
+
+def test_root_gets_in_while_a_member_holds_every_slot_with_subscriptions(ns, daemon, socket_dir):
+    sock = socket_dir / "nw.sock"
+    d = daemon(env={"NETWARDEN_SOCKET": str(sock), "NETWARDEN_SOCKET_GROUP": "12346",
+                    "NETWARDEN_SOCKET_MAX_CLIENTS": "4"})
+    holder = Holder(MEMBER, sock)
+    try:
+        full = holder.ask("fill")
+        assert full["held"] == 4 and full["refusal"]["code"] == -32002, full
+        # Anyone else who is not root waits: "too many clients" is busy (75), one line.
+        member = run_as(MEMBER2, "-m", "netwarden", "status", sock=sock)
+        assert member.returncode == 75 and "too many clients (4)" in one_line(member)
+        member = run_as(MEMBER2, "-m", "netwarden", "status", "--json", sock=sock)
+        assert member.returncode == 75 and json.loads(member.stdout)["error"]["exit_code"] == 75
+        assert run_as(MEMBER2, "-m", "netwarden", "events", sock=sock).returncode == 75
+        # Root gets in for everything it may do; each time the oldest member connection makes room.
+        for argv in (["status"], ["release", RANGE], ["--apply"], ["--revert"], ["status", "--json"]):
+            r = d.netwarden(*argv)
+            assert r.returncode == 0, (argv, r.stdout, r.stderr)
+            evicted = holder.ask("evicted")["evicted"]
+            assert evicted and all(word.startswith("closed to make room for root") for word in evicted), evicted
+            assert holder.ask("fill")["held"] == 4  # full again for the next
+        assert d.proc.poll() is None
+    finally:
+        holder.close()
+
+
+def test_one_uid_holds_at_most_eight_subscriptions(ns, daemon, socket_dir):
+    sock = socket_dir / "nw.sock"
+    d = daemon(env={"NETWARDEN_SOCKET": str(sock), "NETWARDEN_SOCKET_GROUP": "12346"})
+    holders = [Holder(MEMBER, sock), Holder(MEMBER2, sock)]
+    try:
+        for holder, uid in zip(holders, (12345, 12348)):  # per uid: the second is not hindered by the first
+            held = holder.ask("fill")
+            assert held["held"] == 8, held
+            assert held["refusal"] == {"code": -32002, "message": f"too many subscriptions: uid {uid} holds 8, "
+                                                                 "the most one uid may"}
+        events = run_as(MEMBER, "-m", "netwarden", "events", sock=sock)
+        assert events.returncode == 75 and "too many subscriptions" in one_line(events)
+        follow = run_as(MEMBER, "-m", "netwarden", "status", "--follow", sock=sock)
+        assert follow.returncode == 75 and "too many subscriptions" in one_line(follow)
+        # Reading is not subscribing: the member still gets its status.
+        assert run_as(MEMBER, "-m", "netwarden", "status", sock=sock).returncode == 0
+        ns.sysctl(RANGE, "60700 61000")  # every subscription still gets the event
+        d.wait_event("appeared", "ports.range")
+        assert all(h.ask("evicted") == {"evicted": []} for h in holders)
+    finally:
+        for holder in holders:
+            holder.close()
+
+
+def test_release_of_something_that_is_not_a_key_netwarden_uses_is_a_usage_error(ns, daemon):
+    d = daemon()
+    for key in ("../../etc/passwd", "a b", "", "k" * 300):  # not a sysctl name: refused before asking
+        r = d.netwarden("release", key)
+        assert r.returncode == 64 and "not a sysctl key" in one_line(r), (key, r.stderr)
+    for key in ("net.ipv4.tcp_nope", "kernel.hostname"):  # a name, but no check of netwarden's uses it
+        r = d.netwarden("release", key)
+        assert r.returncode == 64 and "is not a key netwarden's checks use" in one_line(r), (key, r.stderr)
+    r = d.netwarden("release", RANGE)
+    assert r.returncode == 0 and r.stdout == f"released {RANGE} (it was not held back)\n"
+
+
+def test_a_request_without_its_newline_before_eof_is_answered_then_the_connection_closed(ns, daemon):
+    d = daemon()
+    sock = str(d.env["NETWARDEN_SOCKET"])
+    cases = {  # what is sent before EOF -> what the answers are
+        b'{"jsonrpc":"2.0","method":"version","id":1}': [{"netwarden": "0.1.0"}],
+        b'{"jsonrpc":"2.0","method":"status","id":1}\n{"jsonrpc":"2.0","method":"version","id":2}':
+            ["status", {"netwarden": "0.1.0"}],
+        b'{"jsonrpc":"2.0","method":"check","params":{"ids":["ports.range"]},"id":1}': ["check"],  # on the loop
+        b'{"jsonrpc":"2.0","method":"subscribe","id":1}': [{"subscribed": True}],  # then it ends
+        b'{"jsonrpc":"2.0","method":"vers': [-32700],
+        b'{"jsonrpc":"2.0","method":"version"}': [],  # a notification: nothing, then closed
+    }
+    for payload, expected in cases.items():
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(5)
+            s.connect(sock)
+            s.sendall(payload)
+            s.shutdown(socket.SHUT_WR)  # as `socat` does at the end of its input
+            data = b""
+            while chunk := s.recv(65536):  # until the daemon closes: it must, once it has answered
+                data += chunk
+        answers = [json.loads(line) for line in data.splitlines()]
+        got = [a["error"]["code"] if "error" in a else "status" if "exit_code" in a["result"]
+               else "check" if "findings" in a["result"] else a["result"] for a in answers]
+        assert got == expected, (payload, answers)
+    assert d.proc.poll() is None
+
+
+def read_lines(stream, into: list) -> None:
+    """On a thread: a follower's output, line by line, as it comes."""
+    for line in stream:
+        into.append(line)
+
+
+def test_status_follow_prints_the_status_first_then_the_events(ns, daemon):
+    d = daemon()
+    env = clean_env(NETWARDEN_SOCKET=d.env["NETWARDEN_SOCKET"])
+    for json_flag, value, kind in (([], "60700 61000", "appeared"), (["--json"], "32768 60999", "cleared")):
+        follower = subprocess.Popen([sys.executable, "-m", "netwarden", "status", "--follow", *json_flag],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+        lines: list[str] = []
+        threading.Thread(target=read_lines, args=(follower.stdout, lines), daemon=True).start()
+        try:
+            d.wait_for(lambda: lines, "the status")
+            time.sleep(0.3)  # all of it
+            if json_flag:  # one JSON object per line: the status document, then the events
+                assert len(lines) == 1
+                doc = json.loads(lines[0])
+                assert doc["status"]["pid"] == d.proc.pid and "ports.range" in {f["id"] for f in doc["findings"]}
+            else:  # the same text as `status`
+                status = run_as([], "-m", "netwarden", "status", sock=Path(d.env["NETWARDEN_SOCKET"])).stdout
+                assert "".join(lines).split("\n")[1:] == status.split("\n")[1:]  # but for the uptime line
+                assert lines[0].startswith("netwarden daemon 0.1.0 (pid ") and "drift events" in lines[0]
+            shown = len(lines)
+            ns.sysctl(RANGE, value)
+            d.wait_event(kind, "ports.range")
+            d.wait_for(lambda: len(lines) > shown, "the event")
+            assert "ports.range" in lines[shown] and kind in lines[shown]
+            if json_flag:
+                assert json.loads(lines[shown])["kind"] == kind
+        finally:
+            follower.kill()
+            follower.wait()

@@ -247,3 +247,85 @@ def test_a_route_into_a_dead_tunnel_is_seen_through_netlink(ns, daemon):
     assert event["trigger"].startswith("netlink") and event["severity"] == "warning", event
     ns.run("ip", "link", "del", "nwtun1")
     d.wait_event("cleared", "tunnels.stale", after=mark)
+
+
+# A fault injected into one of the daemon's threads (the daemon run through `python -c`, with the
+# thread's code patched first): how it dies, and what the test does to make it happen.
+THREAD_FAULTS = {
+    "control socket": "from netwarden.daemon.control import ControlServer as C\n"
+                      "def fault(self): raise RuntimeError('injected fault')\n"
+                      "C._sweep_idle = fault\n",  # its first idle sweep, a second after it starts
+    "kernel watcher": "from netwarden.daemon.watch import NetlinkWatcher as W\n"
+                      "W._run = lambda self: self.ready.set()\n",  # returns, no exception: netlink was there
+    "file watcher": "from netwarden.daemon.watch import FileWatcher as W\n"
+                    "def fault(self, path): raise RuntimeError('injected fault')\n"
+                    "W.on_path = fault\n",  # at the first change in a watched directory
+}
+
+
+@pytest.mark.parametrize("thread", list(THREAD_FAULTS))
+def test_a_daemon_whose_thread_dies_stops_feeding_the_watchdog_and_exits_70(ns, tmp_path, thread):
+    from daemon_lab import DaemonRun
+
+    notify_path = str(tmp_path / "notify.sock")
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(notify_path)
+    notify.settimeout(0.5)
+    run = DaemonRun(ns, tmp_path, env={"NOTIFY_SOCKET": notify_path, "WATCHDOG_USEC": "200000"})
+    run.log = open(tmp_path / "daemon.log", "a")
+    code = THREAD_FAULTS[thread] + "import sys\nfrom netwarden.cli import main\nsys.exit(main(['daemon']))\n"
+    run.proc = ns.start(sys.executable, "-c", code, env=run.env, output=run.log)
+    messages = []
+    try:
+        deadline = time.monotonic() + 15
+        while run.proc.poll() is None and time.monotonic() < deadline:
+            try:
+                messages.append(notify.recv(4096).decode())
+            except TimeoutError:
+                pass
+            if thread == "file watcher":
+                (tmp_path / "gai.conf").write_text(f"# {time.monotonic()}\n")
+        exit_code = run.proc.wait(timeout=1)
+    finally:
+        if run.proc.poll() is None:
+            run.proc.kill()
+            run.proc.wait()
+        run.log.close()
+    try:
+        while True:
+            messages.append(notify.recv(4096).decode())
+    except TimeoutError:
+        notify.close()
+    output = run.output()
+    assert exit_code == 70, output
+    assert f"{thread} stopped working (its thread ended): exiting (70) so that the service manager restarts" in output
+    if thread != "kernel watcher":
+        assert f"the {thread} thread died (a bug; please report it): Traceback" in output and "injected fault" in output
+    assert messages[0].startswith("READY=1") and messages[-1] == "STOPPING=1", messages
+    if thread == "control socket":  # it dies a second after READY=1: fed until then
+        assert messages.count("WATCHDOG=1") >= 3, messages
+    assert "Traceback" not in output.split(f"{thread} stopped working")[1]  # an orderly exit after it
+
+
+def test_a_host_without_netlink_is_not_a_dead_kernel_watcher(ns, tmp_path):
+    from daemon_lab import DaemonRun
+
+    run = DaemonRun(ns, tmp_path)
+    run.log = open(tmp_path / "daemon.log", "a")
+    code = ("from netwarden.daemon.watch import NetlinkWatcher as W\n"
+            "def fault(self, first): raise OSError(93, 'Protocol not supported')\n"
+            "W._listen = fault\n"
+            "import sys\nfrom netwarden.cli import main\nsys.exit(main(['daemon']))\n")
+    run.proc = ns.start(sys.executable, "-c", code, env=run.env, output=run.log)
+    try:
+        run.wait_for(lambda: (run.state / "findings.json").exists(), "the first check")
+        time.sleep(1.5)
+        assert run.proc.poll() is None, run.output()
+        assert "kernel watch unavailable: [Errno 93] Protocol not supported" in run.output()
+        code, _ = run.stop()
+        assert code == 0
+    finally:
+        if run.proc.poll() is None:
+            run.proc.kill()
+            run.proc.wait()
+        run.log.close()

@@ -128,3 +128,111 @@ def test_journal_fields_name_the_check_for_events_about_a_key_it_manages():
     assert [f.get("NETWARDEN_CHECK") for f in fields] == ["ports.range", "ports.range", "ports.range", None]
     assert [f["NETWARDEN_SUBJECT"] for f in fields] == [key, key, "ports.range", "/etc/gai.conf"]
     assert [f["NETWARDEN_EVENT"] for f in fields] == ["contested", "backed-off", "appeared", "file-changed"]
+
+
+def test_supervisor_tells_threads_that_died_from_those_alive_or_ended_on_purpose():
+    import threading
+
+    from netwarden.daemon.supervise import Supervisor
+
+    logged, woken = [], []
+    supervisor = Supervisor(logged.append, lambda: woken.append(1))
+    before = threading.excepthook
+    supervisor.install()
+    try:
+        hold = threading.Event()
+
+        def raises():
+            raise RuntimeError("injected fault")
+
+        def exits():
+            raise SystemExit
+
+        threads = {name: threading.Thread(target=target, name=f"t-{name}") for name, target in (
+            ("raises", raises), ("exits", exits), ("returns", lambda: None), ("gives up", lambda: None),
+            ("runs", hold.wait))}
+        unwatched = threading.Thread(target=raises, name="unwatched")
+        for name, thread in threads.items():
+            supervisor.watch(name, thread, (lambda: True) if name == "gives up" else (lambda: False))
+            thread.start()
+        unwatched.start()
+        for thread in [*threads.values(), unwatched]:
+            if thread.name != "t-runs":
+                thread.join(2)
+        # "returns" ended without an exception: no hook hears of it, only is_alive() tells.
+        assert sorted(supervisor.dead()) == ["exits", "raises", "returns"]
+        assert woken == [1, 1]  # the hook woke the loop for the watched threads that raised, not the unwatched
+        assert len(logged) == 3 and all("\n" not in line for line in logged)
+        raised = next(line for line in logged if line.startswith("the raises thread died"))
+        assert raised.startswith("the raises thread died (a bug; please report it): Traceback")
+        assert "RuntimeError: injected fault" in raised
+        assert any(line.startswith("thread unwatched died") for line in logged)
+        hold.set()
+    finally:
+        supervisor.uninstall()
+    assert threading.excepthook is before  # put back
+
+
+def test_the_loop_stops_feeding_the_watchdog_and_exits_70_when_the_control_thread_dies(tmp_path, monkeypatch, capsys):
+    import threading
+    import time
+
+    from factories import settings_for
+
+    from netwarden.daemon.control import ControlServer
+    from netwarden.daemon.service import Daemon
+
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(tmp_path / "notify"))
+    notify.settimeout(0.5)
+    monkeypatch.setenv("NOTIFY_SOCKET", str(tmp_path / "notify"))
+    monkeypatch.setenv("WATCHDOG_USEC", "100000")  # WATCHDOG=1 every 50 ms
+    monkeypatch.delenv("WATCHDOG_PID", raising=False)
+    monkeypatch.delenv("JOURNAL_STREAM", raising=False)
+    settings = settings_for(tmp_path, poll_interval=3600, census_interval=3600, probe_interval=3600,
+                            socket_path=tmp_path / "nw.sock", socket_group=None)
+    daemon = Daemon(settings, None)
+    daemon.supervisor.install()
+    daemon.control = ControlServer(settings, daemon, print)
+    daemon.control.open()
+    daemon.supervisor.watch("control socket", daemon.control.start())
+    received = []  # (when, message)
+
+    def listen():
+        while True:
+            try:
+                received.append((time.monotonic(), notify.recv(100).decode()))
+            except TimeoutError:
+                return
+            except OSError:
+                return
+
+    listener = threading.Thread(target=listen)
+    listener.start()
+    loop = threading.Thread(target=daemon._loop)
+    try:
+        loop.start()
+        time.sleep(0.5)
+        assert daemon.control.running and loop.is_alive()
+
+        def fault():
+            raise RuntimeError("injected fault")
+
+        daemon.control._drain_inbox = fault  # the next wake-up kills the serving thread
+        died = time.monotonic()
+        daemon.control.broadcast({"kind": "test"})
+        loop.join(2)
+        assert not loop.is_alive(), "the loop went on after the control thread died"
+        stopped = time.monotonic()
+    finally:
+        daemon.control.stop()
+        daemon.supervisor.uninstall()
+    listener.join(2)
+    notify.close()
+    assert daemon.exit_code == 70 and stopped - died < 1.0
+    fed = [when for when, message in received if message == "WATCHDOG=1"]
+    assert len([when for when in fed if when < died]) >= 5  # fed while all was well
+    assert len([when for when in fed if when > died]) <= 1  # at most one already on its way
+    err = capsys.readouterr().err
+    assert "the control socket thread died (a bug; please report it)" in err and "injected fault" in err
+    assert "control socket stopped working (its thread ended): exiting (70)" in err

@@ -1,12 +1,18 @@
-"""The control socket: JSON-RPC 2.0 over a Unix socket, one JSON object per line.
+"""The control socket: JSON-RPC 2.0 over a Unix socket, one JSON object per line (protocol.py).
 
 One thread with a selector serves every client, so a slow or half-open client costs a buffer,
 never a thread, and never stalls the others:
 - a request line may be 64 KiB at most; a client idle for `socket_idle_timeout` is closed
-  (subscribers excepted); past `socket_max_clients` new clients get an error and are closed;
-  a client that does not read its answers is closed once 1 MiB waits for it;
+  (subscribers and clients waiting for an answer excepted); past `socket_max_clients` new clients
+  get an error and are closed, except root, for whom the oldest non-root client is closed; a uid
+  other than root may hold SUBSCRIBERS_PER_UID subscriptions; a client that does not read its
+  answers is closed once 1 MiB waits for it;
+- a client that closes its writing side (EOF) is answered what it asked, then closed;
 - each peer's credentials are read at accept (SO_PEERCRED, SO_PEERGROUPS): uid 0 may do
-  everything, members of the socket's group may read, anyone else is refused.
+  everything, members of the socket's group may read, anyone else is refused;
+- nothing one client sends can end the serving thread: an unexpected error while serving a
+  client closes that client and is logged (once per kind of error). If the thread ends anyway,
+  the daemon's loop sees it (supervise.py) and the daemon exits for its service manager to restart.
 Read-only methods are answered here from the daemon's published snapshot; the others run on the
 daemon's loop (the one place that changes state) and are answered when it is done.
 """
@@ -14,69 +20,43 @@ daemon's loop (the one place that changes state) and are answered when it is don
 from __future__ import annotations
 
 import errno
-import grp
-import json
 import os
 import selectors
 import socket
-import stat
 import struct
 import threading
 import time
 from collections import deque
-from pathlib import Path
 
-MAX_REQUEST = 64 * 1024
+from netwarden.daemon.listener import open_listener, resolve_group
+from netwarden.daemon.protocol import (INTERNAL_ERROR, INVALID_PARAMS, MAX_REQUEST, METHOD_NOT_FOUND, PERMISSION_DENIED,
+                                       REQUEST_TOO_LARGE, TOO_MANY_CLIENTS, Request, encode_event, encode_message,
+                                       parse_request)
+
 MAX_PENDING_OUTPUT = 1024 * 1024
+ANSWER_WAIT = 300.0  # seconds a client waiting for the loop's answer is kept (the CLI waits 120 for --apply)
+SUBSCRIBERS_PER_UID = 8  # subscriptions one non-root uid may hold (root: bounded by socket_max_clients)
 SO_PEERGROUPS = getattr(socket, "SO_PEERGROUPS", 59)
 
 READ_METHODS = ("version", "status", "findings", "facts", "history")
 LOOP_METHODS = ("check",)
 ROOT_METHODS = ("apply", "revert", "release", "reload")
-PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS, INTERNAL_ERROR = -32700, -32600, -32601, -32602, -32603
-PERMISSION_DENIED, TOO_MANY_CLIENTS, REQUEST_TOO_LARGE, BUSY = -32001, -32002, -32003, -32004
-
-
-class ControlError(Exception):
-    pass
-
-
-class Encoded(bytes):
-    """A result already encoded as JSON (the daemon encodes each snapshot once, not per request)."""
-
-
-def _message(id_, result=None, error=None) -> bytes:
-    if isinstance(result, Encoded) and error is None:
-        return b'{"jsonrpc":"2.0","id":' + json.dumps(id_).encode() + b',"result":' + result + b"}\n"
-    body = {"jsonrpc": "2.0", "id": id_}
-    if error is not None:
-        body["error"] = {"code": error[0], "message": error[1]}
-    else:
-        body["result"] = result
-    return json.dumps(body, separators=(",", ":")).encode() + b"\n"
 
 
 class _Client:
     __slots__ = ("sock", "fd", "inbuf", "outbuf", "uid", "admin", "subscribed", "last_active", "closing", "closed",
-                 "writing")
+                 "mask", "eof", "pending")
 
     def __init__(self, sock: socket.socket, uid: int, admin: bool):
         self.sock, self.fd, self.uid, self.admin = sock, sock.fileno(), uid, admin
         self.inbuf, self.outbuf = bytearray(), bytearray()
         self.subscribed = False
-        self.closing = False
+        self.closing = False  # close once the output is sent
         self.closed = False
-        self.writing = False  # registered for EVENT_WRITE too (only while output waits)
+        self.mask = selectors.EVENT_READ  # what the selector watches for it (0: not registered)
+        self.eof = False  # it closed its writing side: nothing more to read
+        self.pending = 0  # its requests still on the daemon's loop
         self.last_active = time.monotonic()
-
-
-def resolve_group(name: str | None) -> int | None:
-    if not name:
-        return None
-    try:
-        return int(name) if name.isdigit() else grp.getgrnam(name).gr_gid
-    except KeyError:
-        return None
 
 
 class ControlServer:
@@ -92,76 +72,21 @@ class ControlServer:
         self.listener: socket.socket | None = None
         self.activated = False
         self.running = False
+        self._logged: set[str] = set()  # kinds of unexpected errors already logged
 
     # ---- set-up ---------------------------------------------------------------------------------
 
     def open(self) -> None:
-        inherited = self._socket_activation()
-        if inherited is not None:
-            self.listener, self.activated = inherited, True
-        else:
-            self.listener = self._bind(Path(self.settings.socket_path))
+        self.listener, self.activated = open_listener(self.settings, self.group, self.log)
         self.listener.setblocking(False)
         self.selector.register(self.listener, selectors.EVENT_READ, "listen")
         self.selector.register(self._wake_r, selectors.EVENT_READ, "wake")
 
-    @staticmethod
-    def _socket_activation() -> socket.socket | None:
-        """systemd socket activation: fd 3 when LISTEN_PID is us."""
-        if os.environ.get("LISTEN_PID") != str(os.getpid()) or int(os.environ.get("LISTEN_FDS", "0") or 0) < 1:
-            return None
-        for name in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
-            os.environ.pop(name, None)
-        try:
-            is_socket = stat.S_ISSOCK(os.fstat(3).st_mode)
-        except OSError:
-            is_socket = False
-        if not is_socket:
-            raise ControlError("LISTEN_FDS says the control socket is fd 3, but fd 3 is not a socket")
-        return socket.socket(fileno=3)
-
-    def _bind(self, path: Path) -> socket.socket:
-        path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
-        parent = os.stat(path.parent)
-        if parent.st_uid not in (0, os.geteuid()) or parent.st_mode & stat.S_IWOTH and not parent.st_mode & stat.S_ISVTX:
-            raise ControlError(f"{path.parent}: other users can write there; refusing to put the control socket in it")
-        try:
-            st = os.lstat(path)
-        except FileNotFoundError:
-            st = None
-        if st is not None:
-            if not stat.S_ISSOCK(st.st_mode):
-                raise ControlError(f"{path} exists and is not a socket; refusing to replace it")
-            probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                probe.connect(str(path))
-                raise ControlError(f"another netwarden daemon is listening on {path}")
-            except (ConnectionRefusedError, FileNotFoundError):
-                os.unlink(path)  # a stale socket from a daemon that died
-                self.log(f"replaced the stale control socket {path}")
-            finally:
-                probe.close()
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-        old = os.umask(0o177)  # born 0600: nobody can connect before the group is set
-        try:
-            sock.bind(str(path))
-        finally:
-            os.umask(old)
-        if self.group is not None:
-            try:
-                os.chown(path, -1, self.group)
-                os.chmod(path, 0o660)
-            except PermissionError:  # no CAP_CHOWN (the hardened unit expects netwarden.socket to do it)
-                self.log(f"cannot give {path} to group {self.settings.socket_group}: it stays root-only "
-                         "(use netwarden.socket, which sets the group)")
-        else:
-            self.log(f"socket group {self.settings.socket_group!r} does not exist: {path} is root-only")
-        sock.listen(128)
-        return sock
-
-    def start(self) -> None:
+    def start(self) -> threading.Thread:
         self.running = True
-        threading.Thread(target=self._serve, name="netwarden-control", daemon=True).start()
+        thread = threading.Thread(target=self._serve, name="netwarden-control", daemon=True)
+        thread.start()
+        return thread
 
     def stop(self) -> None:
         self.running = False
@@ -181,13 +106,13 @@ class ControlServer:
             pass  # already awake
 
     def reply(self, client: _Client, data: bytes) -> None:
-        """From the daemon's loop; the client object (not its fd, which a new client may reuse by
-        then) says who asked."""
+        """An answer from the daemon's loop; the client object (not its fd, which a new client may
+        reuse by then) says who asked."""
         self.inbox.append((client, data))
         self._wake()
 
     def broadcast(self, event: dict) -> None:
-        self.inbox.append((None, json.dumps({"jsonrpc": "2.0", "method": "event", "params": event}).encode() + b"\n"))
+        self.inbox.append((None, encode_event(event)))
         self._wake()
 
     # ---- the server thread -----------------------------------------------------------------
@@ -200,20 +125,32 @@ class ControlServer:
                     self._accept()
                 elif key.data == "wake":
                     self._drain_inbox()
-                else:
-                    client = self.clients.get(key.fd)
-                    if client is None:
-                        continue
-                    if mask & selectors.EVENT_READ:
-                        self._read(client)
-                    if mask & selectors.EVENT_WRITE and not client.closed:
-                        self._flush(client)
+                elif (client := self.clients.get(key.fd)) is not None:
+                    self._guarded(client, self._ready, client, mask)
             if time.monotonic() >= next_sweep:
                 self._sweep_idle()
                 next_sweep = time.monotonic() + 1
         for client in list(self.clients.values()):
             self._close(client)
         self.listener.close()
+
+    def _guarded(self, client: _Client, action, *args) -> None:
+        """Whatever goes wrong while serving one client closes that client, not the thread serving all."""
+        try:
+            action(*args)
+        except Exception as e:  # noqa: BLE001 - a bug must cost one connection, never the socket
+            kind = type(e).__name__
+            if kind not in self._logged:
+                self._logged.add(kind)
+                self.log(f"control socket: closed a client of uid {client.uid} after an unexpected {kind} "
+                         f"(a bug; please report it; further {kind}s are not logged): {e!r:.300}")
+            self._close(client)
+
+    def _ready(self, client: _Client, mask: int) -> None:
+        if mask & selectors.EVENT_READ:
+            self._read(client)
+        if mask & selectors.EVENT_WRITE and not client.closed:
+            self._flush(client)
 
     def _accept(self) -> None:
         while True:
@@ -225,20 +162,43 @@ class ControlServer:
                 if e.errno in (errno.EMFILE, errno.ENFILE):
                     self.log(f"control socket: {e}")
                 return
-            sock.setblocking(False)
-            uid, admin, refusal = self._credentials(sock)
-            if refusal is None and len(self.clients) >= self.settings.socket_max_clients:
-                refusal = (TOO_MANY_CLIENTS, f"too many clients ({self.settings.socket_max_clients}); try again later")
-            if refusal is not None:
-                try:
-                    sock.send(_message(None, error=refusal))
-                except OSError:
-                    pass
+            try:
+                self._admit(sock)
+            except OSError:  # it left before we could read its credentials
                 sock.close()
-                continue
-            client = _Client(sock, uid, admin)
-            self.clients[client.fd] = client
-            self.selector.register(sock, selectors.EVENT_READ, "client")
+
+    def _admit(self, sock: socket.socket) -> None:
+        sock.setblocking(False)
+        uid, admin, refusal = self._credentials(sock)
+        full = len(self.clients) >= self.settings.socket_max_clients
+        if refusal is None and full and not (admin and self._evict_for_root()):
+            refusal = (TOO_MANY_CLIENTS, f"too many clients ({self.settings.socket_max_clients}); try again later")
+        if refusal is not None:
+            try:
+                sock.send(encode_message(None, error=refusal))
+            except OSError:
+                pass
+            sock.close()
+            return
+        client = _Client(sock, uid, admin)
+        self.clients[client.fd] = client
+        self.selector.register(sock, selectors.EVENT_READ, "client")
+
+    def _evict_for_root(self) -> bool:
+        """Root always gets in: the oldest client that is not root makes room (clients are kept in
+        accept order). False when every client is root's own."""
+        victim = next((c for c in self.clients.values() if not c.admin), None)
+        if victim is None:
+            return False
+        if not victim.outbuf:  # a whole line, never into the middle of an answer
+            try:
+                victim.sock.send(encode_message(None, error=(
+                    TOO_MANY_CLIENTS, f"closed to make room for root: socket_max_clients "
+                                      f"({self.settings.socket_max_clients}) reached")))
+            except OSError:
+                pass
+        self._close(victim)
+        return True
 
     def _credentials(self, sock: socket.socket) -> tuple[int, bool, tuple | None]:
         _, uid, gid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
@@ -260,82 +220,102 @@ class ControlServer:
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
-            data = b""
-        if not data:
             self._close(client)
             return
         client.last_active = time.monotonic()
+        if client.closing:
+            return  # refused already: what it sends now is ignored
+        if not data:  # EOF: it asks nothing more; the last request may lack its newline
+            client.eof = True
+            self._take_requests(client, at_eof=True)
+            client.subscribed = False
+            self._settle(client)
+            return
         client.inbuf += data
-        while True:
+        self._take_requests(client)
+
+    def _take_requests(self, client: _Client, at_eof: bool = False) -> None:
+        while not client.closed and not client.closing:
             newline = client.inbuf.find(b"\n")
             if newline < 0:
                 if len(client.inbuf) > MAX_REQUEST:
-                    self._send(client, _message(None, error=(REQUEST_TOO_LARGE, f"request over {MAX_REQUEST} bytes")))
-                    client.closing = True
                     client.inbuf.clear()
-                    self._flush(client)
-                return
+                    client.closing = True
+                    self._send(client, encode_message(None, error=(REQUEST_TOO_LARGE, f"request over {MAX_REQUEST} bytes")))
+                    return
+                if not at_eof or not client.inbuf.strip():
+                    return
+                newline = len(client.inbuf)
             line = bytes(client.inbuf[:newline])
             del client.inbuf[:newline + 1]
             if len(line) > MAX_REQUEST:
-                self._send(client, _message(None, error=(REQUEST_TOO_LARGE, f"request over {MAX_REQUEST} bytes")))
-                continue
-            if line.strip():
+                self._send(client, encode_message(None, error=(REQUEST_TOO_LARGE, f"request over {MAX_REQUEST} bytes")))
+            elif line.strip():
                 self._request(client, line)
-            if client.closed:
-                return
 
     def _request(self, client: _Client, line: bytes) -> None:
-        try:
-            request = json.loads(line)
-        except (ValueError, UnicodeDecodeError):
-            self._send(client, _message(None, error=(PARSE_ERROR, "parse error: not JSON")))
-            return
-        if not isinstance(request, dict) or request.get("jsonrpc") != "2.0" or not isinstance(request.get("method"), str):
-            self._send(client, _message(None, error=(INVALID_REQUEST, 'invalid request: need {"jsonrpc": "2.0", "method": ...}')))
-            return
-        id_, method, params = request.get("id"), request["method"], request.get("params", {})
-        notification = "id" not in request
-        if not isinstance(id_, (str, int, type(None))) or isinstance(id_, bool):
-            self._send(client, _message(None, error=(INVALID_REQUEST, "invalid request: bad id")))
-            return
-        if params is None:
-            params = {}
-        if not isinstance(params, dict):
-            self._answer(client, id_, notification, error=(INVALID_PARAMS, "params must be an object"))
-            return
-        if method == "subscribe":
-            client.subscribed = True
-            self._answer(client, id_, notification, result={"subscribed": True})
+        request = parse_request(line)
+        method, params = request.method, request.params
+        if request.error is not None:
+            self._answer(client, request, error=request.error)
+        elif method == "subscribe":
+            self._subscribe(client, request)
         elif method in READ_METHODS:
             try:
                 result = self.daemon.read(method, params)
             except ValueError as e:
-                self._answer(client, id_, notification, error=(INVALID_PARAMS, str(e)))
+                self._answer(client, request, error=(INVALID_PARAMS, str(e)))
                 return
             except Exception as e:  # noqa: BLE001 - a bug in one answer must not take the server down
-                self.log(f"control socket: {method} failed: {e!r}")
-                self._answer(client, id_, notification, error=(INTERNAL_ERROR, "internal error"))
+                self.log(f"control socket: {method} failed: {e!r:.300}")
+                self._answer(client, request, error=(INTERNAL_ERROR, "internal error"))
                 return
-            self._answer(client, id_, notification, result=result)
+            self._answer(client, request, result=result)
         elif method in LOOP_METHODS or method in ROOT_METHODS:
             if method in ROOT_METHODS and not client.admin:
-                self._answer(client, id_, notification, error=(PERMISSION_DENIED, f"permission denied: {method} needs root"))
+                self._answer(client, request, error=(PERMISSION_DENIED, f"permission denied: {method} needs root"))
                 return
-            self.daemon.submit(method, params, lambda result=None, error=None: None if notification
-                               else self.reply(client, _message(id_, result, error)))
+            if not request.notification:
+                client.pending += 1
+            self.daemon.submit(method, params, lambda result=None, error=None: self._from_loop(client, request, result, error))
         else:
-            self._answer(client, id_, notification, error=(METHOD_NOT_FOUND, f"no such method: {method[:64]}"))
+            self._answer(client, request, error=(METHOD_NOT_FOUND, f"no such method: {method[:64]}"))
 
-    def _answer(self, client: _Client, id_, notification: bool, result=None, error=None) -> None:
-        if not notification:
-            self._send(client, _message(id_, result, error))
+    def _from_loop(self, client: _Client, request: Request, result, error) -> None:
+        """On the daemon's loop: its answer to a request, encoded there; always an answer, so the
+        client's count of pending requests comes back to zero."""
+        if request.notification:
+            return
+        try:
+            data = encode_message(request.id, result, error)
+        except (TypeError, ValueError, RecursionError) as e:
+            data = encode_message(request.id, error=(INTERNAL_ERROR, f"internal error: the answer could not be encoded: {e}"))
+        self.reply(client, data)
+
+    def _subscribe(self, client: _Client, request: Request) -> None:
+        held = sum(1 for c in self.clients.values() if c.subscribed and c.uid == client.uid)
+        if not client.admin and not client.subscribed and held >= SUBSCRIBERS_PER_UID:
+            self._answer(client, request, error=(TOO_MANY_CLIENTS, f"too many subscriptions: uid {client.uid} "
+                                                                   f"holds {SUBSCRIBERS_PER_UID}, the most one uid may"))
+            return
+        client.subscribed = True
+        self._answer(client, request, result={"subscribed": True})
+
+    def _answer(self, client: _Client, request: Request, result=None, error=None) -> None:
+        if not request.notification:
+            self._send(client, encode_message(request.id, result, error))
 
     def _send(self, client: _Client, data: bytes) -> None:
         client.outbuf += data
         if len(client.outbuf) > MAX_PENDING_OUTPUT:
             self._close(client)  # it does not read what it asked for
             return
+        self._settle(client)
+
+    def _settle(self, client: _Client) -> None:
+        """Send what waits; a client that said EOF is closed once it has every answer it asked for."""
+        if client.eof and not client.pending:
+            client.closing = True
         self._flush(client)
 
     def _flush(self, client: _Client) -> None:
@@ -350,12 +330,20 @@ class ControlServer:
             del client.outbuf[:sent]
         if client.closed:
             return
-        if bool(client.outbuf) != client.writing:  # an epoll_ctl only when the interest changes
-            client.writing = bool(client.outbuf)
-            mask = selectors.EVENT_READ | (selectors.EVENT_WRITE if client.writing else 0)
-            self.selector.modify(client.sock, mask, "client")
         if not client.outbuf and client.closing:
             self._close(client)
+            return
+        # Read until EOF or refusal, write while output waits; an epoll_ctl only when that changes.
+        mask = (0 if client.eof or client.closing else selectors.EVENT_READ) | \
+            (selectors.EVENT_WRITE if client.outbuf else 0)
+        if mask != client.mask:
+            if not mask:
+                self.selector.unregister(client.sock)  # EOF, answers still on the loop: nothing to watch
+            elif not client.mask:
+                self.selector.register(client.sock, mask, "client")
+            else:
+                self.selector.modify(client.sock, mask, "client")
+            client.mask = mask
 
     def _drain_inbox(self) -> None:
         try:
@@ -367,13 +355,17 @@ class ControlServer:
             target, data = self.inbox.popleft()
             if target is None:
                 for client in [c for c in self.clients.values() if c.subscribed]:
-                    self._send(client, data)
-            elif not target.closed:
-                self._send(target, data)
+                    self._guarded(client, self._send, client, data)
+            else:
+                target.pending -= 1
+                if not target.closed:
+                    self._guarded(target, self._send, target, data)
 
     def _sweep_idle(self) -> None:
-        limit = time.monotonic() - self.settings.socket_idle_timeout
-        for client in [c for c in self.clients.values() if not c.subscribed and c.last_active < limit]:
+        """Idle clients are closed; subscribers never, one waiting for the loop's answer after ANSWER_WAIT."""
+        now = time.monotonic()
+        for client in [c for c in self.clients.values() if not c.subscribed and now - c.last_active >
+                       (ANSWER_WAIT if c.pending else self.settings.socket_idle_timeout)]:
             self._close(client)
 
     def _close(self, client: _Client) -> None:
@@ -381,8 +373,6 @@ class ControlServer:
             return
         client.closed = True
         self.clients.pop(client.fd, None)
-        try:
+        if client.mask:
             self.selector.unregister(client.sock)
-        except (KeyError, ValueError):
-            pass
         client.sock.close()

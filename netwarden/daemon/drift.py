@@ -15,7 +15,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from netwarden.fsutil import atomic_write
-from netwarden.model import Finding, json_loads
+from netwarden.jsontext import loads
+from netwarden.model import Finding
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ class History:
         events, dropped = [], 0
         for line in lines[-self.limit:]:
             try:
-                event = json_loads(line)
+                event = loads(line)
             except ValueError:
                 event = None
             if isinstance(event, dict) and EVENT_KEYS <= event.keys():
@@ -97,7 +98,7 @@ class History:
         """The last finding state per check; anything else (damaged, hand-edited) means starting
         afresh: every finding is then judged as if seen for the first time."""
         try:
-            data = json_loads(self.state_path.read_bytes())
+            data = loads(self.state_path.read_bytes())
         except FileNotFoundError:
             return {}
         except (OSError, ValueError) as e:

@@ -67,11 +67,14 @@ class Metrics:
         self.stopped = False  # set on a clean stop: the last textfile says netwarden_up 0
         self.registry.register(_SnapshotCollector(self, daemon))
 
-    def serve(self) -> None:
-        """Listen on metrics_address; OSError (EADDRINUSE...) when it cannot."""
+    def serve(self):
+        """Listen on metrics_address: the HTTP server's thread (prometheus-client >= 0.17 returns
+        it), or None; OSError (EADDRINUSE...) when it cannot listen."""
         if self.settings.metrics_address:
             host, port = self.settings.metrics_endpoint()
-            start_http_server(port, addr=host, registry=self.registry)
+            started = start_http_server(port, addr=host, registry=self.registry)
+            return started[1] if isinstance(started, tuple) else None
+        return None
 
     def write_textfile(self) -> None:
         """Atomic (prometheus_client writes a temp file and renames it)."""

@@ -144,7 +144,8 @@ class _Worker:
         self.log = log
         self.queue: queue.Queue = queue.Queue(maxsize=size)
         self.dropped = 0
-        threading.Thread(target=self._run, name=name, daemon=True).start()
+        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.thread.start()
 
     def submit(self, event: DriftEvent) -> None:
         while True:

@@ -4,7 +4,9 @@ One loop thread owns all state. Watchers and signal handlers only put a Trigger 
 (whose put is safe even from a signal handler). A trigger runs at once (leading edge), and any
 that arrive within `debounce` of a run are coalesced into the next one, so a burst of events
 costs one re-check. Timers: the sysctls the checks use every `poll_interval`, the socket census
-every `census_interval`, the service manager's watchdog at half of WATCHDOG_USEC.
+every `census_interval`, the service manager's watchdog at half of WATCHDOG_USEC. Before each
+turn's WATCHDOG=1 the loop asks whether the other threads still run (supervise.py); when one has
+ended, it exits with EXIT_SOFTWARE instead, for the service manager to restart the daemon.
 """
 
 from __future__ import annotations
@@ -19,11 +21,15 @@ import time
 from pathlib import Path
 
 from netwarden import __version__, engine
+from netwarden.cli import EXIT_OK, EXIT_SOFTWARE
 from netwarden.config import ConfigError, Settings, load_settings
-from netwarden.daemon.control import BUSY, INTERNAL_ERROR, INVALID_PARAMS, ControlError, ControlServer, Encoded
+from netwarden.daemon.control import ControlServer
 from netwarden.daemon.drift import DriftEvent, History, diff_findings, finding_state
+from netwarden.daemon.listener import ControlError
 from netwarden.daemon.notify import ERR, INFO, NOTICE, WARNING, ExecHook, Log, SdNotify, Webhook
 from netwarden.daemon.policy import Enforcer
+from netwarden.daemon.protocol import BUSY, INTERNAL_ERROR, INVALID_PARAMS, Encoded
+from netwarden.daemon.supervise import Supervisor
 from netwarden.daemon.watch import FileWatcher, NetlinkWatcher, Trigger, file_fingerprint
 from netwarden.journal import ApplyLock, Journal, JournalError, LockBusy
 from netwarden.model import Severity, worst
@@ -87,6 +93,8 @@ class Daemon:
         self.snapshot = _snapshot({"status": {"status": "starting"}, "findings": [], "facts": {}}, {})
         self.gauges: dict = {}
         self.metrics = None
+        self.exit_code = EXIT_OK
+        self.supervisor = Supervisor(lambda m: self.log.write(ERR, m), lambda: self.queue.put(Trigger("thread")))
 
     # ---- lifecycle -----------------------------------------------------------------------------
 
@@ -94,13 +102,15 @@ class Daemon:
         state_dir = self.settings.state_dir
         state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         instance = self._single_instance(state_dir / "daemon.pid")
+        self.supervisor.install()
         try:
             self._setup()
             self._loop()
         finally:
             self._shutdown()
+            self.supervisor.uninstall()
             os.close(instance)
-        return 0
+        return self.exit_code
 
     def _single_instance(self, path: Path) -> int:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
@@ -144,7 +154,7 @@ class Daemon:
 
             self.metrics = Metrics(self, self.settings)
             try:  # before any work, like the control socket: a taken address stops us here
-                self.metrics.serve()
+                self.supervisor.watch("metrics server", self.metrics.serve())
             except OSError as e:
                 raise DaemonError(f"metrics_address {self.settings.metrics_address}: {e.strerror or e} "
                                   "(another netwarden daemon, or another program, listens there)") from None
@@ -152,15 +162,19 @@ class Daemon:
         self._refresh_fingerprints()
         self.files = FileWatcher(list(self.watched), self.queue.put)
         self.files.start()
+        self.supervisor.watch("file watcher", self.files.observer)
         for path in self.files.unwatchable:
             self.log.write(INFO, f"not watching {path}: no such directory")
         if self.settings.watch_kernel:
             self.kernel = NetlinkWatcher(self.queue.put, lambda m: self.log.write(WARNING, m))
+            self.supervisor.watch("kernel watcher", self.kernel.thread, lambda: not self.kernel.available)
             self.kernel.ready.wait(5)
+        for notifier in self.notifiers:
+            self.supervisor.watch(notifier.thread.name.removeprefix("netwarden-"), notifier.thread)
         self.log.write(NOTICE, f"daemon {__version__} started on {self.backend.platform.describe()}, "
                                f"{len(self.specs)} checks, state dir {self.settings.state_dir}")
         self._check(self.specs, "start")
-        self.control.start()
+        self.supervisor.watch("control socket", self.control.start())
         self.sd.send("READY=1", f"STATUS={self._summary()}")
         self.ready = True
 
@@ -229,6 +243,12 @@ class Daemon:
                 # Inside the debounce window of the last event's run: gather the rest of the burst first.
                 self._gather(batch, last_event_run + self.settings.debounce)
             self._drain(batch)
+            dead = self.supervisor.dead()
+            if dead:  # deaf or mute in part: no more WATCHDOG=1; exit, for the service manager to restart us
+                self.log.write(ERR, f"{' and '.join(dead)} stopped working (its thread ended): exiting "
+                                    f"({EXIT_SOFTWARE}) so that the service manager restarts netwarden")
+                self.exit_code = EXIT_SOFTWARE
+                return
             now = time.monotonic()
             timers = [name for name, at in due.items() if at <= now]
             for name in timers:
@@ -503,7 +523,7 @@ class Daemon:
         except LockBusy as e:
             reply(error=(BUSY, str(e)))
         except Exception as e:  # noqa: BLE001 - a request must never take the daemon down
-            self.log.write(ERR, f"request {method} failed: {e!r}")
+            self.log.write(ERR, f"request {method} failed: {e!r:.300}")
             reply(error=(INTERNAL_ERROR, f"internal error in {method}: {e}"))
 
     def _operation(self, method: str, params: dict):
@@ -531,6 +551,10 @@ class Daemon:
             key = params.get("key")
             if not valid_sysctl_key(key):
                 raise ValueError("release takes a key such as net.ipv4.ip_local_port_range")
+            known = {k for spec in self.specs for k in self._settings_of(spec)} | set(self.enforcer.contested) \
+                | self.enforcer.backed_off
+            if key not in known:
+                raise ValueError(f"{key} is not a key netwarden's checks use: {', '.join(sorted(known))}")
             was_held = self.release(key)
             self._check([s for s in self.specs if key in self._settings_of(s)], f"release {key}")  # enforce again now
             return {"released": key, "was_held": was_held}

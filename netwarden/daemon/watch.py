@@ -21,7 +21,7 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class Trigger:
-    kind: str  # "file", "kernel", "signal", "release", "wake"
+    kind: str  # "file", "kernel", "signal", "rpc", "thread" (one ended: the loop looks)
     detail: str = ""
     data: dict = field(default_factory=dict, compare=False)
 
@@ -133,7 +133,9 @@ class NetlinkWatcher:
         self.links: dict[str, dict] = {}
         self.routes: set[str] = set()
         self.ready = threading.Event()
-        threading.Thread(target=self._run, name="netwarden-netlink", daemon=True).start()
+        self.available = True  # False once it gave up: no netlink on this host (the daemon runs on without it)
+        self.thread = threading.Thread(target=self._run, name="netwarden-netlink", daemon=True)
+        self.thread.start()
 
     def _run(self) -> None:
         """Listen; on any socket error (ENOBUFS when a burst overflows the receive buffer) open a
@@ -146,6 +148,7 @@ class NetlinkWatcher:
             except Exception as e:  # noqa: BLE001 - no netlink at all: the daemon runs on without it
                 if first:
                     self.log(f"kernel watch unavailable: {e}")
+                    self.available = False  # before the thread ends: the supervisor reads them in that order
                     self.ready.set()
                     return
                 self.log(f"kernel watch: {e}; resynchronising")

@@ -28,7 +28,8 @@ from typing import Any, NamedTuple
 
 from netwarden import __version__
 from netwarden.fsutil import atomic_write
-from netwarden.model import json_loads, to_jsonable
+from netwarden.jsontext import loads
+from netwarden.model import to_jsonable
 
 BUNDLE_FORMAT = 1
 MAX_FILE_BYTES = 256 << 20  # a host with a full BGP table has a ~150 MB /proc/net/route
@@ -114,7 +115,7 @@ def _load(directory: Path, name: str) -> Any:
     if len(data) > MAX_FILE_BYTES:
         raise BundleError(directory, f"{name} grew past {MAX_FILE_BYTES >> 20} MiB while read")
     try:
-        return json_loads(data)
+        return loads(data)
     except ValueError as e:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         raise BundleError(directory, f"{name} is not valid JSON ({str(e)[:200]})") from None
 

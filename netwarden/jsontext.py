@@ -1,0 +1,31 @@
+"""JSON that netwarden did not write itself (requests on the control socket, its answers as a
+client reads them, state files, support bundles): strict, and every failure a ValueError.
+
+Standard library only and imported by `netwarden status`: it must stay light.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+
+def _not_json(token: str):
+    raise ValueError(f"{token} is not JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:20]} overflows a double")
+    return value
+
+
+def loads(data: bytes | str):
+    """NaN, Infinity and numbers that overflow a double (which Python's json takes) are refused,
+    so no non-finite number gets in; nesting too deep for the parser (RecursionError) and bytes
+    that are not UTF-8 (UnicodeDecodeError) are ValueErrors like any other bad JSON."""
+    try:
+        return json.loads(data, parse_constant=_not_json, parse_float=_finite)
+    except RecursionError:
+        raise ValueError("nested too deep") from None

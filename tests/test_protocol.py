@@ -1,0 +1,75 @@
+"""The control socket's protocol as pure functions: a client's bytes in, a Request out, never an
+exception; answers bounded; strict JSON (no NaN, Infinity or overflowing numbers)."""
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from netwarden.daemon.protocol import (INVALID_PARAMS, INVALID_REQUEST, MAX_MESSAGE_TEXT, PARSE_ERROR, Encoded,
+                                       Request, encode_message, parse_request)
+from netwarden.jsontext import loads
+
+SCALARS = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
+JSON_VALUES = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
+                                                                                                  max_size=4), max_leaves=12)
+
+
+def well_formed(request: Request) -> bool:
+    if request.error is not None:
+        return isinstance(request.error[0], int) and isinstance(request.error[1], str)
+    return (isinstance(request.method, str) and isinstance(request.params, dict)
+            and (request.id is None or isinstance(request.id, (str, int)) and not isinstance(request.id, bool)))
+
+
+@settings(max_examples=3000)
+@given(st.binary(max_size=300))
+def test_any_bytes_give_a_request_or_a_refusal_never_an_exception(line):
+    assert well_formed(parse_request(line))
+
+
+@settings(max_examples=3000)
+@given(st.fixed_dictionaries({}, optional={"jsonrpc": SCALARS | st.just("2.0"), "method": SCALARS,
+                                           "params": JSON_VALUES, "id": JSON_VALUES}))
+def test_request_shaped_json_gives_a_request_or_a_refusal(body):
+    request = parse_request(json.dumps(body).encode())  # json.dumps writes NaN and Infinity: refused, not raised
+    assert well_formed(request)
+    answer = json.loads(encode_message(request.id, error=request.error) if request.error else encode_message(request.id, {}))
+    assert answer["jsonrpc"] == "2.0"
+
+
+@pytest.mark.parametrize("depth", [10, 1000, 3000, 5000, 100000])
+@pytest.mark.parametrize("shape", ["[", '{"a":', '{"jsonrpc":"2.0","method":"status","id":1,"params":{"a":'])
+def test_nesting_of_any_depth_is_a_request_or_a_refusal(depth, shape):
+    closing = {"[": "]", '{"a":': "}"}.get(shape, "}")
+    for line in ((shape * depth).encode(), (shape * depth + "1" + closing * depth).encode()):
+        request = parse_request(line)
+        assert well_formed(request)
+        if depth >= 100000 and line.endswith(b"}"):  # too deep for the parser (3.11's stops near 1,000)
+            assert request.error == (PARSE_ERROR, "parse error: not JSON (nested too deep)")
+
+
+@pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity", "1e999", "-1e400", "1" * 5000])
+def test_non_finite_and_overflowing_numbers_are_not_json(token):
+    with pytest.raises(ValueError):
+        loads(token)
+    request = parse_request(b'{"jsonrpc":"2.0","method":"history","params":{"limit":' + token.encode() + b'},"id":1}')
+    assert request.error[0] == PARSE_ERROR and len(request.error[1]) < 120
+
+
+def test_refusals_keep_the_id_when_they_can():
+    assert parse_request(b'{"jsonrpc":"2.0","method":"status","params":[1],"id":"x"}') == \
+        Request("status", {}, "x", False, (INVALID_PARAMS, "params must be an object"))
+    assert parse_request(b'{"jsonrpc":"2.0","method":"status","params":5}').notification  # no id: no answer
+    assert parse_request(b'{"jsonrpc":"2.0","method":"status","id":1.5}').error[0] == INVALID_REQUEST
+    assert parse_request(b'{"jsonrpc":"2.0","method":"status","id":null}') == Request("status", {}, None, False)
+
+
+def test_answers_are_one_line_and_an_error_message_is_clipped():
+    line = encode_message("x" * 10, error=(-32601, "no such method: " + "m" * 100000))
+    answer = json.loads(line)
+    assert line.endswith(b"\n") and line.count(b"\n") == 1
+    assert len(answer["error"]["message"]) == MAX_MESSAGE_TEXT and answer["id"] == "x" * 10
+    assert json.loads(encode_message(7, Encoded(b'{"a":[1,2]}'))) == {"jsonrpc": "2.0", "id": 7, "result": {"a": [1, 2]}}
+    assert b"\\ud800" in encode_message("\ud800", {})  # a lone surrogate goes back escaped, not as broken UTF-8
