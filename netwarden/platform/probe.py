@@ -6,12 +6,15 @@ from __future__ import annotations
 import errno
 import fcntl
 import socket
+import sys
 import termios
 import time
 
 SMALL_MSS = 1200  # fits a 1280-byte IPv6 minimum MTU with room for headers and a tunnel
 TRANSFER_BYTES = 16384  # a dozen full-size segments: enough that a blackhole cannot miss them
 IP_MTU = 14  # <linux/in.h>; IPV6_MTU is in the socket module
+SO_NWRITE = 0x1024  # <sys/socket.h> on macOS: bytes in the send buffer (unsent + unacknowledged), TIOCOUTQ's twin
+DARWIN = sys.platform == "darwin"
 FAMILY = {socket.AF_INET: 4, socket.AF_INET6: 6}
 
 
@@ -22,12 +25,17 @@ def _errname(e: OSError) -> str:
 
 def _connect(address: str, port: int, timeout: float, mss: int | None = None) -> socket.socket:
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    sock = socket.socket(family, getattr(socket, "SOCK_CLOEXEC", 0) | socket.SOCK_STREAM)
     try:
-        if mss:
+        # Linux takes the MSS before connect (and announces it in the SYN). XNU refuses one above
+        # its unconnected default (tcp_mssdflt, 512) with EINVAL, so on macOS it is set after the
+        # handshake, where it still caps the segments this side sends.
+        if mss and not DARWIN:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, mss)
         sock.settimeout(timeout)
         sock.connect((address, port))
+        if mss and DARWIN:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, mss)
         return sock
     except BaseException:
         sock.close()
@@ -71,7 +79,10 @@ def connect(address: str, port: int, timeout: float) -> dict:
 
 
 def route_mtu(address: str) -> int:
-    """The kernel's MTU for the route to `address` (a learned path MTU when one is cached)."""
+    """The kernel's MTU for the route to `address` (a learned path MTU when one is cached); 0 on
+    macOS, which has no IP_MTU socket option (`route -n get` prints a route's MTU there)."""
+    if DARWIN:
+        return 0
     v6 = ":" in address
     with socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as s:
         s.connect((address, 9))  # UDP connect sends nothing
@@ -93,10 +104,8 @@ def transfer(address: str, port: int, timeout: float, mss: int | None = None) ->
         sock.setblocking(False)
         try:
             sock.send(b"\0" * TRANSFER_BYTES)
-            outq = bytearray(4)
             while time.monotonic() < deadline:
-                fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, outq)
-                if int.from_bytes(outq, "little") == 0:
+                if _unacknowledged(sock) == 0:
                     return "delivered"
                 try:
                     if sock.recv(4096, socket.MSG_PEEK) == b"":
@@ -109,6 +118,16 @@ def transfer(address: str, port: int, timeout: float, mss: int | None = None) ->
         except OSError as e:
             return f"failed: {_errname(e)}"
     return "stalled"
+
+
+def _unacknowledged(sock: socket.socket) -> int:
+    """Bytes sent but not yet acknowledged (or not yet sent): Linux's TIOCOUTQ, macOS's SO_NWRITE
+    (XNU keeps TCP data in the send buffer until it is acknowledged)."""
+    if DARWIN:
+        return sock.getsockopt(socket.SOL_SOCKET, SO_NWRITE)
+    outq = bytearray(4)
+    fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, outq)
+    return int.from_bytes(outq, "little")
 
 
 def dns_query(server: str, name: str, timeout: float) -> dict:
