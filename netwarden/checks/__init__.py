@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-CHECK_IDS = ("ports.range", "ports.pressure", "ports.tw-reuse", "ipv6.preference", "dns.resolvers", "mtu.path",
-             "tunnels.stale", "conntrack", "keepalive.idle")
+CHECK_IDS = ("ports.range", "ports.pressure", "ports.tw-reuse", "ports.clock-freeze", "ipv6.preference",
+             "dns.resolvers", "mtu.path", "tunnels.stale", "conntrack", "keepalive.idle")
 
 
 @dataclass(frozen=True)
@@ -37,9 +37,9 @@ def no_targets_advice(facts) -> str:
 
 
 def all_checks() -> dict[str, CheckSpec]:
-    from netwarden.checks import conntrack, dns, ipv6, keepalive, mtu, ports, tunnels
+    from netwarden.checks import clock, conntrack, dns, ipv6, keepalive, mtu, ports, tunnels
 
-    modules = (ports, ipv6, dns, mtu, tunnels, conntrack, keepalive)
+    modules = (ports, clock, ipv6, dns, mtu, tunnels, conntrack, keepalive)
     specs = {spec.id: spec for module in modules for spec in module.CHECKS}
     assert tuple(specs) == CHECK_IDS, "CHECK_IDS must list every check, in order"
     return specs
