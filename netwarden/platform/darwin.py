@@ -65,7 +65,7 @@ class DarwinBackend:
         facts = Facts(platform=self.platform)
         if wanted & {"port_range", "time_wait", "census", "pmtu", "keepalive", "tcp_clock"}:
             facts.sysctls = df.sysctl_values(self._sysctl_answer(df.SYSCTL_TREES))
-        sockets = self._tcp_sockets(TCP_SOCKETS) if wanted & {"census", "tcp_clock"} else None
+        sockets = self._tcp_sockets(TCP_SOCKETS) if "census" in wanted else None
         if wanted & {"port_range", "census"}:
             facts.port_range = df.port_range(facts.sysctls, self._at_boot() if "port_range" in wanted else (None, []))
         if "time_wait" in wanted:
@@ -169,8 +169,10 @@ class DarwinBackend:
         counted = sc.sysctl_int(strings, df.TW_PCBCOUNT)
         if counted is None and df.old_netstat(self.platform.kernel):
             return clock._replace(note="this macOS's netstat leaves TIME_WAIT sockets out and it has no tw_pcbcount")
+        if counted is None and sockets is None:  # the census did not list them: only now, past the wrap
+            sockets = self._tcp_sockets(TCP_SOCKETS)
         if counted is None and not isinstance(sockets, list):
-            return clock._replace(note=f"TIME_WAIT sockets could not be listed: {sockets.reason if sockets else '?'}")
+            return clock._replace(note=f"TIME_WAIT sockets could not be listed: {sockets.reason}")
         first = df.time_wait_sockets(sockets) if counted is None else set()
         count = len(first) if counted is None else counted
         if count == 0:
