@@ -101,6 +101,7 @@ class Census(NamedTuple):
     sockets: int  # sockets with a local port in the range, all destinations
     time_wait: int
     destinations: tuple[Destination, ...] = ()  # busiest first, bounded
+    note: str = ""  # what the platform's listing leaves out (macOS 10.10-10.14's netstat: TIME_WAIT)
 
 
 class SockStat(NamedTuple):

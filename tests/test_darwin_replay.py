@@ -165,6 +165,7 @@ def test_the_kernels_policy_table_and_the_mac_facts(tmp_path, no_netwarden_env):
     assert facts.resolvers.nameservers == ("192.168.100.101", "192.168.100.102") and facts.resolvers.manager == "macos"
     assert facts.pmtu.enabled and facts.keepalive.idle == 7200 and facts.keepalive.retries is None
     assert facts.time_wait.seconds == 30 and facts.port_range.default == (49152, 65535)
+    assert found["ports.pressure"].evidence[-1].startswith("the netstat of macOS 10.10-10.14 leaves TIME_WAIT")
     assert facts.port_range.at_boot.where == "the macOS default"
     assert any("IP_PORTRANGE_HIGH" in e for e in facts.port_range.evidence)
     assert facts.host["services"]["primary_service"] == "Ethernet"  # en0 in the service order

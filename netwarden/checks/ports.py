@@ -157,6 +157,7 @@ def check_pressure(facts: Facts, settings: Settings) -> list[Finding]:
     counted = facts.time_wait.count if isinstance(facts.time_wait, TimeWait) else None
     tw_count = census.time_wait if counted is None else counted
     evidence.append(f"TIME_WAIT sockets in all: {tw_count} (each holds its port for {tw:g} s)")
+    evidence += [census.note] if census.note else []
     if not shares:
         return [Finding("ports.pressure", Severity.OK, "No ephemeral ports in use towards any destination",
                         observed=f"0 of {usable} usable ports", evidence=tuple(evidence))]

@@ -4,8 +4,9 @@ LaunchDaemon plist and `route -n delete|add`.
 
 Every command goes through the Source (so a Mac recorded into a bundle replays on Linux), by its
 absolute path, with a timeout, its exit code checked: a missing, failed or unreadable answer is an
-Unknown fact with the reason, never an exception. The journal entries of the changes are shown in
-darwin_plan's docstring; which command feeds which fact, in darwin_facts.
+Unknown fact with the reason, never an exception. The facts are derived in darwin_facts, the
+network ones collected in darwin_net, the changes planned in darwin_plan (whose docstring shows
+their journal entries); README's "On macOS" table says which command feeds which check.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ class DarwinBackend:
             rows = len(df.time_wait_sockets(sockets)) if isinstance(sockets, list) else None
             facts.time_wait = df.time_wait(facts.sysctls, rows, self.platform.kernel)
         if "census" in wanted:
-            facts.census = df.census(sockets, facts.port_range)
+            facts.census = df.census(sockets, facts.port_range, self.platform.kernel)
         if "pmtu" in wanted:
             facts.pmtu = df.pmtu(facts.sysctls)
         if "keepalive" in wanted:

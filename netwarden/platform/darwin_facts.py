@@ -120,7 +120,7 @@ def time_wait(values: Mapping[str, str | Unknown], time_wait_rows: int | None, k
     return TimeWait(seconds, time_wait_rows, setting)
 
 
-def census(connections: list | Unknown, ports: PortRange | Unknown) -> Census | Unknown:
+def census(connections: list | Unknown, ports: PortRange | Unknown, kernel: str) -> Census | Unknown:
     """Per destination, the sockets whose local port is in the ephemeral range, every state but
     LISTEN. netstat shows no TIME_WAIT ages, so `window` is 0 (no close rate)."""
     if isinstance(connections, Unknown):
@@ -133,8 +133,11 @@ def census(connections: list | Unknown, ports: PortRange | Unknown) -> Census | 
     totals = netstat.count_by_destination(connections, ports.low, ports.high)
     waiting = netstat.count_by_destination([c for c in connections if c.state == "TIME_WAIT"], ports.low, ports.high)
     ranked = sorted(totals.items(), key=lambda kv: kv[1], reverse=True)[:TOP_DESTINATIONS]
+    note = ("the netstat of macOS 10.10-10.14 leaves TIME_WAIT sockets out: the ports they hold are not "
+            "counted per destination" if old_netstat(kernel) else "")
     return Census(0, sum(totals.values()), sum(waiting.values()),
-                  tuple(Destination(address, port, n, waiting.get((address, port), 0)) for (address, port), n in ranked))
+                  tuple(Destination(address, port, n, waiting.get((address, port), 0)) for (address, port), n in ranked),
+                  note)
 
 
 def time_wait_sockets(connections: list) -> set[tuple]:
