@@ -461,7 +461,7 @@ def _print_status(status: dict, findings: list, args) -> int:
     print()
     for f in findings:
         policy = status["policy"].get(f["id"], "observe")
-        print(f"  {f['severity'].upper():9} {f['id']:15} {f['title']}" + (f"  [{policy}]" if policy != "observe" else ""))
+        print(f"  {f['severity'].upper():9} {f['id']:18} {f['title']}" + (f"  [{policy}]" if policy != "observe" else ""))
     for key in status["managed"]:
         print(f"\nmanaged by netwarden: {key}", end="")
     for key, held in status["contested"].items():
@@ -641,13 +641,13 @@ def print_report(doc: dict, args) -> None:
     advised: set[str] = set()
     for f in doc["findings"]:
         counts[f["severity"]] = counts.get(f["severity"], 0) + 1
-        print(f"  {f['severity'].upper():9} {f['id']:15} {f['title']}")
+        print(f"  {f['severity'].upper():9} {f['id']:18} {f['title']}")
         details = (("observed", [f["observed"]]), ("expected", [f["expected"]]), ("evidence", f["evidence"]),
                    ("fix", [c["description"] for c in f["changes"]]), ("advice", f["advice"]))
         for label, items in details if f["severity"] != "ok" else details[-1:]:  # ok: its advice only
             for item in items:
                 if item and not (label == "advice" and item in advised):  # the same advice once (no targets)
-                    print(f"  {'':9} {'':15} {label:9} {item}")
+                    print(f"  {'':9} {'':18} {label:9} {item}")
                     advised.add(item)
     summary = ", ".join(f"{n} {s}" for s, n in counts.items())
     print(f"\n{summary or 'no checks ran'}.", end="")

@@ -96,10 +96,11 @@ class Destination(NamedTuple):
 class Census(NamedTuple):
     """Per-destination use of ephemeral ports (local port inside the ephemeral range)."""
 
-    window: int  # seconds, for tw_young / tw_expiring
+    window: int  # seconds, for tw_young / tw_expiring; 0 where the platform cannot tell TIME_WAIT ages (macOS)
     sockets: int  # sockets with a local port in the range, all destinations
     time_wait: int
     destinations: tuple[Destination, ...] = ()  # busiest first, bounded
+    note: str = ""  # what the platform's listing leaves out (macOS 10.10-10.14's netstat: TIME_WAIT)
 
 
 class SockStat(NamedTuple):
@@ -108,7 +109,9 @@ class SockStat(NamedTuple):
     orphan: int
 
 
-TUNNEL_KINDS = ("tun", "tap", "wireguard", "ipip", "gre", "sit", "ip6tnl", "ip6gre", "ppp")
+# Linux's kinds, then macOS's own tunnel drivers (utun is "tun", ppp "ppp"): gif (generic IP in IP),
+# stf (6to4), ipsec.
+TUNNEL_KINDS = ("tun", "tap", "wireguard", "ipip", "gre", "sit", "ip6tnl", "ip6gre", "ppp", "gif", "stf", "ipsec")
 
 
 class Link(NamedTuple):
@@ -327,6 +330,20 @@ class Conntrack(NamedTuple):
     read_only: bool = False  # nf_conntrack_max outside the host's network namespace
 
 
+class TcpClock(NamedTuple):
+    """macOS's TCP clock (tcp_now): a 32-bit count of milliseconds that starts at
+    net.inet.tcp.now_init at boot and freezes when it wraps; TIME_WAIT then never drains."""
+
+    boot_time: float  # Unix time of the boot (kern.boottime)
+    now_init: int
+    wraps_at: float  # Unix time: boot_time + (2^32 - now_init) ms
+    now: float  # Unix time of the reading
+    # Past wraps_at only: (seconds after the first sample, TIME_WAIT sockets), more than 2 x MSL apart
+    time_wait_samples: tuple[tuple[float, int], ...] = ()
+    lingering: int | None = None  # TIME_WAIT sockets of the first sample still there in the last
+    note: str = ""  # why the samples are missing or partial
+
+
 class Intent(NamedTuple):
     """What a check wants done, in the platform's neutral terms ("widen-port-range"); the backend
     turns it into its own Changes, or into advice where it cannot or must not act."""
@@ -348,6 +365,7 @@ class Facts:
     pmtu: PmtuProbing | Unknown | None = None
     keepalive: Keepalive | Unknown | None = None
     conntrack: Conntrack | Unknown | None = None
+    tcp_clock: TcpClock | Unknown | None = None  # macOS only
     links: tuple[Link, ...] | Unknown | None = None
     routes: tuple[Route, ...] | Unknown | None = None
     ipv6: Ipv6State | Unknown | None = None
@@ -457,8 +475,9 @@ class Change(NamedTuple):
     """A planned change, as data. `kind` says which backend operation carries it out."""
 
     check: str
-    # "sysctl" (runtime /proc/sys write), "file" (whole-file write: atomic, or in place for a
-    # bind-mounted file), "route-del" (delete a route; `current` is the route, as JSON)
+    # "sysctl" (runtime write: /proc/sys on Linux, `sysctl -w` on macOS), "file" (whole-file write:
+    # atomic, or in place for a bind-mounted file), "route-del" (delete a route; `current` is the
+    # route, as JSON)
     kind: str
     target: str  # sysctl key, file path, or route description
     current: str | None
@@ -471,7 +490,7 @@ class Change(NamedTuple):
         if self.kind == "file":
             return f"write {self.target}" + (f" ({self.summary})" if self.summary else "")
         if self.kind == "route-del":
-            return f"ip route del {self.target}" + (f" ({self.summary})" if self.summary else "")
+            return f"delete the route {self.target}" + (f" ({self.summary})" if self.summary else "")
         if self.persist and self.current == self.new:
             return f"{self.target} = {self.new} into the drop-in (already in force; kept across reboots)"
         where = "runtime + drop-in" if self.persist else "runtime only"

@@ -77,9 +77,16 @@ def test_wsl2_with_no_way_to_read_the_mode_is_unknown_not_guessed(tmp_path):
     assert detect(src, Settings()).wsl_networking_mode is None
 
 
-def test_a_bundle_from_another_system_is_refused_clearly(tmp_path):
-    with pytest.raises(UnsupportedPlatform, match="darwin"):
-        detect(bundle(tmp_path, [], system="darwin"), Settings())
+def test_a_bundle_from_a_system_without_a_backend_is_refused_clearly(tmp_path):
+    with pytest.raises(UnsupportedPlatform, match="win32"):
+        detect(bundle(tmp_path, [], system="win32"), Settings())
+
+
+def test_a_macos_bundle_gets_the_macos_backend_even_when_it_lacks_the_kernel_release(tmp_path):
+    backend = backend_for(bundle(tmp_path, [], system="darwin"), Settings())
+    assert type(backend).__name__ == "DarwinBackend"
+    assert (backend.platform.system, backend.platform.flavor, backend.platform.kernel) == ("darwin", "macos", "")
+    assert "not in the support bundle" in backend.platform.evidence[0]
 
 
 def test_malformed_sysctl_d_lines_are_reported_not_fatal(tmp_path):

@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-CHECK_IDS = ("ports.range", "ports.pressure", "ports.tw-reuse", "ipv6.preference", "dns.resolvers", "mtu.path",
-             "tunnels.stale", "conntrack", "keepalive.idle")
+CHECK_IDS = ("ports.range", "ports.pressure", "ports.tw-reuse", "ports.clock-freeze", "ipv6.preference",
+             "dns.resolvers", "mtu.path", "tunnels.stale", "conntrack", "keepalive.idle")
 
 
 @dataclass(frozen=True)
@@ -36,10 +36,16 @@ def no_targets_advice(facts) -> str:
             f"(host names rather than addresses where you know them): targets = [{example}] in the config.")
 
 
-def all_checks() -> dict[str, CheckSpec]:
-    from netwarden.checks import conntrack, dns, ipv6, keepalive, mtu, ports, tunnels
+def check_ids(system: str) -> list[str]:
+    """The ids of the checks that exist on `system` ("linux", "darwin", "win32"), in order."""
+    specs = all_checks()
+    return [i for i in CHECK_IDS if specs[i].runs_on(system)]
 
-    modules = (ports, ipv6, dns, mtu, tunnels, conntrack, keepalive)
+
+def all_checks() -> dict[str, CheckSpec]:
+    from netwarden.checks import clock, conntrack, dns, ipv6, keepalive, mtu, ports, tunnels
+
+    modules = (ports, clock, ipv6, dns, mtu, tunnels, conntrack, keepalive)
     specs = {spec.id: spec for module in modules for spec in module.CHECKS}
     assert tuple(specs) == CHECK_IDS, "CHECK_IDS must list every check, in order"
     return specs

@@ -74,10 +74,11 @@ def check_ipv6(facts: Facts, settings: Settings) -> list[Finding]:
     broken = [p.target for p, (s, _) in zip(probes, judged) if s is Severity.CRITICAL]
     title = (f"IPv6 is tried first and times out for {', '.join(broken)}: "
              "every new connection waits for the timeout before IPv4")
-    intents = (Intent("prefer-ipv4"),) if isinstance(facts.address_policy, AddressPolicy) else ()
+    # Asked for even when the policy table is unknown (macOS 26 has no ip6addrctl): the backend
+    # knows what it can do without it (advice naming the network service).
     return [Finding("ipv6.preference", severity, title, observed=order,
                     expected="IPv4 first while the IPv6 path times out", evidence=tuple(evidence),
-                    intents=intents, advice=RUNTIME_ADVICE + ("Or fix the IPv6 path (router, VPN, firewall).",),
+                    intents=(Intent("prefer-ipv4"),), advice=RUNTIME_ADVICE + ("Or fix the IPv6 path (router, VPN, firewall).",),
                     value=order)]
 
 

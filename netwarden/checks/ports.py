@@ -131,12 +131,15 @@ def destination_pressure(facts: Facts, settings: Settings):
 def forecast(dest, usable: int, window: int, time_wait: float) -> str:
     """From one census: arrivals = TIME_WAIT sockets younger than `window`, departures = those
     expiring within `window`; their difference is how fast the destination's share grows."""
-    sustained = usable / time_wait
-    arrivals = dest.tw_young / window
-    growth = (dest.tw_young - dest.tw_expiring) / window
-    text = f"sustains {sustained:.1f} new connections/s; closing {arrivals:.1f}/s now"
+    text = f"sustains {usable / time_wait:.1f} new connections/s"
+    growth = 0.0
+    if window > 0:  # 0: the platform cannot tell the TIME_WAIT sockets' ages (macOS's netstat), so no rate
+        growth = (dest.tw_young - dest.tw_expiring) / window
+        text += f"; closing {dest.tw_young / window:.1f}/s now"
     if dest.total >= usable:
         return text + "; exhausted now: connect() fails with EADDRNOTAVAIL"
+    if window <= 0:
+        return text
     if growth > 0:
         return text + f"; at this rate the range runs out in ~{(usable - dest.total) / growth:.0f} s"
     return text + "; not growing"
@@ -154,6 +157,7 @@ def check_pressure(facts: Facts, settings: Settings) -> list[Finding]:
     counted = facts.time_wait.count if isinstance(facts.time_wait, TimeWait) else None
     tw_count = census.time_wait if counted is None else counted
     evidence.append(f"TIME_WAIT sockets in all: {tw_count} (each holds its port for {tw:g} s)")
+    evidence += [census.note] if census.note else []
     if not shares:
         return [Finding("ports.pressure", Severity.OK, "No ephemeral ports in use towards any destination",
                         observed=f"0 of {usable} usable ports", evidence=tuple(evidence))]

@@ -1,4 +1,5 @@
-"""Which platform this is (from the Source, so a replayed bundle is detected as its own host)."""
+"""Which platform this is (from the Source, so a replayed bundle is detected as its own host): Linux
+(and WSL) here, macOS in darwin.py."""
 
 from __future__ import annotations
 
@@ -15,6 +16,10 @@ class UnsupportedPlatform(Exception):
 
 
 def detect(source: Source, settings: Settings) -> PlatformInfo:
+    if source.system == "darwin":
+        from netwarden.platform.darwin import detect as detect_darwin
+
+        return detect_darwin(source)
     if not source.system.startswith("linux"):
         raise UnsupportedPlatform(f"no backend for {source.system} yet")
     proc = str(settings.proc_dir)
@@ -44,6 +49,12 @@ def detect(source: Source, settings: Settings) -> PlatformInfo:
 
 
 def backend_for(source: Source, settings: Settings):
+    """The backend of the Source's system: a replayed bundle gets its own host's backend. Each is
+    imported only when chosen, so Linux never loads the macOS modules (start-up)."""
+    if source.system == "darwin":
+        from netwarden.platform.darwin import DarwinBackend
+
+        return DarwinBackend(source, settings, detect(source, settings))
     from netwarden.platform.linux import LinuxBackend
 
     return LinuxBackend(source, settings, detect(source, settings))

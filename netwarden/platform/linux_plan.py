@@ -32,12 +32,9 @@ MANAGER_ADVICE = {
 
 def realize(finding: Finding, facts: Facts, settings: Settings) -> Finding:
     """The finding with its intents turned into Linux changes and advice."""
-    changes, advice = list(finding.changes), list(finding.advice)
-    for intent in finding.intents:
-        made, said = _PLANNERS[intent.action](finding.id, intent, facts, settings)
-        changes += made
-        advice += [a for a in said if a not in advice]
-    return finding._replace(changes=tuple(changes), advice=tuple(advice))
+    from netwarden.platform.intents import realize as with_planners
+
+    return with_planners(_PLANNERS, finding, facts, settings)
 
 
 def _sysctl(check: str, key: str, current: str, new: str, summary: str) -> Change:

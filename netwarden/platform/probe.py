@@ -8,6 +8,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import socket
+import sys
 import termios
 import time
 
@@ -18,6 +19,8 @@ SMALL_MSS = 1200  # fits a 1280-byte IPv6 minimum MTU with room for headers and 
 TRANSFER_BYTES = 16384  # a dozen full-size segments: enough that a blackhole cannot miss them
 # getsockopt names the socket module does not have: <linux/in.h> IP_MTU, <linux/in6.h> IPV6_MTU.
 IP_MTU, IPV6_MTU = 14, 24
+SO_NWRITE = 0x1024  # <sys/socket.h> on macOS: bytes in the send buffer (unsent + unacknowledged), TIOCOUTQ's twin
+DARWIN = sys.platform == "darwin"
 FAMILY = {socket.AF_INET: 4, socket.AF_INET6: 6}
 
 
@@ -41,12 +44,17 @@ def _sockaddr(address: str, port: int) -> tuple:
 
 def _connect(address: str, port: int, timeout: float, mss: int | None = None) -> socket.socket:
     family, sockaddr = _sockaddr(address, port)
-    sock = socket.socket(family, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    sock = socket.socket(family, getattr(socket, "SOCK_CLOEXEC", 0) | socket.SOCK_STREAM)
     try:
-        if mss:
+        # Linux takes the MSS before connect (and announces it in the SYN). XNU refuses one above
+        # its unconnected default (tcp_mssdflt, 512) with EINVAL, so on macOS it is set after the
+        # handshake, where it still caps the segments this side sends.
+        if mss and not DARWIN:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, mss)
         sock.settimeout(timeout)
         sock.connect(sockaddr)
+        if mss and DARWIN:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, mss)
         return sock
     except BaseException:
         sock.close()
@@ -97,7 +105,10 @@ def connect(address: str, port: int, timeout: float) -> dict:
 
 @answers(int)
 def route_mtu(address: str) -> int:
-    """The kernel's MTU for the route to `address` (a learned path MTU when one is cached)."""
+    """The kernel's MTU for the route to `address` (a learned path MTU when one is cached); 0 on
+    macOS, which has no IP_MTU socket option (`route -n get` prints a route's MTU there)."""
+    if DARWIN:
+        return 0
     family, sockaddr = _sockaddr(address, 9)
     with socket.socket(family, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as s:
         s.connect(sockaddr)  # UDP connect sends nothing
@@ -122,10 +133,8 @@ def transfer(address: str, port: int, timeout: float, mss: int | None = None) ->
         sock.setblocking(False)
         try:
             sock.send(b"\0" * TRANSFER_BYTES)
-            outq = bytearray(4)
             while time.monotonic() < deadline:
-                fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, outq)
-                if int.from_bytes(outq, "little") == 0:
+                if _unacknowledged(sock) == 0:
                     return "delivered"
                 try:
                     if sock.recv(4096, socket.MSG_PEEK) == b"":
@@ -138,6 +147,16 @@ def transfer(address: str, port: int, timeout: float, mss: int | None = None) ->
         except OSError as e:
             return f"failed: {_errname(e)}"
     return "stalled"
+
+
+def _unacknowledged(sock: socket.socket) -> int:
+    """Bytes sent but not yet acknowledged (or not yet sent): Linux's TIOCOUTQ, macOS's SO_NWRITE
+    (XNU keeps TCP data in the send buffer until it is acknowledged)."""
+    if DARWIN:
+        return sock.getsockopt(socket.SOL_SOCKET, SO_NWRITE)
+    outq = bytearray(4)
+    fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, outq)
+    return int.from_bytes(outq, "little")
 
 
 @answers({"server": str, "name": str, "outcome": str, "ms": float, "error": str})
