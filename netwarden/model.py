@@ -100,6 +100,9 @@ class Census(NamedTuple):
     sockets: int  # sockets with a local port in the range, all destinations
     time_wait: int
     destinations: tuple[Destination, ...] = ()  # busiest first, bounded
+    ages: bool = True  # tw_young / tw_expiring measured (Windows' netstat shows no socket ages: False)
+    notes: tuple[str, ...] = ()  # the platform's own record of port use (Windows' Tcpip events), as evidence
+    exhausted: str = ""  # the platform recorded that ports ran out recently (a Tcpip 4231 event): what, when
 
 
 class SockStat(NamedTuple):
@@ -261,6 +264,9 @@ class PortRange(NamedTuple):
     at_boot: AtBoot | None = None
     managed_by: str = ""  # another program writes this range (WSL2 mirrored mode): never widened
     layer: str = "this host"  # "this host", or "the Windows host (WinNAT)" for WSL2's NAT layer
+    # One pool for all destinations (Windows: a port in use towards one host is not taken for
+    # another), so the host's total runs out, not one destination's share.
+    shared_pool: bool = False
 
 
 class TimeWait(NamedTuple):
@@ -458,7 +464,8 @@ class Change(NamedTuple):
 
     check: str
     # "sysctl" (runtime /proc/sys write), "file" (whole-file write: atomic, or in place for a
-    # bind-mounted file), "route-del" (delete a route; `current` is the route, as JSON)
+    # bind-mounted file), "route-del" (delete a route; `current` is the route, as JSON),
+    # "netsh-dynamicport" / "netsh-prefixpolicy" (Windows: `summary` is the exact netsh command)
     kind: str
     target: str  # sysctl key, file path, or route description
     current: str | None
@@ -472,6 +479,8 @@ class Change(NamedTuple):
             return f"write {self.target}" + (f" ({self.summary})" if self.summary else "")
         if self.kind == "route-del":
             return f"ip route del {self.target}" + (f" ({self.summary})" if self.summary else "")
+        if self.kind.startswith("netsh-"):
+            return f"{self.summary} (was {self.current or 'absent'}; netsh keeps it across reboots)"
         if self.persist and self.current == self.new:
             return f"{self.target} = {self.new} into the drop-in (already in force; kept across reboots)"
         where = "runtime + drop-in" if self.persist else "runtime only"

@@ -67,8 +67,9 @@ def _judge_range(ports: PortRange, facts: Facts, settings: Settings) -> Finding:
         expected=f"at least {t.ports_range_warning} usable ports (default {ports.default[0]}-{ports.default[1]})",
         evidence=tuple(evidence))
     where = "" if ports.layer == "this host" else f" on {ports.layer}"
+    towards = "for all destinations together" if ports.shared_pool else "to one host:port"
     title = (f"Ephemeral port range{where} has {ports.usable} usable ports: about {ports.usable / tw:.0f} new "
-             f"connections/s to one host:port, sustained ({tw:g} s TIME_WAIT)")
+             f"connections/s {towards}, sustained ({tw:g} s TIME_WAIT)")
     if severity is Severity.OK:
         lost = _lost_at_boot(ports, settings)
         if lost is None:
@@ -113,7 +114,9 @@ def _lost_at_boot(ports: PortRange, settings: Settings):
 
 
 def destination_pressure(facts: Facts, settings: Settings):
-    """(severity, usable, [(destination, share)]) for the census, or Unknown."""
+    """(severity, usable, [(destination, share)]) for the census, or Unknown. Where the platform
+    takes every connection's port from one pool (PortRange.shared_pool), the host's total is
+    judged: it runs out for all destinations at once."""
     ports = bounding_range(facts)
     if isinstance(ports, Unknown):
         return ports
@@ -123,8 +126,10 @@ def destination_pressure(facts: Facts, settings: Settings):
     usable = max(ports.usable, 1)
     shares = [(d, d.total / usable) for d in census.destinations]
     t = settings.thresholds
-    top = max((share for _, share in shares), default=0.0)
+    top = census.sockets / usable if ports.shared_pool else max((share for _, share in shares), default=0.0)
     severity = _by_threshold(top, t.ports_pressure_critical, t.ports_pressure_warning, higher_is_worse=True)
+    if census.exhausted and severity is Severity.OK:
+        severity = Severity.WARNING  # it ran out recently: the census caught a quiet moment
     return severity, usable, shares
 
 
@@ -149,21 +154,37 @@ def check_pressure(facts: Facts, settings: Settings) -> list[Finding]:
     severity, usable, shares = result
     census = facts.census
     tw = time_wait_seconds(facts) or 60.0
-    evidence = [f"{d.name}: {d.total} ports ({share:.0%}), {d.time_wait} in TIME_WAIT; "
-                f"{forecast(d, usable, census.window, tw)}" for d, share in shares[:5]]
+    shared = bounding_range(facts).shared_pool
+    evidence = [f"{d.name}: {d.total} ports ({share:.0%}), {d.time_wait} in TIME_WAIT"
+                + ("" if shared else "; " + (forecast(d, usable, census.window, tw) if census.ages else
+                                             f"sustains {usable / tw:.1f} new connections/s; close rate not measured"))
+                for d, share in shares[:5]]
     counted = facts.time_wait.count if isinstance(facts.time_wait, TimeWait) else None
     tw_count = census.time_wait if counted is None else counted
     evidence.append(f"TIME_WAIT sockets in all: {tw_count} (each holds its port for {tw:g} s)")
-    if not shares:
+    evidence += [note for note in (census.exhausted, *census.notes) if note and note not in evidence]
+    if shared:
+        evidence.insert(0, f"{census.sockets} of {usable} usable ports in use ({census.sockets / usable:.0%}), all "
+                           "destinations together: this platform takes every outgoing connection's port from one "
+                           f"pool; it sustains about {usable / tw:.0f} new connections/s")
+    if not shares and not census.exhausted:
         return [Finding("ports.pressure", Severity.OK, "No ephemeral ports in use towards any destination",
                         observed=f"0 of {usable} usable ports", evidence=tuple(evidence))]
-    busiest, share = shares[0]
     advice = ()
     if severity is not Severity.OK:
         advice = ("Widen the port range (ports.range) and let outgoing connections reuse TIME_WAIT ports "
                   "(ports.tw-reuse, where the platform has it).",
                   "Reuse connections in the client (HTTP keep-alive, a connection pool) instead of one per request.")
     t = settings.thresholds
+    if shared or not shares:
+        title = f"This host holds {census.sockets} of {usable} usable ephemeral ports ({census.sockets / usable:.0%})"
+        if census.exhausted:
+            title += "; they ran out recently"
+        busiest = f"; the most to {shares[0][0].name}: {shares[0][0].total}" if shares else ""
+        return [Finding("ports.pressure", severity, title, evidence=tuple(evidence), advice=advice,
+                        observed=f"{census.sockets} ports in use, {census.time_wait} in TIME_WAIT{busiest}",
+                        expected=f"below {t.ports_pressure_warning:.0%} of the usable range in all")]
+    busiest, share = shares[0]
     return [Finding(
         "ports.pressure", severity,
         f"{busiest.name} holds {busiest.total} of {usable} usable ephemeral ports ({share:.0%})",

@@ -15,6 +15,10 @@ class UnsupportedPlatform(Exception):
 
 
 def detect(source: Source, settings: Settings) -> PlatformInfo:
+    if source.system == "win32":
+        from netwarden.platform.windows import detect_windows
+
+        return detect_windows(source)
     if not source.system.startswith("linux"):
         raise UnsupportedPlatform(f"no backend for {source.system} yet")
     proc = str(settings.proc_dir)
@@ -44,6 +48,10 @@ def detect(source: Source, settings: Settings) -> PlatformInfo:
 
 
 def backend_for(source: Source, settings: Settings):
+    if source.system == "win32":
+        from netwarden.platform.windows import WindowsBackend
+
+        return WindowsBackend(source, settings, detect(source, settings))
     from netwarden.platform.linux import LinuxBackend
 
     return LinuxBackend(source, settings, detect(source, settings))

@@ -6,9 +6,7 @@ ones with their scope (`fe80::1%eth0`)."""
 from __future__ import annotations
 
 import errno
-import fcntl
 import socket
-import termios
 import time
 
 from netwarden.platform.parse.netfs import is_ip_address
@@ -19,6 +17,8 @@ TRANSFER_BYTES = 16384  # a dozen full-size segments: enough that a blackhole ca
 # getsockopt names the socket module does not have: <linux/in.h> IP_MTU, <linux/in6.h> IPV6_MTU.
 IP_MTU, IPV6_MTU = 14, 24
 FAMILY = {socket.AF_INET: 4, socket.AF_INET6: 6}
+# Windows has no SOCK_CLOEXEC (its sockets are not inherited anyway): 0 adds nothing there.
+CLOEXEC = getattr(socket, "SOCK_CLOEXEC", 0)
 
 
 def _family_and_address(value) -> bool:
@@ -41,7 +41,7 @@ def _sockaddr(address: str, port: int) -> tuple:
 
 def _connect(address: str, port: int, timeout: float, mss: int | None = None) -> socket.socket:
     family, sockaddr = _sockaddr(address, port)
-    sock = socket.socket(family, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    sock = socket.socket(family, socket.SOCK_STREAM | CLOEXEC)
     try:
         if mss:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, mss)
@@ -99,7 +99,7 @@ def connect(address: str, port: int, timeout: float) -> dict:
 def route_mtu(address: str) -> int:
     """The kernel's MTU for the route to `address` (a learned path MTU when one is cached)."""
     family, sockaddr = _sockaddr(address, 9)
-    with socket.socket(family, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as s:
+    with socket.socket(family, socket.SOCK_DGRAM | CLOEXEC) as s:
         s.connect(sockaddr)  # UDP connect sends nothing
         if family == socket.AF_INET6:
             return s.getsockopt(socket.IPPROTO_IPV6, IPV6_MTU)
@@ -112,7 +112,11 @@ def transfer(address: str, port: int, timeout: float, mss: int | None = None) ->
     empty) or answered at all (reset, close): "delivered", "stalled", or "failed: <why>".
 
     Full-size segments lost without an ICMP error coming back (a path-MTU blackhole) stay
-    unacknowledged; with a small MSS the same bytes go through."""
+    unacknowledged; with a small MSS the same bytes go through. POSIX only (TIOCOUTQ): the
+    Windows backend does not call it."""
+    import fcntl  # imported here: the probes' other functions run on Windows too
+    import termios
+
     deadline = time.monotonic() + timeout
     try:
         sock = _connect(address, port, timeout, mss)
