@@ -21,9 +21,22 @@ def _by_threshold(value: float, critical: float, warning: float, higher_is_worse
     return Severity.CRITICAL if value < critical else Severity.WARNING if value < warning else Severity.OK
 
 
-def _range_severity(usable: int, settings: Settings) -> Severity:
+def _range_severity(usable: int, settings: Settings, default: tuple[int, int] | None = None) -> Severity:
     t = settings.thresholds
-    return _by_threshold(usable, t.ports_range_critical, t.ports_range_warning, higher_is_worse=False)
+    return _by_threshold(usable, t.ports_range_critical, _warning_floor(settings, default), higher_is_worse=False)
+
+
+def _warning_floor(settings: Settings, default: tuple[int, int] | None) -> int:
+    """ports_range_warning. Its default (16,384) is sized for Linux's 28,232-port range; where the
+    platform's own default range is narrower (Windows: 16,384 ports) the default threshold is 90 %
+    of that range, so a stock host is not warned about for the few ports Hyper-V or an admin
+    reserve, only when they take more than a tenth. A threshold the user set is kept as it is."""
+    from netwarden.config import Thresholds
+
+    warning = settings.thresholds.ports_range_warning
+    if default is None or warning != Thresholds.ports_range_warning:
+        return warning
+    return min(warning, (default[1] - default[0] + 1) * 9 // 10)
 
 
 def time_wait_seconds(facts: Facts) -> float | None:
@@ -53,7 +66,7 @@ def check_range(facts: Facts, settings: Settings) -> list[Finding]:
 
 def _judge_range(ports: PortRange, facts: Facts, settings: Settings) -> Finding:
     t = settings.thresholds
-    severity = _range_severity(ports.usable, settings)
+    severity = _range_severity(ports.usable, settings, ports.default)
     tw = time_wait_seconds(facts) or 60.0
     excluded = sum(min(b.high, ports.high) - max(b.low, ports.low) + 1 for b in ports.excluded
                    if b.low <= ports.high and b.high >= ports.low)
@@ -64,7 +77,8 @@ def _judge_range(ports: PortRange, facts: Facts, settings: Settings) -> Finding:
         value=f"{ports.low}-{ports.high}",
         observed=f"{ports.low}-{ports.high}: {ports.high - ports.low + 1} ports, {ports.usable} usable by connect()"
                  + (f" ({excluded} excluded, {excluded / (ports.high - ports.low + 1):.0%})" if excluded else ""),
-        expected=f"at least {t.ports_range_warning} usable ports (default {ports.default[0]}-{ports.default[1]})",
+        expected=f"at least {_warning_floor(settings, ports.default)} usable ports "
+                 f"(default {ports.default[0]}-{ports.default[1]})",
         evidence=tuple(evidence))
     where = "" if ports.layer == "this host" else f" on {ports.layer}"
     towards = "for all destinations together" if ports.shared_pool else "to one host:port"
@@ -84,8 +98,8 @@ def _judge_range(ports: PortRange, facts: Facts, settings: Settings) -> Finding:
         # It already covers the default: what is left short is the threshold's ask.
         return Finding("ports.range", severity, title, **finding, advice=(
             f"The range already covers the default {ports.default[0]}-{ports.default[1]}, the most netwarden "
-            f"widens to; the thresholds ask for {t.ports_range_warning} usable ports. Widen it by hand (minding "
-            "the ports your servers listen on) or lower ports_range_warning / ports_range_critical.",))
+            f"widens to; the thresholds ask for {_warning_floor(settings, ports.default)} usable ports. Widen it by "
+            "hand (minding the ports your servers listen on) or lower ports_range_warning / ports_range_critical.",))
     return Finding("ports.range", severity, title, intents=(Intent("widen-port-range", {
         "low": low, "high": high, "current": (ports.low, ports.high), "layer": ports.layer}),), **finding)
 
@@ -104,7 +118,7 @@ def _lost_at_boot(ports: PortRange, settings: Settings):
     boot = ports.at_boot
     if boot is None:
         return None
-    at_boot = _range_severity(boot.usable, settings)
+    at_boot = _range_severity(boot.usable, settings, ports.default)
     if at_boot is Severity.OK:
         return None
     title = (f"The port range is wide now ({ports.low}-{ports.high}) but not persisted: after a reboot {boot.where} "
@@ -162,7 +176,7 @@ def check_pressure(facts: Facts, settings: Settings) -> list[Finding]:
     counted = facts.time_wait.count if isinstance(facts.time_wait, TimeWait) else None
     tw_count = census.time_wait if counted is None else counted
     evidence.append(f"TIME_WAIT sockets in all: {tw_count} (each holds its port for {tw:g} s)")
-    evidence += [note for note in (census.exhausted, *census.notes) if note and note not in evidence]
+    evidence += [note for note in dict.fromkeys((census.exhausted, *census.notes)) if note]
     if shared:
         evidence.insert(0, f"{census.sockets} of {usable} usable ports in use ({census.sockets / usable:.0%}), all "
                            "destinations together: this platform takes every outgoing connection's port from one "

@@ -109,6 +109,15 @@ def console_codepage() -> int | None:
     return kernel32.GetConsoleOutputCP() or kernel32.GetOEMCP() or None
 
 
+def decoded(raw: bytes, codepage: int | str | None) -> str:
+    """A command's output as text: UTF-8 without a code page, else by the console's code page."""
+    if codepage is None:
+        return raw.decode("utf-8", errors="replace")
+    from netwarden.platform.parse.windows.codepage import decode_console  # not on the Linux path
+
+    return decode_console(raw, console_codepage() if codepage == CONSOLE else codepage)
+
+
 # What the live Source answers, for each kind of question.
 READ, EXISTS, LISTDIR = str, bool, [str]
 RUN = {"returncode": int, "stdout": str, "stderr": str}
@@ -146,14 +155,7 @@ class Source:
             proc = subprocess.run(argv, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired:
             raise TimeoutError(errno.ETIMEDOUT, f"{argv[0]} did not answer within {timeout:g} s") from None
-        if codepage is None:
-            decode = lambda b: b.decode("utf-8", errors="replace")  # noqa: E731
-        else:
-            from netwarden.platform.parse.windows.codepage import decode_console
-
-            number = console_codepage() if codepage == CONSOLE else codepage
-            decode = lambda b: decode_console(b, number)  # noqa: E731
-        return CommandResult(proc.returncode, decode(proc.stdout), decode(proc.stderr))
+        return CommandResult(proc.returncode, decoded(proc.stdout, codepage), decoded(proc.stderr, codepage))
 
     def call(self, name: str, fn: Callable[..., Any], *args: Any) -> Any:
         """Live data that is neither a file nor a command (netlink, probes): fn returns plain JSON

@@ -243,8 +243,8 @@ def resolvers(config) -> Resolvers | Unknown:
     placeholder_only = [a.name for a in adapters if a.only_placeholder_dns]
     problems = [f"{', '.join(placeholder_only[:4])}: only the fec0:0:0:ffff::N placeholders, no real resolver"] \
         if placeholder_only and not servers else []
-    return Resolvers("`ipconfig /all`, per adapter", "windows", servers, 1.0, 1, False,
-                     tuple(problems + list(config.problems[:2])), scoped=scoped)
+    return Resolvers("`ipconfig /all`, per adapter", "windows", servers, 1.0, 1, False, tuple(problems),
+                     scoped=scoped)
 
 
 def ipv6(config, route_table) -> Ipv6State | Unknown:
