@@ -186,3 +186,25 @@ def test_the_clock_a_bundle_recorded_dates_its_events(english):
     doc, _ = report(english)
     assert doc["facts"]["census"]["ages"] is False and NOW > 0
     assert doc["facts"]["census"]["exhausted"].startswith("Tcpip event 4231")
+
+
+def test_with_targets_windows_probes_in_process_plans_the_prefix_policy_and_says_mtu_is_not_measured(tmp_path):
+    def call(key, result):
+        return {"op": "call", "key": json.dumps(key), "result": result}
+
+    probes = [call(["probe.resolve", "api.example.com", 0], [[6, "2001:db8::10"], [4, "192.0.2.10"]]),
+              call(["probe.connect", "2001:db8::10", 443, 3.0], {"family": 6, "address": "2001:db8::10",
+                                                                   "outcome": "timeout", "ms": 3000.0, "error": ""}),
+              call(["probe.connect", "192.0.2.10", 443, 3.0], {"family": 4, "address": "192.0.2.10", "outcome": "ok",
+                                                                 "ms": 21.0, "error": ""})]
+    bundle = write_bundle(tmp_path / "b", english_host(), settings={"targets": ["api.example.com:443"]}, extra=probes)
+    doc, found = report(bundle)
+    ipv6 = found["ipv6.preference"]
+    assert ipv6["severity"] == "critical"
+    assert ipv6["observed"] == "`netsh interface ipv6 show prefixpolicies`: 9 rows: IPv6 destinations sort first"
+    assert [c["description"] for c in ipv6["changes"]] == [
+        "netsh interface ipv6 set prefixpolicy ::ffff:0:0/96 100 4 (was 35 4; netsh keeps it across reboots)"]
+    mtu = found["mtu.path"]
+    assert mtu["severity"] == "unknown" and "not measured on Windows" in mtu["evidence"][0]
+    assert "getent" not in json.dumps(doc)  # resolved in-process: there is no getent on Windows
+    assert found["dns.resolvers"]["severity"] == "unknown"  # the bundle holds no DNS answers

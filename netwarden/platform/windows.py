@@ -124,10 +124,13 @@ class WindowsBackend:
         return policy
 
     def _now(self) -> float | None:
+        import math
+
         try:
-            return self.source.call("clock.now", wall_clock)
+            now = self.source.call("clock.now", wall_clock)
         except OSError:
             return None
+        return now if math.isfinite(now) else None  # a bundle's NaN: the events stay undated
 
     def _probe(self, result: Facts, wanted: set[str]) -> None:
         """The same probes as Linux, resolved in-process (no getent here); the path-MTU transfer is
