@@ -312,6 +312,10 @@ def _daemon_failure(e: Exception) -> Fail:
 
 def _ask_daemon(args, method: str, params: dict | None = None, timeout: float = 30.0, absent_ok: bool = False):
     """The daemon's answer; with absent_ok, None when no daemon runs (the caller does it itself)."""
+    if sys.platform == "win32":  # CPython has no AF_UNIX there, and the daemon does not run there yet
+        if absent_ok:
+            return None
+        raise Fail(EXIT_UNKNOWN, "the netwarden daemon does not run on Windows yet: use `netwarden check`")
     from netwarden.daemon.client import NoDaemon, RpcError, call
 
     try:
@@ -378,6 +382,12 @@ def run_events(args) -> int:
 
 
 def _require_root(what: str) -> None:
+    if sys.platform == "win32":  # no euid: an Administrator's token, elevated
+        import ctypes
+
+        if not ctypes.windll.shell32.IsUserAnAdmin():
+            raise Fail(EXIT_NOPERM, f"{what} needs an elevated prompt (Run as administrator)")
+        return
     if os.geteuid() != 0:
         raise Fail(EXIT_NOPERM, f"{what} needs root (try: sudo netwarden {what})")
 
