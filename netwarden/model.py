@@ -46,7 +46,7 @@ class Unknown:
 
 
 class PlatformInfo(NamedTuple):
-    system: str  # "linux", "darwin", "windows"
+    system: str  # sys.platform's word: "linux", "darwin", "win32"
     flavor: str  # "linux", "wsl1", "wsl2", ...
     kernel: str = ""
     wsl_networking_mode: str | None = None  # "nat", "mirrored", ... or None when not WSL2 / not known

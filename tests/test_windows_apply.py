@@ -178,3 +178,21 @@ def test_what_a_killed_apply_left_pending_is_put_back_before_anything_else(windo
     assert code == 0 and "undid a crashed apply of ipv4 tcp" in err
     assert sets(host) == [[NETSH, "interface", "ipv4", "set", "dynamicport", "tcp", "start=50000", "num=2000"]]
     assert Journal(state).entries == []
+
+
+def test_the_settings_the_daemon_polls_read_as_netsh_and_the_registry_say():
+    from netwarden.config import Settings
+    from netwarden.model import PlatformInfo, Unknown
+    from netwarden.platform.windows import WindowsBackend
+
+    host = Host(SHORT, DEFAULT_POLICIES, english_host())
+    backend = WindowsBackend(host, Settings(), PlatformInfo("win32", "windows"))
+    keys = backend.setting_keys({"port_range", "address_policy", "time_wait", "census"})
+    assert keys == ("dynamicport ipv4 tcp", "dynamicport ipv4 udp", "dynamicport ipv6 tcp", "dynamicport ipv6 udp",
+                    "prefixpolicy ::ffff:0:0/96", "registry TcpTimedWaitDelay")
+    assert [backend.read_setting(k) for k in keys] == ["start=50000 num=2000", "start=50000 num=2000",
+                                                       "start=49152 num=16384", "start=49152 num=16384", "35 4", "absent"]
+    host.ranges["ipv4 tcp"] = (1025, 64511)  # someone else changed it: the next poll sees it
+    assert backend.read_setting("dynamicport ipv4 tcp") == "start=1025 num=64511"
+    assert isinstance(backend.read_setting("net.ipv4.tcp_tw_reuse"), Unknown)
+    assert backend.watched_files() == {}

@@ -108,11 +108,11 @@ def port_range(facts: Facts, settings: Settings) -> PortRange | Unknown:
         managed = ("WSL2 mirrored mode" if mode == "mirrored" else
                    f"WSL2 networking mode {mode or 'unknown'} (widening is only safe in NAT mode)")
         evidence += mirrored_evidence(facts.host.get("windows_host"), low, high)
-    elif platform.flavor == "wsl2":
+    elif platform.flavor == "wsl2":  # NAT: the Windows host's range is judged too, when it could be read
         side = facts.host.get("windows_host")
-        why = side.reason if isinstance(side, Unknown) else side.range.reason if isinstance(
-            getattr(side, "range", None), Unknown) else ""
-        evidence += [f"the Windows host's range (WinNAT translates every connection) is unknown: {why}"] if why else []
+        side = getattr(side, "range", side)
+        if isinstance(side, Unknown):
+            evidence.append(f"the Windows host's range (WinNAT translates every connection) is unknown: {side.reason}")
     return PortRange(low, high, _usable(low, high, in_range), KERNEL_DEFAULT, f"{RANGE} = {raw!r}",
                      tuple(PortBlock(a, b) for a, b in reserved if a <= high and b >= low), tuple(evidence),
                      None if managed else _at_boot(facts.boot_sysctls, settings, reserved), managed)
