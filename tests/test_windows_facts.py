@@ -249,3 +249,26 @@ def test_every_windows_answer_is_what_the_english_host_bundle_assembles():
                                                          for spec in check.facts})
     assert {tuple(argv) for argv, _ in source.asked} == set(keys) - {tuple(QUESTIONS["ver"])}
     assert json.dumps([argv for argv, _ in source.asked])  # plain strings only
+
+
+def test_the_zh_cn_host_printing_cp936_bytes_gives_the_same_facts_as_its_decoded_bundle():
+    """What Source.run does with a console at code page 936: the GBK bytes of each capture, CRLF,
+    decoded by the code page (source.decoded), read as the replay reads the decoded text."""
+    from windows_host import QUESTIONS, chinese_host
+
+    from netwarden.platform.source import decoded
+
+    texts = {tuple(QUESTIONS[name]): text for name, text in chinese_host().items()}
+
+    class Console(Answers):
+        def run(self, argv, timeout=10.0, codepage=None):
+            raw = texts[tuple(argv)].replace("\r\n", "\n").replace("\n", "\r\n").encode("cp936")
+            return CommandResult(0, decoded(raw, 936), "")
+
+    wanted = {"port_range", "address_policy", "links", "resolvers", "time_wait", "census"}
+    from_bytes = WindowsBackend(Console({}), Settings(), WINDOWS).collect(wanted)
+    from_text = WindowsBackend(Answers(texts), Settings(), WINDOWS).collect(wanted)
+    for name in wanted:
+        assert getattr(from_bytes, name) == getattr(from_text, name), name
+    assert (from_bytes.port_range.low, from_bytes.port_range.usable) == (1024, 12775)
+    assert [link.name for link in from_bytes.links][3:5] == ["以太网", "本地连接* 1"]
