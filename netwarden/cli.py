@@ -401,6 +401,10 @@ def _ask_daemon(args, method: str, params: dict | None, timeout: float, absent_o
                 shape: dict | None = None):
     """The daemon's answer, a dict with `shape`'s keys and types; with absent_ok, None when nothing
     listens on the socket (the caller does the work itself)."""
+    if sys.platform == "win32":  # CPython has no AF_UNIX there, and the daemon does not run there yet
+        if absent_ok:
+            return None
+        raise Fail(EXIT_UNKNOWN, "the netwarden daemon does not run on Windows yet: use `netwarden check`")
     from netwarden.daemon.client import NoAnswer, NoDaemon, RpcError, call
 
     path = _socket_path(args)
@@ -512,6 +516,12 @@ def _print_events(events, args) -> int:
 
 
 def _require_root(what: str) -> None:
+    if sys.platform == "win32":  # no euid: an Administrator's token, elevated
+        import ctypes
+
+        if not ctypes.windll.shell32.IsUserAnAdmin():
+            raise Fail(EXIT_NOPERM, f"{what} needs an elevated prompt (Run as administrator)")
+        return
     if os.geteuid() != 0:
         raise Fail(EXIT_NOPERM, f"{what} needs root (try: sudo netwarden {what})")
 

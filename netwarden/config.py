@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-DEFAULT_CONFIG = Path("/etc/netwarden/netwarden.toml")
+DEFAULT_CONFIG = (Path(os.environ.get("ProgramData") or "C:\\ProgramData") / "netwarden" / "netwarden.toml"
+                  if sys.platform == "win32" else Path("/etc/netwarden/netwarden.toml"))
 ENV_PREFIX = "NETWARDEN_"
 CONFIG_ENV = "NETWARDEN_CONFIG"
 MAX_CONFIG_BYTES = 1 << 20  # a netwarden.toml is a few KiB: more is the wrong file
@@ -26,7 +27,11 @@ Policy = Literal["observe", "enforce", "always", "ignore"]
 
 def platform_paths(system: str = sys.platform) -> dict[str, Path]:
     """The state directory and control socket by default. macOS has no /run and keeps daemons'
-    state under /var/db; launchd/com.netwarden.daemon.plist names the same paths (tested)."""
+    state under /var/db; launchd/com.netwarden.daemon.plist names the same paths (tested).
+    Windows keeps services' state under %ProgramData%."""
+    if system == "win32":
+        base = Path(os.environ.get("ProgramData") or "C:\\ProgramData") / "netwarden"
+        return {"state_dir": base, "socket_path": base / "netwarden.sock"}
     if system == "darwin":
         return {"state_dir": Path("/var/db/netwarden"), "socket_path": Path("/var/run/netwarden/netwarden.sock")}
     return {"state_dir": Path("/var/lib/netwarden"), "socket_path": Path("/run/netwarden/netwarden.sock")}

@@ -108,11 +108,19 @@ def _check_text(key: str, value) -> None:
         text.encode()
     except UnicodeEncodeError:  # undecodable bytes of an environment variable (surrogates)
         raise SettingError(key, f"{_shown(text)} is not valid UTF-8") from None
-    if isinstance(value, PurePath) and not value.is_absolute():  # "" is Path("."): refused too
+    if isinstance(value, PurePath) and not _absolute(value):  # "" is Path("."): refused too
         raise SettingError(key, f"must be an absolute path, not {_shown(text)} "
                                 "(the daemon and the command line run in different directories)")
     if isinstance(value, PurePath) and len(os.fsencode(text)) >= PATH_MAX:
         raise SettingError(key, f"is longer than PATH_MAX ({PATH_MAX} bytes)")
+
+
+def _absolute(path: PurePath) -> bool:
+    """Absolute; on Windows a path from the root of the drive (`/etc/sysctl.d`, the Linux-only
+    settings' defaults) counts too: it does not depend on the working directory's folder."""
+    from pathlib import PureWindowsPath
+
+    return path.is_absolute() or (isinstance(path, PureWindowsPath) and bool(path.root))
 
 
 def _check_targets(targets: tuple[str, ...]) -> None:

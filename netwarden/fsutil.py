@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,7 +95,7 @@ def remove_stale_temps(directory: Path) -> list[str]:
 
 
 def _alive(pid: int) -> bool:
-    if pid == os.getpid():
+    if pid == os.getpid() or sys.platform == "win32":  # Windows' os.kill(pid, 0) would end the process
         return True
     try:
         os.kill(pid, 0)
@@ -107,6 +108,8 @@ def _alive(pid: int) -> bool:
 
 def atomic_write(path: Path, data: bytes, mode: int = 0o644, uid: int | None = None, gid: int | None = None) -> None:
     path = Path(path)
+    if sys.platform == "win32":
+        return atomic_write_portable(path, data)
     dfd = _open_safe_dir(path.parent)
     tmp = _temp_name(path.name, os.getpid())
     try:
@@ -139,6 +142,32 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o644, uid: int | None = N
         raise
     finally:
         os.close(dfd)
+
+
+def atomic_write_portable(path: Path, data: bytes) -> None:
+    """atomic_write where there are no directory descriptors, POSIX modes or owners (Windows, where
+    the folder's ACL decides who may write; README says how to lock down the state folder): a temp
+    file beside the target, flushed to disk, then os.replace, so a reader sees the old file or the
+    new one. A symlink at the target is refused, as everywhere."""
+    if path.is_symlink():
+        raise UnsafePath(errno.ELOOP, "refusing to replace a symlink", str(path))
+    tmp = path.with_name(_temp_name(path.name, os.getpid()))
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
 
 
 # What rename() says when the target is a bind mount (EBUSY), or the directory is read-only while

@@ -9,9 +9,9 @@ applies, revert returns to what the machine had before netwarden, not to an inte
 from __future__ import annotations
 
 import errno
-import fcntl
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -19,6 +19,8 @@ from netwarden.fsutil import atomic_write
 from netwarden.jsontext import loads
 
 JOURNAL_FORMAT = 1
+WINDOWS = sys.platform == "win32"  # no flock, pread or O_NOFOLLOW there: msvcrt's byte-range lock
+LOCK_OFFSET = 1 << 20  # Windows: the byte locked, away from the pid at 0 (a locked byte cannot be read)
 
 
 class JournalError(Exception):
@@ -114,6 +116,10 @@ class ApplyLock:
 
     def __enter__(self) -> ApplyLock:
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if WINDOWS:
+            return self._enter_windows()
+        import fcntl  # POSIX only: Windows takes the branch above
+
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         deadline = time.monotonic() + self.timeout
         while True:
@@ -135,4 +141,33 @@ class ApplyLock:
         return self
 
     def __exit__(self, *exc) -> None:
+        if WINDOWS:
+            import msvcrt
+
+            os.lseek(self.fd, LOCK_OFFSET, os.SEEK_SET)
+            msvcrt.locking(self.fd, msvcrt.LK_UNLCK, 1)
         os.close(self.fd)  # closing drops the flock
+
+    def _enter_windows(self) -> ApplyLock:
+        """The same lock with msvcrt.locking: one byte at LOCK_OFFSET, the holder's pid at 0."""
+        import msvcrt
+
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o600)
+        deadline = time.monotonic() + self.timeout
+        while True:
+            os.lseek(self.fd, LOCK_OFFSET, os.SEEK_SET)
+            try:
+                msvcrt.locking(self.fd, msvcrt.LK_NBLCK, 1)
+                break
+            except OSError:
+                if time.monotonic() >= deadline:
+                    os.lseek(self.fd, 0, os.SEEK_SET)
+                    holder = os.read(self.fd, 32).decode(errors="replace").strip() or "?"
+                    os.close(self.fd)
+                    raise LockBusy(f"another netwarden (pid {holder}) holds {self.path}; "
+                                   f"gave up after {self.timeout:g} s") from None
+            time.sleep(0.05)
+        os.ftruncate(self.fd, 0)
+        os.lseek(self.fd, 0, os.SEEK_SET)
+        os.write(self.fd, f"{os.getpid()}\n".encode())
+        return self

@@ -46,7 +46,7 @@ class Unknown:
 
 
 class PlatformInfo(NamedTuple):
-    system: str  # "linux", "darwin", "windows"
+    system: str  # sys.platform's word: "linux", "darwin", "win32"
     flavor: str  # "linux", "wsl1", "wsl2", ...
     kernel: str = ""
     wsl_networking_mode: str | None = None  # "nat", "mirrored", ... or None when not WSL2 / not known
@@ -96,11 +96,14 @@ class Destination(NamedTuple):
 class Census(NamedTuple):
     """Per-destination use of ephemeral ports (local port inside the ephemeral range)."""
 
-    window: int  # seconds, for tw_young / tw_expiring; 0 where the platform cannot tell TIME_WAIT ages (macOS)
+    window: int  # seconds, for tw_young / tw_expiring (when `ages`)
     sockets: int  # sockets with a local port in the range, all destinations
     time_wait: int
     destinations: tuple[Destination, ...] = ()  # busiest first, bounded
-    note: str = ""  # what the platform's listing leaves out (macOS 10.10-10.14's netstat: TIME_WAIT)
+    ages: bool = True  # tw_young / tw_expiring measured (netstat on Windows and macOS shows no socket ages: False)
+    notes: tuple[str, ...] = ()  # the platform's own record of port use (Windows' Tcpip events), or what its
+    # listing leaves out (macOS 10.10-10.14's netstat: TIME_WAIT), as evidence
+    exhausted: str = ""  # the platform recorded that ports ran out recently (a Tcpip 4231 event): what, when
 
 
 class SockStat(NamedTuple):
@@ -264,6 +267,9 @@ class PortRange(NamedTuple):
     at_boot: AtBoot | None = None
     managed_by: str = ""  # another program writes this range (WSL2 mirrored mode): never widened
     layer: str = "this host"  # "this host", or "the Windows host (WinNAT)" for WSL2's NAT layer
+    # One pool for all destinations (Windows: a port in use towards one host is not taken for
+    # another), so the host's total runs out, not one destination's share.
+    shared_pool: bool = False
 
 
 class TimeWait(NamedTuple):
@@ -477,7 +483,8 @@ class Change(NamedTuple):
     check: str
     # "sysctl" (runtime write: /proc/sys on Linux, `sysctl -w` on macOS), "file" (whole-file write:
     # atomic, or in place for a bind-mounted file), "route-del" (delete a route; `current` is the
-    # route, as JSON)
+    # route, as JSON), "netsh-dynamicport" / "netsh-prefixpolicy" (Windows: `summary` is the exact
+    # netsh command)
     kind: str
     target: str  # sysctl key, file path, or route description
     current: str | None
@@ -491,6 +498,8 @@ class Change(NamedTuple):
             return f"write {self.target}" + (f" ({self.summary})" if self.summary else "")
         if self.kind == "route-del":
             return f"delete the route {self.target}" + (f" ({self.summary})" if self.summary else "")
+        if self.kind.startswith("netsh-"):
+            return f"{self.summary} (was {self.current or 'absent'}; netsh keeps it across reboots)"
         if self.persist and self.current == self.new:
             return f"{self.target} = {self.new} into the drop-in (already in force; kept across reboots)"
         where = "runtime + drop-in" if self.persist else "runtime only"

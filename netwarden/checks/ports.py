@@ -21,9 +21,22 @@ def _by_threshold(value: float, critical: float, warning: float, higher_is_worse
     return Severity.CRITICAL if value < critical else Severity.WARNING if value < warning else Severity.OK
 
 
-def _range_severity(usable: int, settings: Settings) -> Severity:
+def _range_severity(usable: int, settings: Settings, default: tuple[int, int] | None = None) -> Severity:
     t = settings.thresholds
-    return _by_threshold(usable, t.ports_range_critical, t.ports_range_warning, higher_is_worse=False)
+    return _by_threshold(usable, t.ports_range_critical, _warning_floor(settings, default), higher_is_worse=False)
+
+
+def _warning_floor(settings: Settings, default: tuple[int, int] | None) -> int:
+    """ports_range_warning. Its default (16,384) is sized for Linux's 28,232-port range; where the
+    platform's own default range is narrower (Windows: 16,384 ports) the default threshold is 90 %
+    of that range, so a stock host is not warned about for the few ports Hyper-V or an admin
+    reserve, only when they take more than a tenth. A threshold the user set is kept as it is."""
+    from netwarden.config import Thresholds
+
+    warning = settings.thresholds.ports_range_warning
+    if default is None or warning != Thresholds.ports_range_warning:
+        return warning
+    return min(warning, (default[1] - default[0] + 1) * 9 // 10)
 
 
 def time_wait_seconds(facts: Facts) -> float | None:
@@ -53,7 +66,7 @@ def check_range(facts: Facts, settings: Settings) -> list[Finding]:
 
 def _judge_range(ports: PortRange, facts: Facts, settings: Settings) -> Finding:
     t = settings.thresholds
-    severity = _range_severity(ports.usable, settings)
+    severity = _range_severity(ports.usable, settings, ports.default)
     tw = time_wait_seconds(facts) or 60.0
     excluded = sum(min(b.high, ports.high) - max(b.low, ports.low) + 1 for b in ports.excluded
                    if b.low <= ports.high and b.high >= ports.low)
@@ -64,11 +77,13 @@ def _judge_range(ports: PortRange, facts: Facts, settings: Settings) -> Finding:
         value=f"{ports.low}-{ports.high}",
         observed=f"{ports.low}-{ports.high}: {ports.high - ports.low + 1} ports, {ports.usable} usable by connect()"
                  + (f" ({excluded} excluded, {excluded / (ports.high - ports.low + 1):.0%})" if excluded else ""),
-        expected=f"at least {t.ports_range_warning} usable ports (default {ports.default[0]}-{ports.default[1]})",
+        expected=f"at least {_warning_floor(settings, ports.default)} usable ports "
+                 f"(default {ports.default[0]}-{ports.default[1]})",
         evidence=tuple(evidence))
     where = "" if ports.layer == "this host" else f" on {ports.layer}"
+    towards = "for all destinations together" if ports.shared_pool else "to one host:port"
     title = (f"Ephemeral port range{where} has {ports.usable} usable ports: about {ports.usable / tw:.0f} new "
-             f"connections/s to one host:port, sustained ({tw:g} s TIME_WAIT)")
+             f"connections/s {towards}, sustained ({tw:g} s TIME_WAIT)")
     if severity is Severity.OK:
         lost = _lost_at_boot(ports, settings)
         if lost is None:
@@ -83,8 +98,8 @@ def _judge_range(ports: PortRange, facts: Facts, settings: Settings) -> Finding:
         # It already covers the default: what is left short is the threshold's ask.
         return Finding("ports.range", severity, title, **finding, advice=(
             f"The range already covers the default {ports.default[0]}-{ports.default[1]}, the most netwarden "
-            f"widens to; the thresholds ask for {t.ports_range_warning} usable ports. Widen it by hand (minding "
-            "the ports your servers listen on) or lower ports_range_warning / ports_range_critical.",))
+            f"widens to; the thresholds ask for {_warning_floor(settings, ports.default)} usable ports. Widen it by "
+            "hand (minding the ports your servers listen on) or lower ports_range_warning / ports_range_critical.",))
     return Finding("ports.range", severity, title, intents=(Intent("widen-port-range", {
         "low": low, "high": high, "current": (ports.low, ports.high), "layer": ports.layer}),), **finding)
 
@@ -103,7 +118,7 @@ def _lost_at_boot(ports: PortRange, settings: Settings):
     boot = ports.at_boot
     if boot is None:
         return None
-    at_boot = _range_severity(boot.usable, settings)
+    at_boot = _range_severity(boot.usable, settings, ports.default)
     if at_boot is Severity.OK:
         return None
     title = (f"The port range is wide now ({ports.low}-{ports.high}) but not persisted: after a reboot {boot.where} "
@@ -113,7 +128,9 @@ def _lost_at_boot(ports: PortRange, settings: Settings):
 
 
 def destination_pressure(facts: Facts, settings: Settings):
-    """(severity, usable, [(destination, share)]) for the census, or Unknown."""
+    """(severity, usable, [(destination, share)]) for the census, or Unknown. Where the platform
+    takes every connection's port from one pool (PortRange.shared_pool), the host's total is
+    judged: it runs out for all destinations at once."""
     ports = bounding_range(facts)
     if isinstance(ports, Unknown):
         return ports
@@ -123,23 +140,20 @@ def destination_pressure(facts: Facts, settings: Settings):
     usable = max(ports.usable, 1)
     shares = [(d, d.total / usable) for d in census.destinations]
     t = settings.thresholds
-    top = max((share for _, share in shares), default=0.0)
+    top = census.sockets / usable if ports.shared_pool else max((share for _, share in shares), default=0.0)
     severity = _by_threshold(top, t.ports_pressure_critical, t.ports_pressure_warning, higher_is_worse=True)
+    if census.exhausted and severity is Severity.OK:
+        severity = Severity.WARNING  # it ran out recently: the census caught a quiet moment
     return severity, usable, shares
 
 
 def forecast(dest, usable: int, window: int, time_wait: float) -> str:
     """From one census: arrivals = TIME_WAIT sockets younger than `window`, departures = those
     expiring within `window`; their difference is how fast the destination's share grows."""
-    text = f"sustains {usable / time_wait:.1f} new connections/s"
-    growth = 0.0
-    if window > 0:  # 0: the platform cannot tell the TIME_WAIT sockets' ages (macOS's netstat), so no rate
-        growth = (dest.tw_young - dest.tw_expiring) / window
-        text += f"; closing {dest.tw_young / window:.1f}/s now"
+    growth = (dest.tw_young - dest.tw_expiring) / window
+    text = f"sustains {usable / time_wait:.1f} new connections/s; closing {dest.tw_young / window:.1f}/s now"
     if dest.total >= usable:
         return text + "; exhausted now: connect() fails with EADDRNOTAVAIL"
-    if window <= 0:
-        return text
     if growth > 0:
         return text + f"; at this rate the range runs out in ~{(usable - dest.total) / growth:.0f} s"
     return text + "; not growing"
@@ -152,22 +166,37 @@ def check_pressure(facts: Facts, settings: Settings) -> list[Finding]:
     severity, usable, shares = result
     census = facts.census
     tw = time_wait_seconds(facts) or 60.0
-    evidence = [f"{d.name}: {d.total} ports ({share:.0%}), {d.time_wait} in TIME_WAIT; "
-                f"{forecast(d, usable, census.window, tw)}" for d, share in shares[:5]]
+    shared = bounding_range(facts).shared_pool
+    evidence = [f"{d.name}: {d.total} ports ({share:.0%}), {d.time_wait} in TIME_WAIT"
+                + ("" if shared else "; " + (forecast(d, usable, census.window, tw) if census.ages else
+                                             f"sustains {usable / tw:.1f} new connections/s; close rate not measured"))
+                for d, share in shares[:5]]
     counted = facts.time_wait.count if isinstance(facts.time_wait, TimeWait) else None
     tw_count = census.time_wait if counted is None else counted
     evidence.append(f"TIME_WAIT sockets in all: {tw_count} (each holds its port for {tw:g} s)")
-    evidence += [census.note] if census.note else []
-    if not shares:
+    evidence += [note for note in dict.fromkeys((census.exhausted, *census.notes)) if note]
+    if shared:
+        evidence.insert(0, f"{census.sockets} of {usable} usable ports in use ({census.sockets / usable:.0%}), all "
+                           "destinations together: this platform takes every outgoing connection's port from one "
+                           f"pool; it sustains about {usable / tw:.0f} new connections/s")
+    if not shares and not census.exhausted:
         return [Finding("ports.pressure", Severity.OK, "No ephemeral ports in use towards any destination",
                         observed=f"0 of {usable} usable ports", evidence=tuple(evidence))]
-    busiest, share = shares[0]
     advice = ()
     if severity is not Severity.OK:
         advice = ("Widen the port range (ports.range) and let outgoing connections reuse TIME_WAIT ports "
                   "(ports.tw-reuse, where the platform has it).",
                   "Reuse connections in the client (HTTP keep-alive, a connection pool) instead of one per request.")
     t = settings.thresholds
+    if shared or not shares:
+        title = f"This host holds {census.sockets} of {usable} usable ephemeral ports ({census.sockets / usable:.0%})"
+        if census.exhausted:
+            title += "; they ran out recently"
+        busiest = f"; the most to {shares[0][0].name}: {shares[0][0].total}" if shares else ""
+        return [Finding("ports.pressure", severity, title, evidence=tuple(evidence), advice=advice,
+                        observed=f"{census.sockets} ports in use, {census.time_wait} in TIME_WAIT{busiest}",
+                        expected=f"below {t.ports_pressure_warning:.0%} of the usable range in all")]
+    busiest, share = shares[0]
     return [Finding(
         "ports.pressure", severity,
         f"{busiest.name} holds {busiest.total} of {usable} usable ephemeral ports ({share:.0%})",

@@ -120,9 +120,12 @@ def time_wait(values: Mapping[str, str | Unknown], time_wait_rows: int | None, k
     return TimeWait(seconds, time_wait_rows, setting)
 
 
+CENSUS_WINDOW = 10  # nominal: macOS's netstat shows no socket ages (Census.ages is False)
+
+
 def census(connections: list | Unknown, ports: PortRange | Unknown, kernel: str) -> Census | Unknown:
     """Per destination, the sockets whose local port is in the ephemeral range, every state but
-    LISTEN. netstat shows no TIME_WAIT ages, so `window` is 0 (no close rate)."""
+    LISTEN. netstat shows no TIME_WAIT ages (no close rate)."""
     if isinstance(connections, Unknown):
         return connections
     if not connections:
@@ -133,11 +136,11 @@ def census(connections: list | Unknown, ports: PortRange | Unknown, kernel: str)
     totals = netstat.count_by_destination(connections, ports.low, ports.high)
     waiting = netstat.count_by_destination([c for c in connections if c.state == "TIME_WAIT"], ports.low, ports.high)
     ranked = sorted(totals.items(), key=lambda kv: kv[1], reverse=True)[:TOP_DESTINATIONS]
-    note = ("the netstat of macOS 10.10-10.14 leaves TIME_WAIT sockets out: the ports they hold are not "
-            "counted per destination" if old_netstat(kernel) else "")
-    return Census(0, sum(totals.values()), sum(waiting.values()),
+    notes = ("the netstat of macOS 10.10-10.14 leaves TIME_WAIT sockets out: the ports they hold are not "
+             "counted per destination",) if old_netstat(kernel) else ()
+    return Census(CENSUS_WINDOW, sum(totals.values()), sum(waiting.values()),
                   tuple(Destination(address, port, n, waiting.get((address, port), 0)) for (address, port), n in ranked),
-                  note)
+                  ages=False, notes=notes)
 
 
 def time_wait_sockets(connections: list) -> set[tuple]:

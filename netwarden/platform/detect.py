@@ -20,6 +20,10 @@ def detect(source: Source, settings: Settings) -> PlatformInfo:
         from netwarden.platform.darwin import detect as detect_darwin
 
         return detect_darwin(source)
+    if source.system == "win32":
+        from netwarden.platform.windows import detect_windows
+
+        return detect_windows(source)
     if not source.system.startswith("linux"):
         raise UnsupportedPlatform(f"no backend for {source.system} yet")
     proc = str(settings.proc_dir)
@@ -55,6 +59,10 @@ def backend_for(source: Source, settings: Settings):
         from netwarden.platform.darwin import DarwinBackend
 
         return DarwinBackend(source, settings, detect(source, settings))
+    if source.system == "win32":
+        from netwarden.platform.windows import WindowsBackend
+
+        return WindowsBackend(source, settings, detect(source, settings))
     from netwarden.platform.linux import LinuxBackend
 
     return LinuxBackend(source, settings, detect(source, settings))

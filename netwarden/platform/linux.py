@@ -134,6 +134,10 @@ class LinuxBackend:
             result.sockstat = self._sockstat()
         if "census" in facts:
             result.census = self._census(result.sysctls[PORT_RANGE])
+        if "windows_host" in facts and self.platform.flavor == "wsl2":
+            from netwarden.platform.wsl import windows_side
+
+            result.host["windows_host"] = windows_side(self.source, policies="gai" in facts)
         self._collect_network(result, facts)
         return result
 

@@ -26,7 +26,7 @@ TIME_WAIT_SECONDS = 60  # fixed in the kernel (TCP_TIMEWAIT_LEN); tcp_fin_timeou
 
 # neutral fact -> (settings the daemon polls for drift, counters read alongside, raw facts)
 SOURCES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
-    "port_range": ((RANGE, RESERVED), (), ("boot_sysctls",)),
+    "port_range": ((RANGE, RESERVED), (), ("boot_sysctls", "windows_host")),  # windows_host: WSL2 only
     "time_wait": ((), (), ("sockstat",)),
     "census": ((RANGE,), (), ("census",)),
     "tw_reuse": ((TW_REUSE,), (), ()),
@@ -66,6 +66,17 @@ def derive(facts: Facts, wanted, settings: Settings) -> None:
     for name in wanted:
         if name in derivations:
             setattr(facts, name, derivations[name](facts, settings))
+    if "port_range" in wanted:
+        facts.host_port_range = _windows_layer(facts)
+
+
+def _windows_layer(facts: Facts) -> PortRange | None:
+    """WSL2 in NAT mode: WinNAT translates every connection, so the Windows host's range bounds
+    them too (checks/ports.py judges both layers)."""
+    side = facts.host.get("windows_host")
+    if facts.platform.wsl_networking_mode != "nat" or side is None or isinstance(side, Unknown):
+        return None
+    return side.range if isinstance(side.range, PortRange) else None
 
 
 def _sysctl(facts: Facts, key: str) -> str | Unknown:
@@ -91,9 +102,17 @@ def port_range(facts: Facts, settings: Settings) -> PortRange | Unknown:
     platform = facts.platform
     managed = ""
     if platform.flavor == "wsl2" and platform.wsl_networking_mode != "nat":
+        from netwarden.platform.wsl import mirrored_evidence
+
         mode = platform.wsl_networking_mode
         managed = ("WSL2 mirrored mode" if mode == "mirrored" else
                    f"WSL2 networking mode {mode or 'unknown'} (widening is only safe in NAT mode)")
+        evidence += mirrored_evidence(facts.host.get("windows_host"), low, high)
+    elif platform.flavor == "wsl2":  # NAT: the Windows host's range is judged too, when it could be read
+        side = facts.host.get("windows_host")
+        side = getattr(side, "range", side)
+        if isinstance(side, Unknown):
+            evidence.append(f"the Windows host's range (WinNAT translates every connection) is unknown: {side.reason}")
     return PortRange(low, high, _usable(low, high, in_range), KERNEL_DEFAULT, f"{RANGE} = {raw!r}",
                      tuple(PortBlock(a, b) for a, b in reserved if a <= high and b >= low), tuple(evidence),
                      None if managed else _at_boot(facts.boot_sysctls, settings, reserved), managed)

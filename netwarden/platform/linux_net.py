@@ -139,17 +139,20 @@ def _once_each(jobs) -> dict:
     return results
 
 
-def probe_targets(source, targets, timeout: float) -> tuple[TargetProbe, ...]:
-    """getaddrinfo for each target, then one TCP connect per family, all in parallel."""
+def probe_targets(source, targets, timeout: float, in_process: bool = False) -> tuple[TargetProbe, ...]:
+    """getaddrinfo for each target, then one TCP connect per family, all in parallel. in_process:
+    getaddrinfo in this process (Windows: there is no getent, and its resolver reads the address
+    policy afresh on each call)."""
     from netwarden.platform import probe
 
-    resolved = _once_each([(resolve, source, t.host) for t in targets])
+    lookup = resolve_in_process if in_process else resolve
+    resolved = _once_each([(lookup, source, t.host) for t in targets])
     connect = {t: [(source.call, "probe.connect", probe.connect, a, t.port, timeout)
-                   for a in _first_per_family(resolved[(resolve, source, t.host)])] for t in targets}
+                   for a in _first_per_family(resolved[(lookup, source, t.host)])] for t in targets}
     connected = _once_each([job for jobs in connect.values() for job in jobs])
     found = []
     for t in targets:
-        addresses = resolved[(resolve, source, t.host)]
+        addresses = resolved[(lookup, source, t.host)]
         if isinstance(addresses, OSError):
             found.append(TargetProbe(str(t), error=f"cannot resolve {t.host}: {addresses.strerror or addresses}"))
             continue
@@ -179,10 +182,16 @@ def resolve(source, host: str) -> list[list]:
     try:
         result = source.run(["getent", "ahosts", host], timeout=10)
     except FileNotFoundError:
-        return source.call("probe.resolve", probe.resolve, host, 0)
+        return resolve_in_process(source, host)
     if result.returncode != 0:
         raise OSError(0, "no address (getent ahosts found nothing)")
     return probe.parse_getent_ahosts(result.stdout)
+
+
+def resolve_in_process(source, host: str) -> list[list]:
+    from netwarden.platform import probe
+
+    return source.call("probe.resolve", probe.resolve, host, 0)
 
 
 def probe_dns(source, resolv: ResolvConf, names: list[str]) -> tuple[DnsProbe, ...] | Unknown:

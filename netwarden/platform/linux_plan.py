@@ -16,8 +16,9 @@ RESOLVED_DROPIN = "60-netwarden.conf"
 WSL_ADVICE = (
     "Do not widen the range in WSL2 mirrored mode: WSL writes it from a Windows port reservation "
     "and a wider range makes all localhost TCP hang until `wsl --shutdown`.",
-    "Instead: set net.ipv4.tcp_tw_reuse = 1, update WSL (newer builds reserve 4,096 ports, not 300), "
-    "or switch to NAT mode (networkingMode=nat in %UserProfile%\\.wslconfig).",
+    "Instead: set net.ipv4.tcp_tw_reuse = 1, update WSL (`wsl --update` in Windows, then `wsl --shutdown`: "
+    "newer builds reserve 4,096 ports, not 300), or switch to NAT mode (networkingMode=nat in "
+    "%UserProfile%\\.wslconfig).",
 )
 MANAGER_ADVICE = {
     "NetworkManager": "NetworkManager writes this file: set the servers on the connection "
@@ -43,6 +44,10 @@ def _sysctl(check: str, key: str, current: str, new: str, summary: str) -> Chang
 
 def _widen(check, intent: Intent, facts, settings):
     p = intent.params
+    if p.get("layer", "this host") != "this host":  # WSL2 NAT: the Windows host's range, which needs Windows
+        from netwarden.platform.windows_plan import host_advice
+
+        return [], host_advice(p["low"], p["high"], facts.host_port_range)
     current = " ".join(facts.sysctls[RANGE].split())
     return [_sysctl(check, RANGE, current, f"{p['low']} {p['high']}", "widen the ephemeral port range")], []
 

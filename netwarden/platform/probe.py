@@ -6,10 +6,8 @@ ones with their scope (`fe80::1%eth0`)."""
 from __future__ import annotations
 
 import errno
-import fcntl
 import socket
 import sys
-import termios
 import time
 
 from netwarden.platform.parse.netfs import is_ip_address
@@ -22,6 +20,8 @@ IP_MTU, IPV6_MTU = 14, 24
 SO_NWRITE = 0x1024  # <sys/socket.h> on macOS: bytes in the send buffer (unsent + unacknowledged), TIOCOUTQ's twin
 DARWIN = sys.platform == "darwin"
 FAMILY = {socket.AF_INET: 4, socket.AF_INET6: 6}
+# Windows has no SOCK_CLOEXEC (its sockets are not inherited anyway): 0 adds nothing there.
+CLOEXEC = getattr(socket, "SOCK_CLOEXEC", 0)
 
 
 def _family_and_address(value) -> bool:
@@ -44,7 +44,7 @@ def _sockaddr(address: str, port: int) -> tuple:
 
 def _connect(address: str, port: int, timeout: float, mss: int | None = None) -> socket.socket:
     family, sockaddr = _sockaddr(address, port)
-    sock = socket.socket(family, getattr(socket, "SOCK_CLOEXEC", 0) | socket.SOCK_STREAM)
+    sock = socket.socket(family, socket.SOCK_STREAM | CLOEXEC)
     try:
         # Linux takes the MSS before connect (and announces it in the SYN). XNU refuses one above
         # its unconnected default (tcp_mssdflt, 512) with EINVAL, so on macOS it is set after the
@@ -110,7 +110,7 @@ def route_mtu(address: str) -> int:
     if DARWIN:
         return 0
     family, sockaddr = _sockaddr(address, 9)
-    with socket.socket(family, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as s:
+    with socket.socket(family, socket.SOCK_DGRAM | CLOEXEC) as s:
         s.connect(sockaddr)  # UDP connect sends nothing
         if family == socket.AF_INET6:
             return s.getsockopt(socket.IPPROTO_IPV6, IPV6_MTU)
@@ -123,7 +123,8 @@ def transfer(address: str, port: int, timeout: float, mss: int | None = None) ->
     empty) or answered at all (reset, close): "delivered", "stalled", or "failed: <why>".
 
     Full-size segments lost without an ICMP error coming back (a path-MTU blackhole) stay
-    unacknowledged; with a small MSS the same bytes go through."""
+    unacknowledged; with a small MSS the same bytes go through. POSIX only (TIOCOUTQ, SO_NWRITE):
+    the Windows backend does not call it."""
     deadline = time.monotonic() + timeout
     try:
         sock = _connect(address, port, timeout, mss)
@@ -154,6 +155,9 @@ def _unacknowledged(sock: socket.socket) -> int:
     (XNU keeps TCP data in the send buffer until it is acknowledged)."""
     if DARWIN:
         return sock.getsockopt(socket.SOL_SOCKET, SO_NWRITE)
+    import fcntl  # imported here: the probes' other functions run on Windows too
+    import termios
+
     outq = bytearray(4)
     fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, outq)
     return int.from_bytes(outq, "little")

@@ -94,6 +94,30 @@ def conform(value: Any, shape: Any) -> Any:
     return value
 
 
+CONSOLE = "console"  # Source.run(codepage=CONSOLE): this process's console code page (Windows)
+
+
+def console_codepage() -> int | None:
+    """The code page console programs started from here write in: the console's output code page,
+    or without a console (a service, a scheduled task) the system's OEM code page, which is what
+    they fall back on. None off Windows."""
+    if sys.platform != "win32":
+        return None
+    import ctypes
+
+    kernel32 = ctypes.windll.kernel32
+    return kernel32.GetConsoleOutputCP() or kernel32.GetOEMCP() or None
+
+
+def decoded(raw: bytes, codepage: int | str | None) -> str:
+    """A command's output as text: UTF-8 without a code page, else by the console's code page."""
+    if codepage is None:
+        return raw.decode("utf-8", errors="replace")
+    from netwarden.platform.parse.windows.codepage import decode_console  # not on the Linux path
+
+    return decode_console(raw, console_codepage() if codepage == CONSOLE else codepage)
+
+
 # What the live Source answers, for each kind of question.
 READ, EXISTS, LISTDIR = str, bool, [str]
 RUN = {"returncode": int, "stdout": str, "stderr": str}
@@ -115,8 +139,14 @@ class Source:
     def listdir(self, path: str) -> list[str]:
         return sorted(os.listdir(path))
 
-    def run(self, argv: list[str], timeout: float = 10.0) -> CommandResult:
-        """Run a command (argv list, never a shell). Raises OSError if it is missing or times out."""
+    def run(self, argv: list[str], timeout: float = 10.0, codepage: int | str | None = None) -> CommandResult:
+        """Run a command (argv list, never a shell). Raises OSError if it is missing or times out.
+
+        Output is UTF-8 unless `codepage` says otherwise: a Windows console program writes in the
+        console's code page, so give its number (from `chcp`), or CONSOLE for this process's own
+        console (Windows only). Such output goes through decode_console (UTF-16 and UTF-8 are
+        recognised whatever the number). A recording keeps the decoded text, so a replay needs
+        no code page: the ReplaySource ignores it."""
         import subprocess  # not on the plain-Linux path: keep it out of start-up
 
         if not argv or not all(isinstance(a, str) and "\0" not in a for a in argv):
@@ -125,8 +155,7 @@ class Source:
             proc = subprocess.run(argv, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired:
             raise TimeoutError(errno.ETIMEDOUT, f"{argv[0]} did not answer within {timeout:g} s") from None
-        decode = lambda b: b.decode("utf-8", errors="replace")  # noqa: E731
-        return CommandResult(proc.returncode, decode(proc.stdout), decode(proc.stderr))
+        return CommandResult(proc.returncode, decoded(proc.stdout, codepage), decoded(proc.stderr, codepage))
 
     def call(self, name: str, fn: Callable[..., Any], *args: Any) -> Any:
         """Live data that is neither a file nor a command (netlink, probes): fn returns plain JSON
@@ -156,8 +185,9 @@ class RecordingSource(Source):
     def listdir(self, path):
         return self._record("listdir", path, lambda: super(RecordingSource, self).listdir(path))
 
-    def run(self, argv, timeout=10.0):
-        result = self._record("run", json.dumps(argv), lambda: super(RecordingSource, self).run(argv, timeout).__dict__)
+    def run(self, argv, timeout=10.0, codepage=None):
+        result = self._record("run", json.dumps(argv),
+                              lambda: super(RecordingSource, self).run(argv, timeout, codepage).__dict__)
         return CommandResult(**result)
 
     def call(self, name, fn, *args):
@@ -213,8 +243,8 @@ class ReplaySource(Source):
     def listdir(self, path):
         return self._answer("listdir", path, LISTDIR)
 
-    def run(self, argv, timeout=10.0):
-        return CommandResult(**self._answer("run", json.dumps(argv), RUN))
+    def run(self, argv, timeout=10.0, codepage=None):
+        return CommandResult(**self._answer("run", json.dumps(argv), RUN))  # recorded decoded: no code page
 
     def call(self, name, fn, *args):
         key = json.dumps([name, *args])
