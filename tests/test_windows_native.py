@@ -11,7 +11,7 @@ from pathlib import Path, PureWindowsPath
 
 import pytest
 
-from netwarden import cli, journal
+from netwarden import cli, cli_daemon, journal
 from netwarden.config import platform_paths
 from netwarden.config_rules import SettingError, _check_text
 from netwarden.fsutil import UnsafePath, atomic_write_portable
@@ -82,13 +82,13 @@ def test_apply_without_an_elevated_prompt_is_refused_with_exit_77(monkeypatch):
     monkeypatch.setattr(ctypes, "windll", type("windll", (), {"shell32": Shell32}), raising=False)
     monkeypatch.setattr(sys, "platform", "win32")
     with pytest.raises(cli.Fail) as refused:
-        cli._require_root("--apply")
+        cli.require_root("--apply")
     assert refused.value.code == 77 and str(refused.value) == "--apply needs an elevated prompt (Run as administrator)"
 
 
 def test_on_windows_no_daemon_is_asked_and_status_says_why(monkeypatch, capsys, no_netwarden_env):
     monkeypatch.setattr(sys, "platform", "win32")
-    assert cli._ask_daemon(None, "apply", {}, 120, absent_ok=True) is None  # --apply does it itself
+    assert cli_daemon.ask_daemon(None, "apply", {}, 120, absent_ok=True) is None  # --apply does it itself
     no_netwarden_env.setenv("NETWARDEN_CONFIG", "")
     code = cli.main(["status"])
     err = capsys.readouterr().err

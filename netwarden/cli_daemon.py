@@ -1,0 +1,184 @@
+"""`netwarden daemon`, and the commands that talk to a running daemon over its control socket:
+`status`, `events`, `release`. Standard library only until the daemon itself starts: `netwarden
+status` must start fast."""
+
+from __future__ import annotations
+
+import sys
+
+from netwarden.cli import (EXIT_IOERR, EXIT_NOPERM, EXIT_OK, EXIT_TEMPFAIL, EXIT_UNKNOWN, EXIT_USAGE, RELEASE_TIMEOUT,
+                           STATUS_TIMEOUT, Fail, config_failure, require_root, settings_or_fail)
+
+
+def run_daemon(args) -> int:
+    from netwarden.config import config_file_path
+    from netwarden.daemon.service import Daemon, DaemonError
+    from netwarden.platform.detect import UnsupportedPlatform
+
+    settings = settings_or_fail(args)
+    path = config_file_path(args.config)
+    try:
+        return Daemon(settings, str(path)).run()
+    except DaemonError as e:
+        raise Fail(EXIT_TEMPFAIL, str(e)) from None
+    except UnsupportedPlatform as e:
+        raise Fail(EXIT_UNKNOWN, str(e)) from None
+    except PermissionError as e:
+        where = e.filename or settings.state_dir
+        raise Fail(EXIT_NOPERM, f"{where}: permission denied (the daemon runs as root)") from None
+
+
+def run_release(args) -> int:
+    from netwarden.platform.parse.sysctl_conf import valid_sysctl_key
+
+    for key in args.keys:
+        if not valid_sysctl_key(key):
+            raise Fail(EXIT_USAGE, f"not a sysctl key: {key[:100]!r} (a name such as net.ipv4.ip_local_port_range)")
+    require_root("release")
+    for key in args.keys:
+        answer = ask_daemon(args, "release", {"key": key}, RELEASE_TIMEOUT, shape={"was_held": bool})
+        print(f"released {key}" + ("" if answer["was_held"] else " (it was not held back)"))
+    return EXIT_OK
+
+
+def _socket_path(args):
+    from netwarden.config import ConfigError, control_socket_path
+
+    try:
+        return getattr(args, "socket", None) or control_socket_path(getattr(args, "config", None))
+    except ConfigError as e:
+        raise config_failure(e) from None
+
+
+def _daemon_failure(e) -> Fail:
+    """The one place that turns the daemon's refusals into exit codes. No netwarden daemon answering
+    (nothing listens, something else does, no answer in time; or an error only a server that is not
+    netwarden, or not this version, gives) is 3; anything else it answered is 74."""
+    from netwarden.daemon import protocol as rpc
+    from netwarden.daemon.client import RpcError
+
+    if isinstance(e, RpcError) and e.code in (rpc.PARSE_ERROR, rpc.INVALID_REQUEST, rpc.METHOD_NOT_FOUND):
+        return Fail(EXIT_UNKNOWN, f"no netwarden daemon answers on {e.path}: it did not understand the request "
+                                  f"(error {e.code}: {str(e)[:200]})")
+    if isinstance(e, RpcError):
+        return Fail({rpc.PERMISSION_DENIED: EXIT_NOPERM, rpc.TOO_MANY_CLIENTS: EXIT_TEMPFAIL, rpc.BUSY: EXIT_TEMPFAIL,
+                     rpc.INVALID_PARAMS: EXIT_USAGE, rpc.REQUEST_TOO_LARGE: EXIT_USAGE}.get(e.code, EXIT_IOERR), str(e))
+    return Fail(EXIT_UNKNOWN, str(e))  # NoDaemon
+
+
+def ask_daemon(args, method: str, params: dict | None, timeout: float, absent_ok: bool = False,
+                shape: dict | None = None):
+    """The daemon's answer, a dict with `shape`'s keys and types; with absent_ok, None when nothing
+    listens on the socket (the caller does the work itself)."""
+    if sys.platform == "win32":  # CPython has no AF_UNIX there, and the daemon does not run there yet
+        if absent_ok:
+            return None
+        raise Fail(EXIT_UNKNOWN, "the netwarden daemon does not run on Windows yet: use `netwarden check`")
+    from netwarden.daemon.client import NoAnswer, NoDaemon, RpcError, call
+
+    path = _socket_path(args)
+    try:
+        answer = call(path, method, params or {}, timeout=timeout)
+    except NoDaemon as e:
+        if absent_ok and not isinstance(e, NoAnswer):
+            return None
+        raise _daemon_failure(e) from None
+    except RpcError as e:
+        raise _daemon_failure(e) from None
+    if shape is not None and not (isinstance(answer, dict) and all(isinstance(answer.get(k), t) for k, t in shape.items())):
+        raise Fail(EXIT_UNKNOWN, f"no netwarden daemon answers on {path}: its answer to {method} is not netwarden's")
+    return answer
+
+
+def run_status(args) -> int:
+    """The daemon's status; with --follow, subscribed first (so nothing is missed in between), then
+    the status, then the events. With --json a failure is also a JSON object on stdout."""
+    from netwarden.daemon.client import NoDaemon, check_status
+
+    try:
+        events = _subscribe(args) if args.follow else None
+        status = ask_daemon(args, "status", None, STATUS_TIMEOUT)
+        findings = ask_daemon(args, "findings", None, STATUS_TIMEOUT)
+        try:
+            check_status(status, findings, _socket_path(args))
+        except NoDaemon as e:
+            raise _daemon_failure(e) from None
+        code = _print_status(status, findings, args)
+        return _print_events(events, args) if events is not None else code
+    except Fail as e:
+        _json_failure(args, e)
+        raise
+
+
+def _json_failure(args, e: Fail) -> None:
+    """With --json, a failure is a JSON document on stdout too (the one line stays on stderr)."""
+    if args.json:
+        import json
+
+        print(json.dumps({"error": {"exit_code": e.code, "message": str(e)}}), flush=True)
+
+
+def _print_status(status: dict, findings: list, args) -> int:
+    import json
+    import time
+
+    if args.json:  # one line when events follow: the whole output is then one JSON object per line
+        print(json.dumps({"status": status, "findings": findings}, indent=None if args.follow else 2), flush=True)
+        return status.get("exit_code", EXIT_UNKNOWN)
+    if status.get("status") == "starting":
+        print("netwarden daemon is starting: its first check is not done yet", flush=True)
+        return EXIT_UNKNOWN
+    up = int(time.time() - status["started_at"])
+    print(f"netwarden daemon {status['netwarden']} (pid {status['pid']}) on {status['platform']}, "
+          f"up {up // 3600}h {up % 3600 // 60:02d}m; {status['events_total']} drift events")
+    print()
+    for f in findings:
+        policy = status["policy"].get(f["id"], "observe")
+        print(f"  {f['severity'].upper():9} {f['id']:18} {f['title']}" + (f"  [{policy}]" if policy != "observe" else ""))
+    for key in status["managed"]:
+        print(f"\nmanaged by netwarden: {key}", end="")
+    for key, held in status["contested"].items():
+        print(f"\ncontested: {key} was set to {held['now']!r} by someone else (netwarden wrote {held['written']!r}); "
+              f"`netwarden release {key}` hands it back", end="")
+    for key in status["backed_off"]:
+        print(f"\nbacked off: {key} was rewritten too often; `netwarden release {key}` hands it back", end="")
+    print(flush=True)
+    return status["exit_code"]
+
+
+def run_events(args) -> int:
+    try:
+        return _print_events(_subscribe(args), args)
+    except Fail as e:
+        _json_failure(args, e)
+        raise
+
+
+def _subscribe(args):
+    from netwarden.daemon.client import NoDaemon, RpcError, subscribe
+
+    try:
+        return subscribe(_socket_path(args), STATUS_TIMEOUT)
+    except (NoDaemon, RpcError) as e:
+        raise _daemon_failure(e) from None
+
+
+def _print_events(events, args) -> int:
+    """Until the daemon stops (3) or Ctrl-C (0)."""
+    import json
+    import time
+
+    from netwarden.daemon.client import NoDaemon, RpcError
+
+    try:
+        for event in events:
+            if args.json:
+                print(json.dumps(event), flush=True)
+            else:
+                when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(event["time"]))
+                print(f"{when}  {event['kind']:14} {event['message']}", flush=True)
+    except (NoDaemon, RpcError) as e:
+        raise _daemon_failure(e) from None
+    except KeyboardInterrupt:
+        return EXIT_OK
+    raise Fail(EXIT_UNKNOWN, "the daemon stopped")
