@@ -76,7 +76,7 @@ def _replay_source(args):
 
 
 def run_probe(args) -> int:
-    import dataclasses
+    from netwarden import record
     import json
     from pathlib import Path
 
@@ -101,7 +101,7 @@ def run_probe(args) -> int:
     except (OSError, ValueError) as e:
         raise Fail(EXIT_DATAERR, f"{args.replay}: not a recorded probe ({e})") from None
     try:  # a backend without targets: it collects host facts and probes nothing on its own
-        backend = backend_for(source, dataclasses.replace(settings, targets=()))
+        backend = backend_for(source, record.replace(settings, targets=()))
     except UnsupportedPlatform as e:
         raise Fail(EXIT_UNKNOWN, str(e)) from None
     observations = phases.run(source, backend, plan)

@@ -1,20 +1,21 @@
 """Configuration: a TOML file plus NETWARDEN_* environment variables, validated by pydantic-settings.
 
-The schema is written once, as the stdlib dataclasses below. Building them costs nothing, so when
-there is neither a config file nor a NETWARDEN_* variable, netwarden runs on the defaults without
+The schema is written once, as the records below (record.py: dataclasses without their import
+cost). Building them costs nothing, so when there is neither a config file nor a NETWARDEN_* variable, netwarden runs on the defaults without
 importing pydantic (~220 ms, which would dwarf `netwarden check`). When there is something to
-read, config_load.py derives a pydantic-settings class from the same dataclasses to read it; the
+read, config_load.py derives a pydantic-settings class from the same records to read it; the
 rules every value must follow (ranges, paths, names) are here, and hold however Settings is built.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
+
+from netwarden import record
+from netwarden.record import field
 
 DEFAULT_CONFIG = (Path(os.environ.get("ProgramData") or "C:\\ProgramData") / "netwarden" / "netwarden.toml"
                   if sys.platform == "win32" else Path("/etc/netwarden/netwarden.toml"))
@@ -51,16 +52,16 @@ def number(default: float, *, le: float, gt: float | None = None, ge: float | No
 
 
 def _changed(obj) -> bool:
-    """Whether any field is not its untouched default (a nested dataclass checked itself)."""
-    for f in dataclasses.fields(obj):
+    """Whether any field is not its untouched default (a nested record checked itself)."""
+    for f in record.fields(obj):
         value = getattr(obj, f.name)
-        if not (value is f.default or dataclasses.is_dataclass(value)
-                or (f.default is dataclasses.MISSING and not value)):
+        if not (value is f.default or record.is_record(value)
+                or (f.default is record.MISSING and not value)):
             return True
     return False
 
 
-@dataclass(frozen=True)
+@record.record(frozen=True)
 class Thresholds:
     # ports.range: usable ephemeral ports (range minus reserved ports)
     ports_range_critical: int = number(4096, ge=1, le=65535, unit="ports")
@@ -84,7 +85,7 @@ class Thresholds:
 SECONDS = "seconds"
 
 
-@dataclass(frozen=True)
+@record.record(frozen=True)
 class Settings:
     # Where netwarden keeps its journal of originals and its apply lock.
     state_dir: Path = _PATHS["state_dir"]
@@ -276,9 +277,16 @@ def load_settings(path: str | os.PathLike | None = None) -> Settings:
     environment = our_environment()
     if not environment and (data is None or _only_comments(data)):
         return Settings()
-    from netwarden.config_load import validate
+    from netwarden import config_cache
 
-    return validate(data, config_file, environment)
+    cache_key = config_cache.key(data, config_file, environment)
+    settings = config_cache.load(cache_key)
+    if settings is None:  # not validated before with exactly these inputs: pydantic does it
+        from netwarden.config_load import validate
+
+        settings = validate(data, config_file, environment)
+        config_cache.store(cache_key, settings)
+    return settings
 
 
 def read_config_file(path: Path, explicit: bool) -> bytes | None:

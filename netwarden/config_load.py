@@ -1,5 +1,5 @@
 """Reading a configuration: the TOML file's bytes and the NETWARDEN_* environment, validated by a
-pydantic-settings class derived from config.py's dataclasses. Imported only when there is
+pydantic-settings class derived from config.py's records. Imported only when there is
 something to read (pydantic costs ~220 ms of start-up).
 
 Every failure is a ConfigError of one line naming where the value came from (the file, or the
@@ -9,7 +9,6 @@ variable) and the key; nothing a user can write may end in a traceback.
 from __future__ import annotations
 
 import contextvars
-import dataclasses
 import functools
 import json
 import typing
@@ -20,6 +19,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
+from netwarden import record
 from netwarden.config import (ENV_PREFIX, SOCKET_ENV, ConfigError, Settings, Thresholds, socket_from_environment,
                               toml_module)
 from netwarden.config_rules import NESTED, SettingError, check_names
@@ -29,16 +29,31 @@ from netwarden.model import shown
 def validate(data: bytes | None, config_file: Path, environment: dict[str, str]) -> Settings:
     """Settings from the file's bytes (None: no file) and the NETWARDEN_* variables (the
     environment wins over the file, the file over the defaults)."""
+    table = parse_toml(data, config_file) if data is not None else {}
+    return validate_table(table, config_file if data is not None else None, environment)
+
+
+def validate_table(table: dict, source: Path | None, environment: dict[str, str] | None) -> Settings:
+    """Settings from a table as a config file holds it (`source` names it in errors: the file,
+    a support bundle's recorded settings) and the NETWARDEN_* variables (None: the table alone,
+    whatever this process's environment holds)."""
+    reading_environment = _READ_ENVIRONMENT.set(environment is not None)
+    try:
+        return _validate_table(table, source, environment or {})
+    finally:
+        _READ_ENVIRONMENT.reset(reading_environment)
+
+
+def _validate_table(table: dict, source: Path | None, environment: dict[str, str]) -> Settings:
     check_names(environment)
     check_json(environment)
     socket = socket_from_environment(environment)
-    table = parse_toml(data, config_file) if data is not None else {}
-    _check_file_numbers(table, config_file)
-    where = _Where(environment, config_file if data is not None else None)
+    _check_file_numbers(table, source)
+    where = _Where(environment, source)
     file_table = _FILE_TABLE.set(table)
     try:  # NETWARDEN_SOCKET: passed in, above the rest of the environment and the file
         loaded = _settings_class()(**({"socket_path": socket} if socket else {}))
-        settings = _to_dataclass(Settings, loaded)
+        settings = _to_record(Settings, loaded)
     except ValidationError as e:
         error = e.errors()[0]
         key = ".".join(str(part) for part in error["loc"]) or "(top level)"
@@ -63,8 +78,8 @@ def validate(data: bytes | None, config_file: Path, environment: dict[str, str])
 def _complex_fields() -> dict[str, type]:
     """Settings keys whose environment value is JSON (lists and tables), by key."""
     hints = typing.get_type_hints(Settings)
-    return {f.name: hints[f.name] for f in dataclasses.fields(Settings)
-            if typing.get_origin(hints[f.name]) in (tuple, dict) or dataclasses.is_dataclass(hints[f.name])}
+    return {f.name: hints[f.name] for f in record.fields(Settings)
+            if typing.get_origin(hints[f.name]) in (tuple, dict) or record.is_record(hints[f.name])}
 
 
 def check_json(environment: dict[str, str]) -> None:
@@ -124,7 +139,7 @@ def _check_file_numbers(table: dict, path: Path) -> None:
     """TOML has numbers: a quoted one in the file is a mistake, as `true` is. (The environment
     has only strings; pydantic parses those.)"""
     for cls, values, prefix in ((Settings, table, ""), (Thresholds, table.get("thresholds"), "thresholds.")):
-        for f in dataclasses.fields(cls) if isinstance(values, dict) else ():
+        for f in record.fields(cls) if isinstance(values, dict) else ():
             if "bounds" in f.metadata and isinstance(values.get(f.name), str):
                 raise ConfigError(f"{path}: {prefix}{f.name}: a number, not a string ({shown(values[f.name])})")
 
@@ -148,13 +163,13 @@ FIELD_VALIDATORS = {"socket_group": _group_number_as_text}
 
 
 def _fields(cls) -> dict:
-    """pydantic fields for a config dataclass: nested dataclasses become nested models, numbers
-    refuse booleans. The dataclass itself checks the rest when it is built (_to_dataclass)."""
+    """pydantic fields for a config record: nested records become nested models, numbers
+    refuse booleans. The record itself checks the rest when it is built (_to_record)."""
     hints = typing.get_type_hints(cls)
     fields = {}
-    for f in dataclasses.fields(cls):
+    for f in record.fields(cls):
         hint = hints[f.name]
-        if dataclasses.is_dataclass(hint):
+        if record.is_record(hint):
             nested = create_model(hint.__name__, __config__=ConfigDict(extra="forbid"), **_fields(hint))
             fields[f.name] = (nested, Field(default_factory=nested))
             continue
@@ -162,20 +177,21 @@ def _fields(cls) -> dict:
             hint = Annotated[hint, BeforeValidator(_not_a_boolean)]
         if f.name in FIELD_VALIDATORS:
             hint = Annotated[hint, BeforeValidator(FIELD_VALIDATORS[f.name])]
-        default = ({"default": f.default} if f.default is not dataclasses.MISSING
+        default = ({"default": f.default} if f.default is not record.MISSING
                    else {"default_factory": f.default_factory})
         fields[f.name] = (hint, Field(**default))
     return fields
 
 
-def _to_dataclass(cls, model: BaseModel):
+def _to_record(cls, model: BaseModel):
     hints = typing.get_type_hints(cls)
-    return cls(**{f.name: _to_dataclass(hints[f.name], getattr(model, f.name)) if dataclasses.is_dataclass(hints[f.name])
-                  else getattr(model, f.name) for f in dataclasses.fields(cls)})
+    return cls(**{f.name: _to_record(hints[f.name], getattr(model, f.name)) if record.is_record(hints[f.name])
+                  else getattr(model, f.name) for f in record.fields(cls)})
 
 
 # The config file's table, for the class built once (below) to read in this call.
 _FILE_TABLE: contextvars.ContextVar[dict] = contextvars.ContextVar("netwarden_config_file")
+_READ_ENVIRONMENT: contextvars.ContextVar[bool] = contextvars.ContextVar("read_environment", default=True)
 
 
 class _FileSource(PydanticBaseSettingsSource):
@@ -197,6 +213,8 @@ def _settings_class() -> type[BaseSettings]:
         @classmethod
         def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
                                        file_secret_settings):
+            if not _READ_ENVIRONMENT.get():
+                return init_settings, _FileSource(settings_cls)
             return init_settings, env_settings, _FileSource(settings_cls)  # the first one wins
 
     return create_model("Settings", __base__=Base, **_fields(Settings))

@@ -8,7 +8,7 @@ breaks a rule reaches the checks or the daemon. Not imported for the defaults (s
 
 from __future__ import annotations
 
-import dataclasses
+from netwarden import record
 import os
 from pathlib import PurePath
 
@@ -72,12 +72,12 @@ def check_thresholds(thresholds) -> None:
 def check_fields(obj, prefix: str = "") -> None:
     """Every field's generic rule: numbers in their range (`number` in config.py), text the OS
     can take (no NUL, valid UTF-8, absolute paths within PATH_MAX), lists and tables of a sane
-    size. A nested dataclass has checked itself."""
-    for f in dataclasses.fields(obj):
+    size. A nested record has checked itself."""
+    for f in record.fields(obj):
         key, value = prefix + f.name, getattr(obj, f.name)
         if "bounds" in f.metadata:
             _check_number(key, value, f.type == "int", f.metadata)
-        elif not dataclasses.is_dataclass(value):
+        elif not record.is_record(value):
             _check_text(key, value)
 
 
@@ -171,10 +171,10 @@ def environment_names() -> dict[str, str]:
     from netwarden.config import CONFIG_ENV, ENV_PREFIX, SOCKET_ENV, Settings
 
     names = {CONFIG_ENV: "the config file", **{name: "socket_path" for name in SOCKET_ENV}}
-    for f in dataclasses.fields(Settings):
+    for f in record.fields(Settings):
         names[ENV_PREFIX + f.name.upper()] = f.name
-        if dataclasses.is_dataclass(f.default_factory):  # thresholds
-            for sub in dataclasses.fields(f.default_factory):
+        if record.is_record(f.default_factory):  # thresholds
+            for sub in record.fields(f.default_factory):
                 names[f"{ENV_PREFIX}{f.name.upper()}{NESTED}{sub.name.upper()}"] = f"{f.name}.{sub.name}"
     return names
 

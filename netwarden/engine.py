@@ -3,13 +3,13 @@ drive it; nothing here prints."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
 
 from netwarden.checks import CHECK_IDS, CheckSpec, all_checks
 from netwarden.config import Settings
 from netwarden.model import Change, Facts, Finding
 from netwarden.platform.linux import ChangeFailed
+from netwarden.record import field, record
 
 if TYPE_CHECKING:
     from netwarden.journal import Journal
@@ -81,7 +81,7 @@ def apply_locked(backend, settings: Settings, changes: list[Change]) -> None:
         apply(backend, Journal(settings.state_dir), changes)
 
 
-@dataclass
+@record
 class ApplyFailed(Exception):
     failed: Change
     reason: str

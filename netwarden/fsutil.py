@@ -13,10 +13,10 @@ import errno
 import os
 import stat
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 from netwarden.platform.source import answers
+from netwarden.record import record
 
 
 class UnsafePath(OSError):
@@ -208,7 +208,7 @@ def _write_in_place(path: Path, data: bytes, mode: int, uid: int | None, gid: in
         os.close(fd)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class FileOriginal:
     """A file as it was before netwarden touched it: enough to put it back byte for byte."""
 

@@ -1,17 +1,17 @@
 """The data that flows through netwarden: Facts in, Findings and Changes out.
 
-Plain dataclasses on purpose: `netwarden check` must start fast, so nothing here imports pydantic.
-Facts are NamedTuples where they can be: a dataclass costs ~0.7 ms to define (it compiles its
-methods), a NamedTuple ~0.1 ms, and `check` defines them all at start-up.
+Plain records on purpose: `netwarden check` must start fast, so nothing here imports pydantic, nor
+dataclasses (record.py says why). Facts are NamedTuples where they can be (cheap to define, and
+JSON-ready through _asdict).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import enum
-from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Any, NamedTuple
+
+from netwarden.record import field, fields, is_record, record
 
 
 class Severity(str, enum.Enum):
@@ -38,7 +38,7 @@ def worst(severities) -> Severity:
     return max(severities, key=lambda s: s.rank, default=Severity.OK)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Unknown:
     """A fact that could not be read, and why (no permission, absent sysctl, read-only /proc/sys...)."""
 
@@ -358,7 +358,7 @@ class Intent(NamedTuple):
     params: dict = {}  # shared default, never mutated: an intent is built once and read
 
 
-@dataclass
+@record
 class Facts:
     platform: PlatformInfo
     # neutral: read by the checks
@@ -528,8 +528,8 @@ def to_jsonable(value: Any) -> Any:
         return {"unknown": value.reason}
     if isinstance(value, enum.Enum):
         return value.value
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if is_record(value) and not isinstance(value, type):
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in fields(value)}
     if isinstance(value, tuple) and hasattr(value, "_asdict"):  # a NamedTuple
         return {k: to_jsonable(v) for k, v in value._asdict().items()}
     if isinstance(value, dict):

@@ -21,6 +21,13 @@ def _find_fixtures() -> Path:
 FIXTURES = _find_fixtures()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_settings_cache(tmp_path_factory):
+    """netwarden remembers validated settings in $XDG_CACHE_HOME/netwarden (config_cache.py): the
+    tests' netwarden runs, and the subprocesses they start, keep theirs out of this machine's."""
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
+
+
 @pytest.fixture
 def no_netwarden_env(monkeypatch):
     """No NETWARDEN_* in this process's environment for the test (the developer's own must not leak in)."""

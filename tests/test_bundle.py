@@ -1,7 +1,7 @@
 """Support bundles as files: what a replay refuses (exit 65, one line), the settings a bundle carries,
 and the form of each answer a ReplaySource serves (a wrong one is `unknown`, never a crash)."""
 
-import dataclasses
+from netwarden import record
 import json
 import os
 from pathlib import Path
@@ -119,11 +119,11 @@ def test_recorded_settings_round_trip_and_leave_out_secrets(tmp_path):
     RecordingSource().save(tmp_path / "b", ["netwarden", "--record"], settings)
     assert "secret-token" not in (tmp_path / "b" / "meta.json").read_text()
     replayed = ReplaySource(tmp_path / "b").settings
-    assert replayed == dataclasses.replace(settings, webhook_url=None)
+    assert replayed == record.replace(settings, webhook_url=None)
 
 
 def test_every_setting_is_either_recorded_in_bundles_or_deliberately_not():
-    names = [f.name for f in dataclasses.fields(Settings)]
+    names = [f.name for f in record.fields(Settings)]
     assert sorted(RECORDED_SETTINGS + NOT_RECORDED_SETTINGS) == sorted(names)
     assert not set(RECORDED_SETTINGS) & set(NOT_RECORDED_SETTINGS)
 

@@ -61,9 +61,9 @@ def test_without_targets_the_probe_checks_judge_what_they_see_and_suggest_target
 
 
 def _with(facts, **fields):
-    import dataclasses
+    from netwarden import record
 
-    return dataclasses.replace(facts, **fields)
+    return record.replace(facts, **fields)
 
 
 def test_an_unknown_probe_result_never_carries_an_ok_title():

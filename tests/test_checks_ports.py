@@ -1,6 +1,6 @@
 """The port checks as pure functions over Facts."""
 
-import dataclasses
+from netwarden import record
 
 from factories import dest, facts, on_linux
 
@@ -98,7 +98,7 @@ def test_forecast_from_time_wait_ages():
 
 
 def test_pressure_without_census_is_unknown():
-    f = dataclasses.replace(facts(), census=Unknown("sock_diag census failed: no such module"))
+    f = record.replace(facts(), census=Unknown("sock_diag census failed: no such module"))
     assert one(check_pressure(f, S)).severity is Severity.UNKNOWN
 
 

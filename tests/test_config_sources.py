@@ -3,7 +3,7 @@ directory, unreadable, not UTF-8, truncated, nested, huge) and the NETWARDEN_* e
 JSON, misspelt, unknown, the socket's two names). Each is used or refused with one line and exit
 78, through load_settings and through the real command line; never a traceback."""
 
-import dataclasses
+from netwarden import record
 import os
 import typing
 
@@ -130,7 +130,7 @@ def test_a_file_at_the_size_limit_still_loads(tmp_path):
 
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-KEYS = [f.name for f in dataclasses.fields(Settings)] + [f"thresholds.{f.name}" for f in dataclasses.fields(Settings().thresholds)]
+KEYS = [f.name for f in record.fields(Settings)] + [f"thresholds.{f.name}" for f in record.fields(Settings().thresholds)]
 LITERALS = st.one_of(st.sampled_from(["nan", "inf", "-inf", "1e309", "true", "[]", "{}", '""', "[[1]]", "1979-05-27"]),
                      st.integers().map(str), st.floats().map(repr).filter(lambda t: t not in ("nan", "inf", "-inf")),
                      st.text(max_size=40).map(lambda t: '"' + t.replace("\\", "\\\\").replace('"', '\\"') + '"'),
@@ -168,8 +168,8 @@ def test_any_values_for_known_keys_load_or_are_refused(tmp_path, pairs):
 def list_and_table_keys() -> list[str]:
     """The settings whose environment value is JSON: every list or table in the dataclass."""
     hints = typing.get_type_hints(Settings)
-    return [f.name for f in dataclasses.fields(Settings)
-            if typing.get_origin(hints[f.name]) in (tuple, dict) or dataclasses.is_dataclass(hints[f.name])]
+    return [f.name for f in record.fields(Settings)
+            if typing.get_origin(hints[f.name]) in (tuple, dict) or record.is_record(hints[f.name])]
 
 
 JSON_KEYS = list_and_table_keys()
@@ -195,8 +195,8 @@ def test_every_list_or_table_variable_that_is_not_json_is_one_line_naming_it(no_
 
 
 def every_variable() -> list[str]:
-    keys = [f.name for f in dataclasses.fields(Settings)]
-    nested = [f"thresholds.{f.name}" for f in dataclasses.fields(Settings().thresholds)]
+    keys = [f.name for f in record.fields(Settings)]
+    nested = [f"thresholds.{f.name}" for f in record.fields(Settings().thresholds)]
     return [env_name(k) for k in keys + nested] + ["NETWARDEN_SOCKET"]
 
 
@@ -233,19 +233,19 @@ READ = {"NETWARDEN_STATE_DIR": "/srv/nw", "NETWARDEN_SYSCTL_DIR": "/srv/sysctl.d
 
 
 def test_every_setting_has_a_variable_that_is_read(no_netwarden_env):
-    assert set(READ) == {env_name(f.name) for f in dataclasses.fields(Settings)}, "a new key: add it to READ"
+    assert set(READ) == {env_name(f.name) for f in record.fields(Settings)}, "a new key: add it to READ"
     defaults = Settings()
     for name, value in READ.items():
         no_netwarden_env.setenv(name, value)
         settings = load_settings("")
-        changed = [f.name for f in dataclasses.fields(Settings) if getattr(settings, f.name) != getattr(defaults, f.name)]
+        changed = [f.name for f in record.fields(Settings) if getattr(settings, f.name) != getattr(defaults, f.name)]
         assert changed == [name.removeprefix("NETWARDEN_").lower()], name
         no_netwarden_env.delenv(name)
 
 
 def misspellings() -> list[tuple[str, str]]:
-    names = [env_name(f.name) for f in dataclasses.fields(Settings)]
-    names += [env_name(f"thresholds.{f.name}") for f in dataclasses.fields(Settings().thresholds)]
+    names = [env_name(f.name) for f in record.fields(Settings)]
+    names += [env_name(f"thresholds.{f.name}") for f in record.fields(Settings().thresholds)]
     return [(n + "S", n) for n in names] + [(n[:-1], n) for n in names if len(n) > 14]
 
 

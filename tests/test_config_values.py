@@ -1,14 +1,14 @@
 """Every value a user can write for every key (issue #11): the classes, derived from the Settings
-dataclass so that a new key is covered (or the test says what it needs). A value is used, or
+record so that a new key is covered (or the test says what it needs). A value is used, or
 refused by a ConfigError naming the key; never an exception of another kind."""
 
-import dataclasses
 import re
 import typing
 from pathlib import Path
 
 import pytest
 
+from netwarden import record
 from netwarden.config import ConfigError, Settings, load_settings
 from netwarden.config_rules import check_settings, check_thresholds, range_text
 
@@ -17,15 +17,15 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 pytestmark = pytest.mark.usefixtures("no_netwarden_env")
 
 
-def all_keys() -> list[tuple[str, dataclasses.Field, object]]:
+def all_keys() -> list[tuple[str, record.Field, object]]:
     """(key, field, type) of every setting: nested tables as themselves and as `table.key`."""
     hints = typing.get_type_hints(Settings)
     keys = []
-    for f in dataclasses.fields(Settings):
+    for f in record.fields(Settings):
         keys.append((f.name, f, hints[f.name]))
-        if dataclasses.is_dataclass(hints[f.name]):
+        if record.is_record(hints[f.name]):
             sub_hints = typing.get_type_hints(hints[f.name])
-            keys += [(f"{f.name}.{s.name}", s, sub_hints[s.name]) for s in dataclasses.fields(hints[f.name])]
+            keys += [(f"{f.name}.{s.name}", s, sub_hints[s.name]) for s in record.fields(hints[f.name])]
     return keys
 
 
@@ -39,7 +39,7 @@ def kind(hint) -> str:
         return "bool"
     if hint in (int, float):
         return "number"
-    if dataclasses.is_dataclass(hint):
+    if record.is_record(hint):
         return "table"
     if typing.get_origin(hint) is dict:
         return "policy"

@@ -5,14 +5,15 @@ Each check declares the sysctls and facts it needs, so a driver collects only th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable
+
+from netwarden.record import record
 
 CHECK_IDS = ("ports.range", "ports.pressure", "ports.tw-reuse", "ports.clock-freeze", "ipv6.preference",
              "dns.resolvers", "mtu.path", "tunnels.stale", "conntrack", "keepalive.idle")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class CheckSpec:
     id: str
     run: Callable  # (Facts, Settings) -> list[Finding]

@@ -11,7 +11,7 @@ probe's own findings: `dns.lookup`, `tcp.connect`, `tls.*` (tls_verdict.py) and
 
 from __future__ import annotations
 
-import dataclasses
+from netwarden import record
 from typing import NamedTuple
 
 from netwarden.model import Census, ConnectProbe, Destination, DnsProbe, Finding, Severity, TargetProbe, Unknown, worst
@@ -83,7 +83,7 @@ def _facts(obs):
     if isinstance(obs.ports, dict):
         census = Census(obs.ports["window"], obs.ports["sockets"], obs.ports["time_wait"],
                         tuple(Destination(**d) for d in obs.ports["destinations"]))
-    return dataclasses.replace(obs.facts, targets=(probe,), dns=dns, census=census,
+    return record.replace(obs.facts, targets=(probe,), dns=dns, census=census,
                                paths=(obs.path,) if obs.path else None)
 
 

@@ -17,9 +17,7 @@ type is not refused here: the ReplaySource reports it as not recorded when it is
 from __future__ import annotations
 
 import errno
-import functools
 import json
-import math
 import os
 import stat
 import time
@@ -128,30 +126,13 @@ def _kind(value: Any) -> str:
 def _settings(directory: Path, data: Any):
     """The recorded settings as a Settings, validated as a config file's would be (pydantic: only a
     replay pays for its import). Keys this netwarden does not know (a newer recorder's) are ignored."""
-    from pydantic import ValidationError
+    from netwarden.config import ConfigError
+    from netwarden.config_load import validate_table
 
     if not isinstance(data, dict):
         raise BundleError(directory, f"meta.json settings holds {_kind(data)}, not an object")
     known = {name: data[name] for name in RECORDED_SETTINGS if name in data}
     try:
-        settings = _settings_adapter().validate_python(known)
-    except ValidationError as e:
-        first = e.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "settings"
-        raise BundleError(directory, f"meta.json settings: {where}: {first['msg']}") from None
-    except (ValueError, TypeError) as e:
-        raise BundleError(directory, f"meta.json settings: {e}") from None
-    numbers = [*vars(settings).values(), *vars(settings.thresholds).values()]
-    if not all(math.isfinite(v) for v in numbers if isinstance(v, float)):
-        raise BundleError(directory, "meta.json settings: a number is not finite")
-    return settings
-
-
-@functools.lru_cache(maxsize=None)
-def _settings_adapter():
-    """One pydantic TypeAdapter per process (building it costs ~40 ms)."""
-    from pydantic import TypeAdapter
-
-    from netwarden.config import Settings
-
-    return TypeAdapter(Settings)
+        return validate_table(known, Path("meta.json settings"), None)  # this machine's environment plays no part
+    except ConfigError as e:
+        raise BundleError(directory, str(e)) from None

@@ -15,17 +15,16 @@ from __future__ import annotations
 
 import errno
 import functools
-import json
 import os
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from netwarden.model import Unknown
+from netwarden.record import record
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class CommandResult:
     returncode: int
     stdout: str
@@ -118,6 +117,14 @@ def decoded(raw: bytes, codepage: int | str | None) -> str:
     return decode_console(raw, console_codepage() if codepage == CONSOLE else codepage)
 
 
+def _key(question: list) -> str:
+    """A bundle entry's key: the question as JSON. (json is imported here: the live Source never
+    needs it, and `netwarden check`'s start-up does not pay for it.)"""
+    import json
+
+    return json.dumps(question)
+
+
 # What the live Source answers, for each kind of question.
 READ, EXISTS, LISTDIR = str, bool, [str]
 RUN = {"returncode": int, "stdout": str, "stderr": str}
@@ -186,12 +193,12 @@ class RecordingSource(Source):
         return self._record("listdir", path, lambda: super(RecordingSource, self).listdir(path))
 
     def run(self, argv, timeout=10.0, codepage=None):
-        result = self._record("run", json.dumps(argv),
+        result = self._record("run", _key(argv),
                               lambda: super(RecordingSource, self).run(argv, timeout, codepage).__dict__)
         return CommandResult(**result)
 
     def call(self, name, fn, *args):
-        return self._record("call", json.dumps([name, *args]), lambda: fn(*args))
+        return self._record("call", _key([name, *args]), lambda: fn(*args))
 
     def save(self, directory: Path, argv: list[str], settings) -> None:
         """Write the bundle, with the settings this run used (bundle.write)."""
@@ -244,10 +251,10 @@ class ReplaySource(Source):
         return self._answer("listdir", path, LISTDIR)
 
     def run(self, argv, timeout=10.0, codepage=None):
-        return CommandResult(**self._answer("run", json.dumps(argv), RUN))  # recorded decoded: no code page
+        return CommandResult(**self._answer("run", _key(argv), RUN))  # recorded decoded: no code page
 
     def call(self, name, fn, *args):
-        key = json.dumps([name, *args])
+        key = _key([name, *args])
         shape = getattr(getattr(fn, "func", fn), "answer_shape", None)  # a function, or a partial of one
         if shape is None:  # a bug (tests/test_bundle.py looks for it): unknown, rather than unchecked
             raise NotRecorded("call", key, "netwarden declares no form for this answer")
