@@ -48,20 +48,23 @@ class WindowsHost:
         return NoNotifier()
 
 
-def kernel_state(facts) -> dict[str, tuple[str, dict]]:
-    """Links and routes as {key: (trigger detail, state)}; a table that could not be read leaves
-    its part out (an unreadable `route print` is not every route gone)."""
+def kernel_state(facts) -> dict[str, dict | None]:
+    """{"links": {key: (trigger detail, state)}, "routes": {...}}; a table that could not be read is
+    None (an unreadable `route print` is not every route gone)."""
     from netwarden.model import Unknown
 
-    state = {}
-    if not isinstance(facts.links, Unknown) and facts.links is not None:
-        for link in facts.links:
-            state[f"link {link.name}"] = (f"link {link.name}", {"mtu": link.mtu, "up": link.up, "carrier": link.carrier})
-    if not isinstance(facts.routes, Unknown) and facts.routes is not None:
+    def readable(value) -> bool:
+        return value is not None and not isinstance(value, Unknown)
+
+    links = {f"link {link.name}": (f"link {link.name}", {"mtu": link.mtu, "up": link.up, "carrier": link.carrier})
+             for link in facts.links} if readable(facts.links) else None
+    routes = None
+    if readable(facts.routes):
+        routes = {}
         for r in facts.routes:
             route = f"{r.dst} via {r.gateway or '-'} dev {r.dev}"
-            state[f"route {route}"] = ("default route" if r.dst == "default" else f"route {r.dst}", {"route": route})
-    return state
+            routes[f"route {route}"] = ("default route" if r.dst == "default" else f"route {r.dst}", {"route": route})
+    return {"links": links, "routes": routes}
 
 
 class PolledKernel:
@@ -70,7 +73,7 @@ class PolledKernel:
 
     def __init__(self, put, log, make_reader, interval: float) -> None:
         self.put, self.log, self._make_reader, self.interval = put, log, make_reader, interval
-        self.known: dict[str, tuple[str, dict]] | None = None
+        self.known: dict[str, dict | None] = {"links": None, "routes": None}
         self.ready = threading.Event()
         self.available = True
         self.stopping = threading.Event()  # for tests; the daemon's threads end with the process
@@ -84,12 +87,15 @@ class PolledKernel:
             self.ready.set()
             self.stopping.wait(self.interval)
 
-    def _compare(self, now: dict[str, tuple[str, dict]]) -> None:
-        before, self.known = self.known, now
-        if before is None:
-            return  # the first reading is the baseline, as netlink's first dump is
-        for key in sorted(set(before) | set(now)):
-            old, new = before.get(key), now.get(key)
-            if old != new:
-                detail = (new or old)[0]
-                self.put(Trigger("kernel", detail, {"before": old and old[1], "after": new and new[1]}))
+    def _compare(self, now: dict[str, dict | None]) -> None:
+        for part, table in now.items():
+            before = self.known.get(part)
+            if table is None:
+                continue  # not read this time: what was known stays
+            self.known[part] = table
+            if before is None:
+                continue  # the first reading is the baseline, as netlink's first dump is
+            for key in sorted(set(before) | set(table)):
+                old, new = before.get(key), table.get(key)
+                if old != new:
+                    self.put(Trigger("kernel", (new or old)[0], {"before": old and old[1], "after": new and new[1]}))
