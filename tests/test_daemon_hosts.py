@@ -274,6 +274,9 @@ def test_each_os_gets_its_own_host_and_the_mac_and_windows_need_no_service_manag
     fsevents.FSEventsObserver = type("FSEventsObserver", (), {})
     monkeypatch.setitem(sys.modules, "watchdog.observers.fsevents", fsevents)
     assert type(DarwinHost().file_observer(None)).__name__ == "FSEventsObserver"
+    monkeypatch.setitem(sys.modules, "watchdog.observers.fsevents", None)  # a watchdog built without it
+    polled = DarwinHost().file_observer(types.SimpleNamespace(poll_interval=5.0))
+    assert type(polled).__name__ == "PollingObserver" and polled.timeout == 5.0
     from watchdog.observers.inotify import InotifyObserver
     from watchdog.observers.polling import PollingObserver
 

@@ -37,8 +37,12 @@ class DarwinHost:
     control_socket = True
 
     def file_observer(self, settings):
-        from watchdog.observers.fsevents import FSEventsObserver
+        try:  # watchdog's C extension (in its macOS wheels); a build without it polls
+            from watchdog.observers.fsevents import FSEventsObserver
+        except ImportError:
+            from watchdog.observers.polling import PollingObserver
 
+            return PollingObserver(timeout=settings.poll_interval)
         return FSEventsObserver()
 
     def kernel_watcher(self, put, log, settings, source):
