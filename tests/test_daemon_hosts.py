@@ -115,16 +115,19 @@ def test_a_routing_socket_overflow_asks_for_a_re_check_and_garbage_is_no_trigger
     assert logged == ["routing socket: messages were lost (ENOBUFS); re-checking"]
 
 
-def test_without_a_routing_socket_the_watcher_says_so_and_ends_on_purpose():
+@pytest.mark.parametrize("watcher, opener, expected", [
+    (RouteSocketWatcher, "open_socket", "[Errno 97] Address family not supported by protocol"),
+    (RouteMonitorWatcher, "popen", "/sbin/route -n monitor: Address family not supported by protocol")])
+def test_a_mac_without_its_kernel_source_says_so_and_the_watcher_ends_on_purpose(watcher, opener, expected):
     logged = []
 
     def refuse():
         raise OSError(errno.EAFNOSUPPORT, "Address family not supported by protocol")
 
-    watcher = RouteSocketWatcher(lambda t: None, logged.append, open_socket=refuse)
-    watcher.thread.join(2)
-    assert not watcher.thread.is_alive() and not watcher.available and watcher.ready.is_set()
-    assert logged == ["kernel watch unavailable: [Errno 97] Address family not supported by protocol"]
+    made = watcher(lambda t: None, logged.append, **{opener: refuse})
+    made.thread.join(2)
+    assert not made.thread.is_alive() and not made.available and made.ready.is_set()
+    assert logged == [f"kernel watch unavailable: {expected}"]
 
 
 def test_prefix_lengths():
@@ -181,18 +184,6 @@ def test_route_monitor_lines_become_triggers_and_its_end_ends_the_thread(monkeyp
         ("link utun3", {"flags": "POINTOPOINT,MULTICAST"}),
         ("route (RTM_DELETE)", {"message": MONITOR.splitlines()[-1]})]
     assert [str(e) for e in ended][0].startswith("/sbin/route -n monitor ended (exit 1)")  # the daemon exits 70
-
-
-def test_route_monitor_missing_is_a_host_without_kernel_watch():
-    logged = []
-
-    def missing():
-        raise FileNotFoundError(errno.ENOENT, "No such file or directory")
-
-    watcher = RouteMonitorWatcher(lambda t: None, logged.append, popen=missing)
-    watcher.thread.join(2)
-    assert not watcher.available and logged == ["kernel watch unavailable: /sbin/route -n monitor: No such file or "
-                                                "directory"]
 
 
 def test_route_monitor_line_parser():

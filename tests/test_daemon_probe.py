@@ -5,32 +5,17 @@ status` and as drift events, a target that does not speak TLS left without Clien
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 import time
 
 import pytest
 import probe_lab as pl
 from daemon_lab import DaemonRun
-from test_lab_probe import RESET_LARGE_HELLO
+from test_lab_probe import RESET_LARGE_HELLO, _needs_tools, certs  # noqa: F401 - its fixtures: the same lab
 
 pytestmark = pytest.mark.lab
 TARGET = f"{pl.NAME}:{pl.PORT}"
 PHASES_RUN = ("resolve", "connect", "tls", "mtu", "ports")  # idle survival: never in the daemon
-
-
-@pytest.fixture(autouse=True)
-def _needs_tools(lab_reason):
-    if not lab_reason and shutil.which("nft") is None:
-        pytest.skip("nft (Debian package nftables) is not installed: `make test` installs it as root")
-    if not lab_reason and pl.openssl_missing():
-        pytest.skip(pl.openssl_missing())
-
-
-@pytest.fixture
-def certs(tmp_path):
-    (tmp_path / "certs").mkdir()
-    return pl.make_certs(tmp_path / "certs")
 
 
 def start(path, tmp_path, certs, target: str = TARGET, interval: float = 1.0) -> DaemonRun:

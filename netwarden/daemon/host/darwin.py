@@ -100,29 +100,49 @@ class _Links:
             self.put(Trigger("kernel", f"link {name}", {"before": before, "after": after}))
 
 
-class RouteSocketWatcher:
-    """Route and interface changes from the routing socket, as Triggers (see the module's doc)."""
+class _Watcher:
+    """What both macOS watchers share: the links they know, readiness, their thread, giving up
+    when their source cannot be opened (the daemon then runs on without kernel watch)."""
 
-    def __init__(self, put, log, open_socket=open_route_socket, name_of=socket.if_indextoname) -> None:
-        self.put, self.log, self._open = put, log, open_socket
+    thread_name = ""
+
+    def __init__(self, put, log, name_of) -> None:
+        self.put, self.log = put, log
         self.links = _Links(put, name_of)
-        self.routes: set[str] = set()
         self.ready = threading.Event()
         self.available = True
-        self.thread = threading.Thread(target=self._run, name="netwarden-route-socket", daemon=True)
+        self.thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
         self.thread.start()
 
     def _run(self) -> None:
-        from netwarden.platform.parse.darwin.route_socket import parse_route_messages
-
         try:
-            sock = self._open()
+            source = self._open()
         except OSError as e:
-            self.log(f"kernel watch unavailable: {e}")
+            self.log(f"kernel watch unavailable: {self._unavailable(e)}")
             self.available = False  # before the thread ends: the supervisor reads them in that order
             self.ready.set()
             return
         self.ready.set()
+        self._read(source)
+
+
+class RouteSocketWatcher(_Watcher):
+    """Route and interface changes from the routing socket, as Triggers (see the module's doc)."""
+
+    thread_name = "netwarden-route-socket"
+
+    def __init__(self, put, log, open_socket=open_route_socket, name_of=socket.if_indextoname) -> None:
+        self._open = open_socket
+        self.routes: set[str] = set()
+        super().__init__(put, log, name_of)
+
+    @staticmethod
+    def _unavailable(e: OSError) -> str:
+        return str(e)
+
+    def _read(self, sock) -> None:
+        from netwarden.platform.parse.darwin.route_socket import parse_route_messages
+
         with sock:
             while True:
                 try:
@@ -165,36 +185,29 @@ class RouteSocketWatcher:
                          {"before": None if present else {"route": route}, "after": {"route": route} if present else None}))
 
 
-class RouteMonitorWatcher:
+class RouteMonitorWatcher(_Watcher):
     """`route -n monitor` read line by line: a route message that is not churn becomes a Trigger
     (the addresses are on later lines; the re-check reads the routes themselves), RTM_IFINFO a
     link's flags. If the command ends, so does the thread: the daemon exits for launchd to
     restart it."""
 
+    thread_name = "netwarden-route-monitor"
+
     def __init__(self, put, log, popen=None, name_of=socket.if_indextoname) -> None:
         import subprocess
 
-        self.put, self.log = put, log
-        self._popen = popen or (lambda: subprocess.Popen([ROUTE, "-n", "monitor"], stdout=subprocess.PIPE,
-                                                         stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
-                                                         text=True, errors="replace"))
-        self.links = _Links(put, name_of)
-        self.ready = threading.Event()
-        self.available = True
-        self.thread = threading.Thread(target=self._run, name="netwarden-route-monitor", daemon=True)
-        self.thread.start()
+        self._open = popen or (lambda: subprocess.Popen([ROUTE, "-n", "monitor"], stdout=subprocess.PIPE,
+                                                        stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+                                                        text=True, errors="replace"))
+        super().__init__(put, log, name_of)
 
-    def _run(self) -> None:
+    @staticmethod
+    def _unavailable(e: OSError) -> str:
+        return f"{ROUTE} -n monitor: {e.strerror or e}"
+
+    def _read(self, proc) -> None:
         from netwarden.platform.parse.darwin.route_monitor import parse_monitor_line
 
-        try:
-            proc = self._popen()
-        except OSError as e:
-            self.log(f"kernel watch unavailable: {ROUTE} -n monitor: {e.strerror or e}")
-            self.available = False
-            self.ready.set()
-            return
-        self.ready.set()
         started = time.monotonic()
         for line in proc.stdout:
             message = parse_monitor_line(line)
