@@ -224,3 +224,27 @@ def test_the_daemon_runs_on_a_replayed_windows_host(tmp_path, runs):
     assert code == 0 and took < 2, run.output()
     stopped = netwarden(run, "status", windows=True)
     assert stopped.returncode == 3 and "no netwarden daemon is running (it stopped at" in stopped.stderr
+
+
+def test_the_windows_daemon_s_modules_load_with_posix_only_modules_blocked(tmp_path):
+    """What `netwarden daemon` and `status` import on Windows (the control socket's modules are not
+    among them) loads without fcntl, grp, pwd or termios, and the status file is written and read."""
+    code = (
+        "import sys\n"
+        "for name in ('fcntl', 'grp', 'pwd', 'termios'): sys.modules[name] = None  # import raises ImportError\n"
+        "import netwarden.daemon.service, netwarden.daemon.host.windows, netwarden.daemon.metrics\n"
+        "import netwarden.cli_daemon\n"
+        "from netwarden.daemon.host import host_for\n"
+        "from netwarden.daemon.statusfile import StatusFile, read_status\n"
+        "host = host_for('win32')\n"
+        "assert not host.control_socket and host.peer(None) is None\n"
+        "host.file_observer(type('S', (), {'poll_interval': 5.0}))\n"
+        f"channel = StatusFile({str(tmp_path)!r}, print)\n"
+        "channel.open()\n"
+        f"print(read_status({str(tmp_path / 'status.json')!r}))\n"
+        "print(sorted(m for m in sys.modules if m.startswith('netwarden.daemon.') and m.split('.')[2] in "
+        "('control', 'listener')))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=clean_env(),
+                          timeout=60)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert done.stdout.splitlines() == ["({'status': 'starting'}, [])", "[]"]

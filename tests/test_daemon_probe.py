@@ -16,6 +16,29 @@ from test_lab_probe import RESET_LARGE_HELLO, _needs_tools, certs  # noqa: F401 
 pytestmark = pytest.mark.lab
 TARGET = f"{pl.NAME}:{pl.PORT}"
 PHASES_RUN = ("resolve", "connect", "tls", "mtu", "ports")  # idle survival: never in the daemon
+# A service that is not TLS (an SSH-like banner at once): a ClientHello gets bytes no TLS stack
+# reads (WRONG_VERSION_NUMBER), every time. (A plain-HTTP server would answer only once the hello
+# happened to hold a newline byte.)
+BANNER_SERVER = """
+import socket, sys, threading
+listener = socket.socket()
+listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+listener.bind((sys.argv[1], int(sys.argv[2])))
+listener.listen(64)
+print("ready", flush=True)
+
+def serve(conn):
+    with conn:
+        try:
+            conn.sendall(b"SSH-2.0-lab\\r\\n")
+            while conn.recv(65536):
+                pass
+        except OSError:
+            pass
+
+while True:
+    threading.Thread(target=serve, args=(listener.accept()[0],), daemon=True).start()
+"""
 
 
 def start(path, tmp_path, certs, target: str = TARGET, interval: float = 1.0) -> DaemonRun:
@@ -111,8 +134,7 @@ def test_a_middlebox_resetting_large_hellos_is_a_finding_in_status_events_and_me
 
 def test_a_target_that_does_not_speak_tls_is_sent_no_hellos_after_the_first_probe(netns, certs, tmp_path):
     path = pl.direct(netns, certs)
-    # a plain-HTTP service: it answers a ClientHello with "HTTP/1.0 400", which no TLS stack reads
-    path.server.start(sys.executable, "-u", "-m", "http.server", "9000", "--bind", "198.18.0.2", ready="Serving")
+    path.server.start(sys.executable, "-c", BANNER_SERVER, "198.18.0.2", "9000", ready="ready")
     target = "198.18.0.2:9000"
     run = start(path, tmp_path, certs, target=target)
     first = probed(run, target)["status"]["probes"][target]
