@@ -86,7 +86,8 @@ def build_parser():
     release.add_argument("--socket", metavar="PATH", help="the daemon's control socket")
     status = commands.add_parser(
         "status", help="what the running daemon sees (exit code: its worst finding; 3 when no daemon runs)",
-        description="Ask the running daemon over its control socket. Root and members of the socket group may ask. "
+        description="Ask the running daemon over its control socket (on Windows, which has none: read status.json in "
+                    "the state directory). Root and members of the socket group may ask. "
                     "Exit code: the worst finding (0 ok, 1 warning, 2 critical), 3 when no netwarden daemon answers "
                     "within 10 s. With --json, a failure is also a JSON object on stdout: "
                     '{"error": {"exit_code": N, "message": "..."}}.')

@@ -12,7 +12,8 @@ from netwarden.cli import (EXIT_IOERR, EXIT_NOPERM, EXIT_OK, EXIT_TEMPFAIL, EXIT
 
 def run_daemon(args) -> int:
     from netwarden.config import config_file_path
-    from netwarden.daemon.service import Daemon, DaemonError
+    from netwarden.daemon.lifecycle import DaemonError
+    from netwarden.daemon.service import Daemon
     from netwarden.platform.detect import UnsupportedPlatform
 
     settings = settings_or_fail(args)
@@ -66,14 +67,27 @@ def _daemon_failure(e) -> Fail:
     return Fail(EXIT_UNKNOWN, str(e))  # NoDaemon
 
 
+# CPython has no AF_UNIX on Windows: there the daemon offers no control socket, and writes
+# <state_dir>/status.json instead (daemon/statusfile.py).
+CONTROL_SOCKET = sys.platform != "win32"
+
+
+def _no_socket(what: str) -> Fail:
+    """What a command that needs the control socket says on Windows (a usage error: 64)."""
+    return Fail(EXIT_USAGE, f"{what} needs the daemon's control socket, which Windows does not have: the drift events "
+                            "are in history.jsonl in the state directory (%ProgramData%\\netwarden), "
+                            "`netwarden status` reads status.json there, and restarting the netwarden task "
+                            "releases every key it held back")
+
+
 def ask_daemon(args, method: str, params: dict | None, timeout: float, absent_ok: bool = False,
-                shape: dict | None = None):
+               shape: dict | None = None):
     """The daemon's answer, a dict with `shape`'s keys and types; with absent_ok, None when nothing
     listens on the socket (the caller does the work itself)."""
-    if sys.platform == "win32":  # CPython has no AF_UNIX there, and the daemon does not run there yet
-        if absent_ok:
+    if not CONTROL_SOCKET:
+        if absent_ok:  # --apply / --revert: done here, under the same apply lock as the daemon's
             return None
-        raise Fail(EXIT_UNKNOWN, "the netwarden daemon does not run on Windows yet: use `netwarden check`")
+        raise _no_socket(f"`netwarden {method}`")
     from netwarden.daemon.client import NoAnswer, NoDaemon, RpcError, call
 
     path = _socket_path(args)
@@ -95,6 +109,8 @@ def run_status(args) -> int:
     the status, then the events. With --json a failure is also a JSON object on stdout."""
     from netwarden.daemon.client import NoDaemon, check_status
 
+    if not CONTROL_SOCKET:
+        return _status_from_file(args)
     try:
         events = _subscribe(args) if args.follow else None
         status = ask_daemon(args, "status", None, STATUS_TIMEOUT)
@@ -105,6 +121,28 @@ def run_status(args) -> int:
             raise _daemon_failure(e) from None
         code = _print_status(status, findings, args)
         return _print_events(events, args) if events is not None else code
+    except Fail as e:
+        _json_failure(args, e)
+        raise
+
+
+def _status_from_file(args) -> int:
+    """Windows: the status the daemon last wrote to <state_dir>/status.json (statusfile.py)."""
+    from netwarden.daemon.client import NoDaemon
+    from netwarden.daemon.statusfile import NAME, read_status
+
+    try:
+        if args.follow:
+            raise _no_socket("`netwarden status --follow`")
+        if getattr(args, "socket", None):
+            raise Fail(EXIT_USAGE, "--socket: Windows has no control socket; status comes from status.json in "
+                                   "the state directory (state_dir)")
+        path = settings_or_fail(args).state_dir / NAME
+        try:
+            status, findings = read_status(path)
+        except NoDaemon as e:
+            raise _daemon_failure(e) from None
+        return _print_status(status, findings, args)
     except Fail as e:
         _json_failure(args, e)
         raise
@@ -135,6 +173,10 @@ def _print_status(status: dict, findings: list, args) -> int:
     for f in findings:
         policy = status["policy"].get(f["id"], "observe")
         print(f"  {f['severity'].upper():9} {f['id']:18} {f['title']}" + (f"  [{policy}]" if policy != "observe" else ""))
+    for target, probe in status.get("probes", {}).items():
+        phases = ", ".join(f"{p['name']} {p['verdict']}" + (f" {p['ms']:,.0f} ms" if p["ms"] is not None else "")
+                           for p in probe["phases"])
+        print(f"  probe     {target}: {probe['status']}" + (f" ({phases})" if phases else f" ({probe['error']})"))
     for key in status["managed"]:
         print(f"\nmanaged by netwarden: {key}", end="")
     for key, held in status["contested"].items():
@@ -148,6 +190,8 @@ def _print_status(status: dict, findings: list, args) -> int:
 
 def run_events(args) -> int:
     try:
+        if not CONTROL_SOCKET:
+            raise _no_socket("`netwarden events`")
         return _print_events(_subscribe(args), args)
     except Fail as e:
         _json_failure(args, e)

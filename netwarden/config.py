@@ -145,7 +145,8 @@ class Settings:
         Path("/etc/gai.conf"), Path("/etc/resolv.conf"), Path("/etc/hosts"),
         Path("/etc/nsswitch.conf"), Path("/etc/wsl.conf"),
     )
-    # Watch links and routes over netlink.
+    # Watch links and routes (netlink on Linux, the routing socket on macOS, re-read every
+    # census_interval on Windows).
     watch_kernel: bool = True
     # Drift events kept in <state_dir>/history.jsonl.
     history_size: int = number(1000, ge=1, le=100000, unit="events")

@@ -186,19 +186,29 @@ def report_document(facts: Facts, findings: list[Finding], changes: list[Change]
     from netwarden import __version__
     from netwarden.model import to_jsonable, worst
 
-    def change_doc(change: Change) -> dict:
-        return {**to_jsonable(change), "description": change.describe()}
-
     overall = worst(f.severity for f in findings)
     return {
         "schema": REPORT_SCHEMA, "netwarden": __version__, "status": overall.value, "exit_code": overall.exit_code,
         "platform": {**to_jsonable(facts.platform), "description": facts.platform.describe()},
         "facts": to_jsonable(facts),
-        "findings": [{**to_jsonable(f), "changes": [change_doc(c) for c in f.changes]} for f in findings],
-        "changes": [change_doc(c) for c in changes],
-        "refused": [{**change_doc(c), "reason": why} for c, why in refused],
+        "findings": [finding_document(f) for f in findings],
+        "changes": [change_document(c) for c in changes],
+        "refused": [{**change_document(c), "reason": why} for c, why in refused],
         "apply": outcome,
     }
+
+
+def change_document(change: Change) -> dict:
+    from netwarden.model import to_jsonable
+
+    return {**to_jsonable(change), "description": change.describe()}
+
+
+def finding_document(finding: Finding) -> dict:
+    """A finding as JSON, each change with its description (what reports and the daemon show)."""
+    from netwarden.model import to_jsonable
+
+    return {**to_jsonable(finding), "changes": [change_document(c) for c in finding.changes]}
 
 
 def revert(backend, journal: Journal) -> tuple[list[dict], list[str]]:

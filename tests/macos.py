@@ -92,6 +92,16 @@ def with_sysctl(host: dict, drop: tuple[str, ...] = (), **values: str) -> dict:
     return {**host, "sysctl -a": dump, DETECT: sysctl_answer(dump, DETECT[1:]), TREES: sysctl_answer(dump, TREES[1:])}
 
 
+def with_setting_reads(host: dict) -> dict:
+    """The Mac answering `sysctl -n KEY` for every setting the daemon polls (darwin_facts.SETTINGS),
+    from its `sysctl -a`."""
+    from netwarden.platform.darwin_facts import SETTINGS
+
+    values = _dump_values(host["sysctl -a"])
+    reads = {(SYSCTL, "-n", key): f"{values[key]}\n" for keys in SETTINGS.values() for key in keys if key in values}
+    return {**host, **reads}
+
+
 def stale_vpn_mac() -> dict:
     """The clean Mac after a WireGuard VPN left utun6 behind: the VPN services are Disconnected
     (scutil-nc-list__2, a real capture), yet utun6 keeps an address and the default route.

@@ -255,7 +255,7 @@ THREAD_FAULTS = {
     "control socket": "from netwarden.daemon.control import ControlServer as C\n"
                       "def fault(self): raise RuntimeError('injected fault')\n"
                       "C._sweep_idle = fault\n",  # its first idle sweep, a second after it starts
-    "kernel watcher": "from netwarden.daemon.watch import NetlinkWatcher as W\n"
+    "kernel watcher": "from netwarden.daemon.host.linux import NetlinkWatcher as W\n"
                       "W._run = lambda self: self.ready.set()\n",  # returns, no exception: netlink was there
     "file watcher": "from netwarden.daemon.watch import FileWatcher as W\n"
                     "def fault(self, path): raise RuntimeError('injected fault')\n"
@@ -312,7 +312,7 @@ def test_a_host_without_netlink_is_not_a_dead_kernel_watcher(ns, tmp_path):
 
     run = DaemonRun(ns, tmp_path)
     run.log = open(tmp_path / "daemon.log", "a")
-    code = ("from netwarden.daemon.watch import NetlinkWatcher as W\n"
+    code = ("from netwarden.daemon.host.linux import NetlinkWatcher as W\n"
             "def fault(self, first): raise OSError(93, 'Protocol not supported')\n"
             "W._listen = fault\n"
             "import sys\nfrom netwarden.cli import main\nsys.exit(main(['daemon']))\n")

@@ -193,9 +193,9 @@ def test_the_loop_stops_feeding_the_watchdog_and_exits_70_when_the_control_threa
                             socket_path=tmp_path / "nw.sock", socket_group=None)
     daemon = Daemon(settings, None)
     daemon.supervisor.install()
-    daemon.control = ControlServer(settings, daemon, print)
-    daemon.control.open()
-    daemon.supervisor.watch("control socket", daemon.control.start())
+    daemon.channel = ControlServer(settings, daemon.operations, print, daemon.host.peer)
+    daemon.channel.open()
+    daemon.supervisor.watch("control socket", daemon.channel.start())
     received = []  # (when, message)
 
     def listen():
@@ -213,19 +213,19 @@ def test_the_loop_stops_feeding_the_watchdog_and_exits_70_when_the_control_threa
     try:
         loop.start()
         time.sleep(0.5)
-        assert daemon.control.running and loop.is_alive()
+        assert daemon.channel.running and loop.is_alive()
 
         def fault():
             raise RuntimeError("injected fault")
 
-        daemon.control._drain_inbox = fault  # the next wake-up kills the serving thread
+        daemon.channel._drain_inbox = fault  # the next wake-up kills the serving thread
         died = time.monotonic()
-        daemon.control.broadcast({"kind": "test"})
+        daemon.channel.broadcast({"kind": "test"})
         loop.join(2)
         assert not loop.is_alive(), "the loop went on after the control thread died"
         stopped = time.monotonic()
     finally:
-        daemon.control.stop()
+        daemon.channel.stop()
         daemon.supervisor.uninstall()
     listener.join(2)
     notify.close()

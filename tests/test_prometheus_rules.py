@@ -20,7 +20,7 @@ def promtool():
 def test_rules_are_valid(promtool):
     r = subprocess.run([promtool, "check", "rules", "netwarden.rules.yml"], cwd=RULES, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "SUCCESS: 6 rules found" in r.stdout
+    assert "SUCCESS: 7 rules found" in r.stdout
 
 
 def test_rules_fire_when_and_only_when_they_should(promtool):

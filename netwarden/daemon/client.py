@@ -42,7 +42,7 @@ class _Connection:
     def __init__(self, path: Path, timeout: float) -> None:
         self.path, self.timeout = path, timeout
         self.buffer = bytearray()
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | getattr(socket, "SOCK_CLOEXEC", 0))  # not on macOS
         self.sock.settimeout(timeout)
         try:
             self.sock.connect(str(path))
@@ -184,6 +184,13 @@ def check_status(status, findings, path: Path) -> None:
     good = isinstance(status, dict) and (status.get("status") == "starting" or (
         all(isinstance(status.get(k), t) for k, t in fields.items()) and status["exit_code"] in (0, 1, 2, 3)
         and all(isinstance(v, dict) and {"now", "written"} <= set(v) for v in status["contested"].values())))
+    probes = status.get("probes", {}) if isinstance(status, dict) else None
+    good = good and isinstance(probes, dict) and all(
+        isinstance(p, dict) and isinstance(p.get("status"), str) and isinstance(p.get("error"), str)
+        and isinstance(p.get("phases"), list) and all(
+            isinstance(ph, dict) and isinstance(ph.get("name"), str) and isinstance(ph.get("verdict"), str)
+            and (ph.get("ms") is None or type(ph.get("ms")) in (int, float)) for ph in p["phases"])
+        for p in probes.values())
     good = good and isinstance(findings, list) and all(
         isinstance(f, dict) and all(isinstance(f.get(k), str) for k in ("id", "severity", "title")) for f in findings)
     if not good:

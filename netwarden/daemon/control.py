@@ -8,8 +8,9 @@ never a thread, and never stalls the others:
   other than root may hold SUBSCRIBERS_PER_UID subscriptions; a client that does not read its
   answers is closed once 1 MiB waits for it;
 - a client that closes its writing side (EOF) is answered what it asked, then closed;
-- each peer's credentials are read at accept (SO_PEERCRED, SO_PEERGROUPS): uid 0 may do
-  everything, members of the socket's group may read, anyone else is refused;
+- each peer's credentials are read at accept (the host's: SO_PEERCRED and SO_PEERGROUPS on
+  Linux, LOCAL_PEERCRED on macOS): uid 0 may do everything, members of the socket's group may
+  read, anyone else (or a peer whose credentials cannot be read) is refused;
 - nothing one client sends can end the serving thread: an unexpected error while serving a
   client closes that client and is logged (once per kind of error). If the thread ends anyway,
   the daemon's loop sees it (supervise.py) and the daemon exits for its service manager to restart.
@@ -23,7 +24,6 @@ import errno
 import os
 import selectors
 import socket
-import struct
 import threading
 import time
 from collections import deque
@@ -36,7 +36,6 @@ from netwarden.daemon.protocol import (INTERNAL_ERROR, INVALID_PARAMS, MAX_REQUE
 MAX_PENDING_OUTPUT = 1024 * 1024
 ANSWER_WAIT = 300.0  # seconds a client waiting for the loop's answer is kept (the CLI waits 120 for --apply)
 SUBSCRIBERS_PER_UID = 8  # subscriptions one non-root uid may hold (root: bounded by socket_max_clients)
-SO_PEERGROUPS = getattr(socket, "SO_PEERGROUPS", 59)
 
 READ_METHODS = ("version", "status", "findings", "facts", "history")
 LOOP_METHODS = ("check",)
@@ -60,8 +59,9 @@ class _Client:
 
 
 class ControlServer:
-    def __init__(self, settings, daemon, log) -> None:
-        self.settings, self.daemon, self.log = settings, daemon, log
+    def __init__(self, settings, daemon, log, peer_of) -> None:
+        """peer_of(sock): the connected peer's host.Peer, or None when its credentials cannot be read."""
+        self.settings, self.daemon, self.log, self.peer_of = settings, daemon, log, peer_of
         self.group = resolve_group(settings.socket_group)
         self.selector = selectors.DefaultSelector()
         self.clients: dict[int, _Client] = {}
@@ -87,6 +87,12 @@ class ControlServer:
         thread = threading.Thread(target=self._serve, name="netwarden-control", daemon=True)
         thread.start()
         return thread
+
+    def publish(self, snapshot) -> None:
+        """Nothing to write: reads are answered from the daemon's latest snapshot as they come."""
+
+    def refresh(self) -> None:
+        """Nothing to keep fresh: a socket that answers is proof enough of life."""
 
     def stop(self) -> None:
         self.running = False
@@ -201,18 +207,15 @@ class ControlServer:
         return True
 
     def _credentials(self, sock: socket.socket) -> tuple[int, bool, tuple | None]:
-        _, uid, gid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))
-        if uid == 0:
-            return uid, True, None
-        groups = {gid}
-        try:
-            raw = sock.getsockopt(socket.SOL_SOCKET, SO_PEERGROUPS, 4 * 256)
-            groups.update(struct.unpack(f"{len(raw) // 4}I", raw))
-        except OSError:
-            pass
-        if self.group is not None and self.group in groups:
-            return uid, False, None
-        return uid, False, (PERMISSION_DENIED, f"permission denied: uid {uid} is neither root nor in the socket's group")
+        peer = self.peer_of(sock)
+        if peer is None:
+            return -1, False, (PERMISSION_DENIED, "permission denied: the peer's credentials cannot be read")
+        if peer.uid == 0:
+            return peer.uid, True, None
+        if self.group is not None and self.group in peer.groups:
+            return peer.uid, False, None
+        return peer.uid, False, (PERMISSION_DENIED, f"permission denied: uid {peer.uid} is neither root nor in the "
+                                                    "socket's group")
 
     def _read(self, client: _Client) -> None:
         try:

@@ -18,6 +18,9 @@ from netwarden.fsutil import atomic_write
 from netwarden.jsontext import loads
 from netwarden.model import Finding
 
+# Windows has neither flag (nor symlinks an unprivileged user can make there)
+OPEN_FLAGS = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+
 
 @dataclass(frozen=True)
 class DriftEvent:
@@ -116,7 +119,7 @@ class History:
             self.events = self.events[-self.limit:]
             atomic_write(self.events_path, "".join(json.dumps(e) + "\n" for e in self.events).encode(), mode=0o600)
             return
-        fd = os.open(self.events_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        fd = os.open(self.events_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | OPEN_FLAGS, 0o600)
         try:
             os.write(fd, line.encode())
         finally:

@@ -68,7 +68,8 @@ def _bind(path: Path, group: int | None, group_name: str | None, log) -> socket.
             log(f"replaced the stale control socket {path}")
         finally:
             probe.close()
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    # macOS has no SOCK_CLOEXEC: Python's sockets are not inherited anyway (PEP 446)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | getattr(socket, "SOCK_CLOEXEC", 0))
     old = os.umask(0o177)  # born 0600: nobody can connect before the group is set
     try:
         sock.bind(str(path))

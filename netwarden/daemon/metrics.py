@@ -2,8 +2,9 @@
 node_exporter's textfile collector).
 
 Gauges are read at scrape time from the snapshot the daemon's loop publishes (never from live
-state), counters and the histogram are fed by the loop. Label values are bounded: check ids, the
-event kinds, and at most `metrics_top_destinations` destinations.
+state), counters and the histogram are fed by the loop. Label values are bounded: check ids (and
+the probes' finding ids, per target), the event kinds, at most `metrics_top_destinations`
+destinations, the configured targets (at most 64) and the probe's six phases.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ class _SnapshotCollector:
         self.metrics, self.daemon = metrics, daemon
 
     def collect(self):
-        snapshot = self.daemon.snapshot
+        snapshot = self.daemon.status.snapshot
         up = GaugeMetricFamily("netwarden_up", "1 while the netwarden daemon runs, 0 once it has stopped")
         up.add_metric([], 0 if self.metrics.stopped else 1)
         yield up
@@ -51,6 +52,26 @@ class _SnapshotCollector:
             tw = GaugeMetricFamily("netwarden_time_wait_sockets", "TCP sockets in TIME_WAIT")
             tw.add_metric([], gauges["time_wait"])
             yield tw
+        yield from _probe_families(gauges.get("probes", {}))
+
+
+def _probe_families(probes: dict):
+    """The targets' last probes: each phase's time and whether it was ok (skipped phases left out)."""
+    if not probes:
+        return
+    seconds = GaugeMetricFamily("netwarden_probe_phase_seconds", "wall time of each phase of the last probe of a "
+                                "target (a phase that did not run has none)", labels=["target", "phase"])
+    ok = GaugeMetricFamily("netwarden_probe_phase_ok", "1 when the phase's verdict in the last probe of a target was "
+                           "ok, 0 otherwise (warning, critical, unknown)", labels=["target", "phase"])
+    when = GaugeMetricFamily("netwarden_probe_timestamp_seconds", "when each target was last probed",
+                             labels=["target"])
+    for target, (at, phases) in probes.items():
+        when.add_metric([target], at)
+        for phase, ms, verdict in phases:
+            ok.add_metric([target, phase], 1 if verdict == "ok" else 0)
+            if ms is not None:
+                seconds.add_metric([target, phase], ms / 1000)
+    yield from (seconds, ok, when)
 
 
 class Metrics:

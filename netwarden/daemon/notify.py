@@ -1,4 +1,4 @@
-"""Where drift goes: the journal (or stderr), the service manager (sd_notify), a webhook, a hook command."""
+"""Where drift goes: the journal (or stderr), the service manager (sd_notify on Linux), a webhook, a hook command."""
 
 from __future__ import annotations
 
@@ -124,6 +124,10 @@ class SdNotify:
             if not self._failed:
                 self.log.write(ERR, f"sd_notify failed: {e}")
             self._failed = True
+
+    def reloading(self) -> None:
+        """RELOADING=1 with the time it started (systemd >= 253 wants MONOTONIC_USEC with it)."""
+        self.send("RELOADING=1", f"MONOTONIC_USEC={time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000}")
 
     def watchdog_interval(self) -> float | None:
         """Half of WATCHDOG_USEC, when the watchdog is meant for this process."""

@@ -1,20 +1,22 @@
 """Watchers: they only notice, and hand a Trigger to the daemon's loop; the loop does the work.
 
-- FileWatcher (watchdog, inotify on Linux): each watched path's directory is watched, so
-  replace-by-rename (editors, resolvconf, NetworkManager) is seen as well as in-place writes. For a
-  symlink (/etc/resolv.conf -> /run/systemd/resolve/stub-resolv.conf) the target's directory is
-  watched too, and re-armed when the link is retargeted: inotify on the link's directory sees the
-  link change, not writes behind it.
-- NetlinkWatcher (pyroute2): links (MTU, operstate) and default routes. pyroute2 0.9 wants the
-  socket created and bound in the thread that reads it, so the thread does both.
+- FileWatcher (watchdog; the observer is the OS's: inotify, FSEvents, polling): each watched
+  path's directory is watched, so replace-by-rename (editors, resolvconf, NetworkManager) is seen
+  as well as in-place writes. For a symlink (/etc/resolv.conf -> /run/systemd/resolve/stub-resolv.conf)
+  the target's directory is watched too, and re-armed when the link is retargeted: inotify on the
+  link's directory sees the link change, not writes behind it. Only events that change something
+  are asked for (write_events): /etc is read by every program that starts (ld.so.cache), and
+  open/close-without-write events for it would wake the daemon for nothing. A path is matched by
+  its directory's real path too: FSEvents reports /private/etc/hosts for a watch on /etc.
+
+The kernel's links and routes are each OS's own (host/linux.py: netlink; host/darwin.py: the
+routing socket; host/windows.py: re-read on a timer).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,15 +51,15 @@ def _read(path: Path) -> bytes:
 
 
 class FileWatcher:
-    def __init__(self, paths: list[Path], put) -> None:
-        from watchdog.observers import Observer
-
+    def __init__(self, paths: list[Path], put, observer) -> None:
         self.paths = [Path(p) for p in paths]
         self.put = put
-        self.observer = Observer()
+        self.observer = observer
         self.observer.daemon = True
         self._watches: dict[str, object] = {}  # directory -> watchdog watch
         self._links: dict[Path, Path] = {}  # symlink -> directory of its target
+        # each path as the OS may report it: its directory resolved (macOS: /etc -> /private/etc)
+        self._real = {p: Path(os.path.realpath(p.parent)) / p.name for p in self.paths}
         self.unwatchable: list[str] = []
 
     def start(self) -> None:
@@ -76,7 +78,8 @@ class FileWatcher:
         if not directory.is_dir():
             self.unwatchable.append(key)
             return
-        self._watches[key] = self.observer.schedule(_Handler(self), key, recursive=False)
+        self._watches[key] = self.observer.schedule(_Handler(self), key, recursive=False,
+                                                    event_filter=write_events())
 
     def _arm(self, path: Path) -> None:
         self._watch_dir(path if path.is_dir() and not path.is_symlink() else path.parent)
@@ -98,15 +101,25 @@ class FileWatcher:
             self._watch_dir(new)
 
     def on_path(self, changed: str) -> None:
-        changed_path = Path(changed)
+        reported = Path(changed)
         for path in self.paths:
-            hit = changed_path == path or changed_path.parent == path  # a file, or a file in a watched dir
-            behind_link = path in self._links and changed_path.parent == self._links[path] \
-                and Path(os.path.realpath(path)) == changed_path
+            names = (path, self._real[path])  # as configured, and with its directory resolved
+            hit = reported in names or reported.parent in names  # the file, or a file in a watched directory
+            behind_link = path in self._links and reported.parent == self._links[path] \
+                and Path(os.path.realpath(path)) == reported
             if hit or behind_link:
-                if hit and changed_path == path:
+                if reported in names:
                     self._rearm(path)
                 self.put(Trigger("file", str(path)))
+
+
+def write_events() -> list:
+    """The watchdog events that mean a content, name or mode change (no opened / closed-no-write:
+    inotify is then not even asked for IN_OPEN and IN_CLOSE_NOWRITE)."""
+    from watchdog import events as e
+
+    return [e.FileCreatedEvent, e.FileModifiedEvent, e.FileDeletedEvent, e.FileMovedEvent, e.FileClosedEvent,
+            e.DirCreatedEvent, e.DirDeletedEvent, e.DirMovedEvent]
 
 
 class _Handler:
@@ -116,96 +129,7 @@ class _Handler:
         self.watcher = watcher
 
     def dispatch(self, event) -> None:
-        if event.event_type in ("opened", "closed_no_write"):
-            return
         for attribute in ("src_path", "dest_path"):
             path = getattr(event, attribute, "")
             if path:
                 self.watcher.on_path(os.fsdecode(path))
-
-
-class NetlinkWatcher:
-    """Kernel state that matters to connections: each link's MTU and operstate, the main-table routes."""
-
-    def __init__(self, put, log) -> None:
-        self.put = put
-        self.log = log
-        self.links: dict[str, dict] = {}
-        self.routes: set[str] = set()
-        self.ready = threading.Event()
-        self.available = True  # False once it gave up: no netlink on this host (the daemon runs on without it)
-        self.thread = threading.Thread(target=self._run, name="netwarden-netlink", daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        """Listen; on any socket error (ENOBUFS when a burst overflows the receive buffer) open a
-        new socket, dump links and routes again, and announce whatever changed in between."""
-        first, pause = True, 0.1
-        while True:
-            try:
-                self._listen(first)
-                pause = 0.1
-            except Exception as e:  # noqa: BLE001 - no netlink at all: the daemon runs on without it
-                if first:
-                    self.log(f"kernel watch unavailable: {e}")
-                    self.available = False  # before the thread ends: the supervisor reads them in that order
-                    self.ready.set()
-                    return
-                self.log(f"kernel watch: {e}; resynchronising")
-                time.sleep(pause)
-                pause = min(pause * 2, 5.0)
-            first = False
-
-    def _listen(self, first: bool) -> None:
-        from pyroute2 import IPRoute
-        from pyroute2.netlink.rtnl import RTMGRP_IPV4_ROUTE, RTMGRP_IPV6_ROUTE, RTMGRP_LINK
-
-        with IPRoute() as ipr:  # created and bound here, in the reading thread
-            ipr.bind(groups=RTMGRP_LINK | RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE)
-            links = {m.get_attr("IFLA_IFNAME") for m in ipr.get_links()}
-            for message in ipr.get_links():
-                self._link(message, announce=not first)
-            for name in set(self.links) - links:  # vanished while we were not listening
-                before = self.links.pop(name)
-                self.put(Trigger("kernel", f"link {name}", {"before": before, "after": None}))
-            for message in ipr.get_routes(table=254):
-                self._route(message, announce=not first)
-            self.ready.set()
-            while True:
-                for message in ipr.get():
-                    event = message.get("event", "")
-                    if event in ("RTM_NEWLINK", "RTM_DELLINK"):
-                        self._link(message, announce=True)
-                    elif event in ("RTM_NEWROUTE", "RTM_DELROUTE"):
-                        self._route(message, announce=True)
-
-    def _link(self, message, announce: bool) -> None:
-        name = message.get_attr("IFLA_IFNAME")
-        if not name:
-            return
-        before = self.links.get(name)
-        after = None if message.get("event") == "RTM_DELLINK" else {
-            "mtu": message.get_attr("IFLA_MTU"), "state": message.get_attr("IFLA_OPERSTATE")}
-        if before == after:
-            return
-        if after is None:
-            self.links.pop(name, None)
-        else:
-            self.links[name] = after
-        if announce:
-            self.put(Trigger("kernel", f"link {name}", {"before": before, "after": after}))
-
-    def _route(self, message, announce: bool) -> None:
-        if message.get("table", 254) not in (254, None):
-            return  # main-table routes only: local and policy tables are not what connections miss
-        dst_len = message.get("dst_len")
-        name = "default" if dst_len == 0 else f"{message.get_attr('RTA_DST')}/{dst_len}"
-        route = f"{name} via {message.get_attr('RTA_GATEWAY') or '-'} oif {message.get_attr('RTA_OIF')}"
-        present = message.get("event") != "RTM_DELROUTE"
-        if (route in self.routes) == present:
-            return
-        (self.routes.add if present else self.routes.discard)(route)
-        if announce:
-            self.put(Trigger("kernel", "default route" if dst_len == 0 else f"route {name}",
-                             {"before": None if present else {"route": route},
-                              "after": {"route": route} if present else None}))

@@ -27,6 +27,7 @@ class Plan:
     timeout: float
     idle: tuple[float, ...] = ()
     all_addresses: bool = False
+    tls: bool = True  # the daemon turns the handshakes off for a target that does not speak TLS
 
 
 def make_plan(target: str | None, timeout: str | None, idle: str | None, all_addresses: bool,

@@ -79,6 +79,17 @@ def _timing_table(value) -> bool:
                                            for k, v in value.items())
 
 
+def held_in_census(census, addresses: list[str], port: int) -> dict | Unknown:
+    """The backend's census (netstat on macOS and Windows) narrowed to the target, in the form of
+    probes.held_ports' answer (`ages`: whether it measured TIME_WAIT ages)."""
+    from netwarden.model import Census
+
+    if not isinstance(census, Census):
+        return census if isinstance(census, Unknown) else Unknown("no census")
+    return {"window": census.window, "sockets": census.sockets, "time_wait": census.time_wait, "ages": census.ages,
+            "destinations": [d._asdict() for d in census.destinations if d.address in addresses and d.port == port]}
+
+
 @answers(_timing_table)
 def _timings(measured: dict) -> dict:
     """Each phase's wall time (ms), for the phases that ran: recorded like any answer, so a replay
@@ -140,9 +151,9 @@ class _Runner:
         obs.address = next((c["address"] for c in obs.connects if isinstance(c, dict) and c["outcome"] == "ok"), None)
         if obs.address:
             hellos = {kind: self.call("tls", "probe.tls", handshake, obs.address, target.port, target.host, kind,
-                                      plan.timeout) for kind in ("classic", "large")}
+                                      plan.timeout) for kind in ("classic", "large")} if plan.tls else {}
             path = self.submit("mtu", self._path, obs.address, obs.facts)
-            obs.idle = self._idle(obs.address, hellos["classic"].result()) if plan.idle else None
+            obs.idle = self._idle(obs.address, hellos["classic"].result()) if plan.idle and plan.tls else None
             obs.hellos = {kind: f.result() for kind, f in hellos.items()}
             obs.path = path.result()
         obs.dns = [f.result() for f in dns]
@@ -201,6 +212,8 @@ class _Runner:
         ports = bounding_range(facts)
         if not addresses or isinstance(ports, Unknown):
             return None
+        if self.backend.platform.system != "linux":  # sock_diag is Linux's: the backend's own census (netstat)
+            return self.submit("ports", held_in_census, facts.census, [a for _, a in addresses], self.plan.target.port)
         return self.call("ports", "probe.held-ports", held_ports, ports.low, ports.high,
                          [a for _, a in addresses], self.plan.target.port)
 
@@ -212,6 +225,10 @@ class _Runner:
         from netwarden.platform.parse.netfs import best_route
 
         plan = self.plan
+        if self.backend.platform.system == "win32":
+            from netwarden.platform.windows_facts import NOT_MEASURED
+
+            return PathProbe(str(plan.target), address, error=NOT_MEASURED)
         routes = facts.routes if isinstance(facts.routes, tuple) else ()
         route = best_route(routes, address)
         dev = route.dev if route else ""

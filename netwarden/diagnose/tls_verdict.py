@@ -38,6 +38,8 @@ def judge_tls(obs):
     """(verdict or None, summary, evidence, data, findings) for the TLS phase."""
     from netwarden.diagnose.verdicts import not_run
 
+    if not obs.plan.tls:
+        return "skipped", "not asked: the target did not speak TLS when first probed", (), {}, []
     if obs.address is None:
         return not_run("no address accepts a connection")
     classic, large = obs.hellos.get("classic"), obs.hellos.get("large")

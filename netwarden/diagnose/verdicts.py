@@ -82,7 +82,7 @@ def _facts(obs):
     census = None
     if isinstance(obs.ports, dict):
         census = Census(obs.ports["window"], obs.ports["sockets"], obs.ports["time_wait"],
-                        tuple(Destination(**d) for d in obs.ports["destinations"]))
+                        tuple(Destination(**d) for d in obs.ports["destinations"]), obs.ports.get("ages", True))
     return record.replace(obs.facts, targets=(probe,), dns=dns, census=census,
                                paths=(obs.path,) if obs.path else None)
 
