@@ -19,7 +19,7 @@ def run_daemon(args) -> int:
     settings = settings_or_fail(args)
     path = config_file_path(args.config)
     try:
-        return Daemon(settings, str(path)).run()
+        code = Daemon(settings, str(path)).run()
     except DaemonError as e:
         raise Fail(EXIT_TEMPFAIL, str(e)) from None
     except UnsupportedPlatform as e:
@@ -27,6 +27,14 @@ def run_daemon(args) -> int:
     except PermissionError as e:
         where = e.filename or settings.state_dir
         raise Fail(EXIT_NOPERM, f"{where}: permission denied (the daemon runs as root)") from None
+    # Stopped in order (journal, sockets, files all done). A target probe still waiting on the
+    # network would hold the interpreter's exit for its timeouts (concurrent.futures joins its
+    # workers at exit), and a service manager expects SIGTERM to end the process promptly.
+    import os
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def run_release(args) -> int:

@@ -185,7 +185,7 @@ class Settings:
         """(host, port) of metrics_address; loopback only: the fleet view goes through a scraper on the host."""
         import ipaddress
 
-        from netwarden.model import Target
+        from netwarden.target import Target
 
         try:
             endpoint = Target.parse(self.metrics_address or "")
@@ -197,7 +197,7 @@ class Settings:
 
     @property
     def parsed_targets(self):
-        from netwarden.model import Target
+        from netwarden.target import Target
 
         return [Target.parse(t) for t in self.targets]
 

@@ -23,7 +23,7 @@ from netwarden import record
 from netwarden.config import (ENV_PREFIX, SOCKET_ENV, ConfigError, Settings, Thresholds, socket_from_environment,
                               toml_module)
 from netwarden.config_rules import NESTED, SettingError, check_names
-from netwarden.model import shown
+from netwarden.target import shown
 
 
 def validate(data: bytes | None, config_file: Path, environment: dict[str, str]) -> Settings:

@@ -28,7 +28,7 @@ class SettingError(ValueError):
 
 
 def _shown(value, limit: int = 60) -> str:
-    from netwarden.model import shown  # only on the way to an error: `status` does not load the model
+    from netwarden.target import shown  # only on the way to an error: `status` does not load the model
 
     return shown(value, limit)
 
@@ -124,7 +124,7 @@ def _absolute(path: PurePath) -> bool:
 
 
 def _check_targets(targets: tuple[str, ...]) -> None:
-    from netwarden.model import Target
+    from netwarden.target import Target
 
     if len(targets) > MAX_TARGETS:
         raise SettingError("targets", f"{len(targets)} targets; at most {MAX_TARGETS} (probed in parallel)")

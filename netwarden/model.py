@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import enum
 from pathlib import PurePath
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from netwarden.record import field, fields, is_record, record
+
+if TYPE_CHECKING:  # Linux's raw facts, named in Facts' annotations only
+    from netwarden.platform.linux_types import BootSysctls, GaiConf, ResolvConf, SockStat
 
 
 class Severity(str, enum.Enum):
@@ -59,25 +62,6 @@ class PlatformInfo(NamedTuple):
         return text
 
 
-class SysctlAssignment(NamedTuple):
-    """One `key = value` line of a sysctl.d / sysctl.conf file."""
-
-    path: str
-    line: int
-    key: str
-    value: str
-
-
-class BootSysctls(NamedTuple):
-    """What systemd-sysctl would apply at boot, in the order it applies it (the last one wins)."""
-
-    assignments: tuple[SysctlAssignment, ...] = ()
-    problems: tuple[str, ...] = ()  # unreadable files, malformed lines
-
-    def setters(self, key: str) -> list[SysctlAssignment]:
-        return [a for a in self.assignments if a.key == key]
-
-
 class Destination(NamedTuple):
     """Sockets holding an ephemeral port towards one (remote address, remote port)."""
 
@@ -106,14 +90,6 @@ class Census(NamedTuple):
     exhausted: str = ""  # the platform recorded that ports ran out recently (a Tcpip 4231 event): what, when
 
 
-class SockStat(NamedTuple):
-    tcp_inuse: int
-    time_wait: int
-    orphan: int
-
-
-# Linux's kinds, then macOS's own tunnel drivers (utun is "tun", ppp "ppp"): gif (generic IP in IP),
-# stf (6to4), ipsec.
 TUNNEL_KINDS = ("tun", "tap", "wireguard", "ipip", "gre", "sit", "ip6tnl", "ip6gre", "ppp", "gif", "stf", "ipsec")
 
 
@@ -160,17 +136,6 @@ class Ipv6State(NamedTuple):
     default_route: bool = False
 
 
-class GaiConf(NamedTuple):
-    """/etc/gai.conf as glibc reads it: any `precedence` line replaces the whole default table."""
-
-    path: str
-    exists: bool
-    precedence: tuple[tuple[str, int], ...] = ()  # (prefix, value), in file order
-    netwarden_block: bool = False
-    problems: tuple[str, ...] = ()
-    text: str = ""  # the file as read: a change rewrites it, keeping the user's lines
-
-
 class ConnectProbe(NamedTuple):
     family: int
     address: str
@@ -189,25 +154,6 @@ class TargetProbe(NamedTuple):
 
     def connect(self, family: int) -> ConnectProbe | None:
         return next((c for c in self.connects if c.family == family), None)
-
-
-class ResolvConf(NamedTuple):
-    path: str
-    symlink_target: str | None = None
-    dangling: bool = False
-    manager: str = "static"  # "systemd-resolved", "NetworkManager", "resolvconf", "wsl", "static"
-    nameservers: tuple[str, ...] = ()
-    options: tuple[str, ...] = ()
-    search: tuple[str, ...] = ()
-    problems: tuple[str, ...] = ()  # lines libc ignores or misreads
-    text: str = ""
-
-    def option(self, name: str, default: int) -> int:
-        for opt in reversed(self.options):
-            key, _, value = opt.partition(":")
-            if key == name and value.isdigit():
-                return int(value)
-        return default
 
 
 class DnsProbe(NamedTuple):
@@ -386,95 +332,6 @@ class Facts:
     gai: GaiConf | Unknown | None = None
     resolv: ResolvConf | Unknown | None = None
     host: dict = field(default_factory=dict)  # other per-platform raw facts (Windows, macOS), by name
-
-
-class Target(NamedTuple):
-    """A host:port the user cares about (`targets` in the config)."""
-
-    host: str
-    port: int
-
-    @classmethod
-    def parse(cls, text: str) -> Target:
-        """`api.example.com:443`, `198.18.0.2:443` or `[2001:db8::2]:443`; ValueError naming the
-        target otherwise. Names follow DNS rules and addresses are parsed, so whatever passes can
-        be resolved and connected to (the probes take it as it is)."""
-        host, sep, port = text.rpartition(":")
-        if not sep:
-            problem = "not host:port (e.g. api.anthropic.com:443)"
-        elif not (port.isascii() and port.isdigit() and len(port) <= 5 and 0 < int(port) < 65536):
-            problem = "the port must be a number from 1 to 65535"
-        elif host.startswith("[") and host.endswith("]"):
-            host = host[1:-1]
-            problem = _ipv6_problem(host)
-        elif ":" in host:
-            problem = "write an IPv6 address in brackets: [address]:port"
-        else:
-            host = host.removesuffix(".")  # one trailing dot: a fully qualified name
-            problem = _ipv4_problem(host) if host.rpartition(".")[2].isdigit() else _name_problem(host)
-        if problem:
-            raise ValueError(f"target {shown(text)}: {problem}")
-        return cls(host, int(port))
-
-    def __str__(self) -> str:
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
-
-
-def shown(value: Any, limit: int = 60) -> str:
-    """A user's value in an error message: repr (control characters escaped, so the message stays
-    one line), cut short (a huge value must not drown the message)."""
-    try:
-        text = repr(value)
-    except ValueError:  # an int of more than 4,300 digits
-        return f"an {type(value).__name__} too long to show"
-    return text if len(text) <= limit else text[:limit - 5] + "...'"
-
-
-def _ipv6_problem(address: str) -> str:
-    """Zone ids (`fe80::1%eth0`) are refused: a zone only means something for link-local
-    addresses, which are not the routed API endpoints the network checks are about, and the
-    probes pass addresses on without a scope id, so the zone would be silently lost."""
-    import socket
-
-    if "%" in address:
-        return "a zone id (%interface) is not supported: give a routable address"
-    try:
-        socket.inet_pton(socket.AF_INET6, address)
-    except (OSError, ValueError):  # ValueError: an embedded NUL
-        return f"{shown(address)} is not an IPv6 address" + (
-            "" if _ipv4_problem(address) else " (write an IPv4 address without brackets)")
-    return ""
-
-
-def _ipv4_problem(address: str) -> str:
-    """A host whose last label is a number is an IPv4 literal (no top-level domain is numeric),
-    in dotted-quad form only: inet_pton, not inet_aton's 1.2.3 or 0x7f.1."""
-    import socket
-
-    try:
-        socket.inet_pton(socket.AF_INET, address)
-    except (OSError, ValueError):
-        return f"{shown(address)} is not an IPv4 address (write a.b.c.d)"
-    return ""
-
-
-_LABEL_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
-
-
-def _name_problem(name: str) -> str:
-    """DNS rules (RFC 1035, RFC 1123): at most 253 characters, labels of 1 to 63 letters, digits
-    and hyphens, not starting or ending with a hyphen; underscores allowed, as resolvers do.
-    ASCII only: an internationalised name goes in its xn-- form, which every resolver agrees on."""
-    if not name.isascii():
-        return "write an internationalised name in its ASCII form (xn--...)"
-    if not name or len(name) > 253:
-        return "a host name has 1 to 253 characters"
-    for label in name.split("."):
-        if not 0 < len(label) <= 63:
-            return "each dot-separated part of a name has 1 to 63 characters"
-        if not _LABEL_CHARACTERS.issuperset(label) or label[0] == "-" or label[-1] == "-":
-            return f"{shown(label)}: a name has letters, digits, hyphens and underscores, no hyphen at either end"
-    return ""
 
 
 class Change(NamedTuple):

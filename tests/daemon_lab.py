@@ -74,7 +74,10 @@ class DaemonRun:
     def stop(self, timeout: float = 2.0) -> tuple[int, float]:
         start = time.monotonic()
         self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(timeout=timeout)
+        try:
+            code = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"the daemon did not stop within {timeout:g} s of SIGTERM: {self.output()}") from None
         return code, time.monotonic() - start
 
     def netwarden(self, *args: str) -> subprocess.CompletedProcess:

@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 from netwarden.config import Settings
-from netwarden.model import BootSysctls, Census, Destination, Facts, PlatformInfo, SysctlAssignment
+from netwarden.model import Census, Destination, Facts, PlatformInfo
+from netwarden.platform.linux_types import BootSysctls, SysctlAssignment
 
 LINUX = PlatformInfo("linux", "linux", "6.1.0")
 ROOT = Path(__file__).resolve().parents[1]

@@ -5,8 +5,9 @@ from factories import LINUX, on_linux
 from netwarden.checks import conntrack, dns, ipv6, keepalive, mtu, tunnels
 from netwarden.checks.keepalive import retries_timeout
 from netwarden.config import Settings
-from netwarden.model import (Census, ConnectProbe, Destination, DnsProbe, Facts, GaiConf, Ipv6State, Link, PathProbe, ResolvConf, Route,
+from netwarden.model import (Census, ConnectProbe, Destination, DnsProbe, Facts, Ipv6State, Link, PathProbe, Route,
                              Severity, TargetProbe, Unknown)
+from netwarden.platform.linux_types import GaiConf, ResolvConf
 from netwarden.platform.parse.gai_conf import parse_gai_conf
 from netwarden.platform.parse.resolv_conf import parse_resolv_conf
 

@@ -8,12 +8,10 @@ from __future__ import annotations
 import errno
 import os
 import socket
-import struct
 import sys
 import threading
 import time
 import types
-from pathlib import Path
 
 import pytest
 from hypothesis import given

@@ -117,7 +117,7 @@ def test_the_plist_keeps_every_key_across_applies_and_revert_removes_it(mac, cap
 def test_a_range_that_only_the_runtime_keeps_is_persisted(mac, capsys, monkeypatch):
     # netwarden's own plist sets a narrow range at boot while a wide one is in force
     mac.plist.write_text(plist_text({FIRST: "60000", LAST: "61000"}))
-    host = mac(clean_mac())
+    mac(clean_mac())
     code, out, err = nw(capsys, "--only", "ports.range", "--dry-run")
     assert code == 1 and "but not persisted: after a reboot" in out
     code, out, err = nw(capsys, "--only", "ports.range", "--apply")

@@ -298,7 +298,7 @@ def test_ipv6_only_targets_on_a_link_and_on_loopback_go_through_every_check_and_
         status = run.netwarden("status", "--json")
         assert status.returncode in (0, 1, 2, 3), status.stdout + status.stderr
         assert {f["id"] for f in json.loads(status.stdout)["findings"]} == set(check_ids("linux"))
-        assert run.stop()[0] == 0
+        assert run.stop()[0] == 0, run.output()
     finally:
         if run.proc and run.proc.poll() is None:
             run.proc.kill()

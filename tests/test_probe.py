@@ -16,7 +16,8 @@ from netwarden.diagnose import inputs, verdicts
 from netwarden.diagnose.inputs import Plan
 from netwarden.diagnose.phases import Observations
 from netwarden.diagnose.x509 import cert_names
-from netwarden.model import Facts, PathProbe, PmtuProbing, PortRange, Target, TimeWait, Unknown
+from netwarden.model import Facts, PathProbe, PmtuProbing, PortRange, TimeWait, Unknown
+from netwarden.target import Target
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from netwarden.config import Settings
 from netwarden.config_rules import SettingError
-from netwarden.model import Target
+from netwarden.target import Target
 
 LABEL_63 = "a" * 63
 NAME_253 = ".".join([LABEL_63] * 3 + ["a" * 61])

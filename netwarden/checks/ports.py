@@ -65,7 +65,6 @@ def check_range(facts: Facts, settings: Settings) -> list[Finding]:
 
 
 def _judge_range(ports: PortRange, facts: Facts, settings: Settings) -> Finding:
-    t = settings.thresholds
     severity = _range_severity(ports.usable, settings, ports.default)
     tw = time_wait_seconds(facts) or 60.0
     excluded = sum(min(b.high, ports.high) - max(b.low, ports.low) + 1 for b in ports.excluded

@@ -56,7 +56,7 @@ class TargetProbes:
     def _one(self, target: str) -> ProbeResult:
         from netwarden.diagnose import phases, verdicts
         from netwarden.diagnose.inputs import Plan
-        from netwarden.model import Target
+        from netwarden.target import Target
 
         try:
             if self._backend is None:  # its own, naming no targets: it collects host facts and probes nothing itself

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from functools import partial
 
-from netwarden.model import Target
+from netwarden.target import Target
 from netwarden.platform.source import answers
 
 TIMEOUT_RANGE = (0.1, 120.0)  # seconds a connect, handshake or transfer may take

@@ -10,7 +10,8 @@ from pathlib import Path
 from netwarden import __version__
 from netwarden.config import Settings
 from netwarden.fsutil import FileOriginal, UnsafePath, read_original, replace_file, restore_original, write_refusal
-from netwarden.model import BootSysctls, Census, Change, Destination, Facts, Finding, PlatformInfo, Route, SockStat, Unknown
+from netwarden.model import Census, Change, Destination, Facts, Finding, PlatformInfo, Route, Unknown
+from netwarden.platform.linux_types import BootSysctls, SockStat
 from netwarden.platform.parse.netfs import is_ip_address
 from netwarden.platform.parse.procfs import parse_port_range, parse_sockstat
 from netwarden.platform.parse.sysctl_conf import parse_sysctl_conf, same_value, valid_sysctl_key

@@ -8,8 +8,9 @@ and Conntrack. Pure: no I/O here.
 from __future__ import annotations
 
 from netwarden.config import Settings
-from netwarden.model import (AddressPolicy, AtBoot, BootSysctls, Conntrack, Facts, GaiConf, Keepalive, PmtuProbing,
-                             PortBlock, PortRange, ResolvConf, Resolvers, SockStat, TimeWait, Unknown)
+from netwarden.model import (AddressPolicy, AtBoot, Conntrack, Facts, Keepalive, PmtuProbing, PortBlock, PortRange,
+                             Resolvers, TimeWait, Unknown)
+from netwarden.platform.linux_types import BootSysctls, GaiConf, ResolvConf, SockStat
 from netwarden.platform.parse.procfs import count_in_range, parse_port_list, parse_port_range
 
 RANGE = "net.ipv4.ip_local_port_range"

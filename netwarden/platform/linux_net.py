@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 
-from netwarden.model import (ConnectProbe, DnsProbe, GaiConf, Ipv6State, Link, PathProbe, ResolvConf, Route, Target,
-                             TargetProbe, Unknown)
+from netwarden.model import ConnectProbe, DnsProbe, Ipv6State, Link, PathProbe, Route, TargetProbe, Unknown
+from netwarden.platform.linux_types import GaiConf, ResolvConf
+from netwarden.target import Target
 from netwarden.platform.parse.gai_conf import parse_gai_conf
 from netwarden.platform.parse.netfs import (IFA_F_DEPRECATED, best_route, link_kind, parse_if_inet6, parse_ipv6_route,
                                             parse_proc_route)

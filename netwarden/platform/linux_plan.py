@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 
 from netwarden.config import Settings
-from netwarden.model import Change, Facts, Finding, GaiConf, Intent, ResolvConf, to_jsonable
+from netwarden.model import Change, Facts, Finding, Intent, to_jsonable
+from netwarden.platform.linux_types import GaiConf, ResolvConf
 from netwarden.platform.linux_facts import KEEPALIVE, PROBING, RANGE
 
 RESOLVED_DROPIN = "60-netwarden.conf"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from netwarden.model import GaiConf
+from netwarden.platform.linux_types import GaiConf
 from netwarden.platform.parse.rfc6724 import RFC3484_DEFAULT, V4_MAPPED
 
 BEGIN = "# BEGIN netwarden ipv6.preference"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from netwarden.model import SockStat
+from netwarden.platform.linux_types import SockStat
 
 _INT = re.compile(r"-?\d+")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 
-from netwarden.model import ResolvConf
+from netwarden.platform.linux_types import ResolvConf
 
 MAXNS = 3  # glibc uses the first three nameservers
 MANAGERS = (  # (text in the header or symlink target, manager)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from netwarden.model import SysctlAssignment
+from netwarden.platform.linux_types import SysctlAssignment
 
 _KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]{0,199}")
 
