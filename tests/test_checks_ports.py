@@ -21,7 +21,7 @@ def one(findings):
 def test_wsl2_host_range_of_301_ports_is_critical_and_widened_to_at_least_the_kernel_default():
     f = one(check_range(facts("60700 61000"), S))
     assert f.severity is Severity.CRITICAL
-    assert "301 ports, 300 usable by connect()" in f.observed  # the kernel searches an even count
+    assert "301 ports, 301 usable by connect()" in f.observed
     (change,) = f.changes
     assert (change.target, change.current, change.new, change.persist) == (
         "net.ipv4.ip_local_port_range", "60700 61000", "32768 61000", True)
@@ -87,11 +87,11 @@ def test_pressure_is_per_destination_share_of_the_usable_range():
 
 
 def test_forecast_from_time_wait_ages():
-    # 150 closed in the last 10 s, 50 leaving in the next 10 s: grows 10/s; 300-200 ports left.
+    # 150 closed in the last 10 s, 50 leaving in the next 10 s: grows 10/s; 301-200 ports left.
     f = one(check_pressure(facts("60700 61000", destinations=[dest(200, young=150, expiring=50)]), S))
     assert "sustains 5.0 new connections/s" in f.evidence[0]
     assert "runs out in ~10 s" in f.evidence[0]
-    exhausted = one(check_pressure(facts("60700 61000", destinations=[dest(300, young=300)]), S))
+    exhausted = one(check_pressure(facts("60700 61000", destinations=[dest(301, young=301)]), S))
     assert "exhausted now" in exhausted.evidence[0]
     steady = one(check_pressure(facts(destinations=[dest(100, young=10, expiring=10)]), S))
     assert "not growing" in steady.evidence[0]

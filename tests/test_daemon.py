@@ -147,6 +147,31 @@ def test_sighup_with_a_broken_config_keeps_the_old_one_and_sigterm_stops_quickly
     assert "reload refused" in d.output()
 
 
+def test_a_reload_applies_what_it_can_and_refuses_what_only_a_restart_changes(ns, daemon):
+    from lab import without_probe_checks
+
+    d = daemon()
+    base = "poll_interval = 0.3\ncensus_interval = 60\n"
+    ns.sysctl(RANGE, "32768 60999")  # 28,232 ports: ok at the default thresholds
+
+    def reload_with(text: str) -> None:
+        new = d.config.with_name("new.toml")
+        new.write_text(without_probe_checks(base + text))
+        new.replace(d.config)
+        d.proc.send_signal(signal.SIGHUP)
+
+    # A key bound at start: refused, naming it; the running configuration (and daemon) stay.
+    reload_with("history_size = 10\n")
+    d.wait_for(lambda: "history_size changed" in d.output(), "the refusal")
+    assert "reload refused" in d.output() and d.proc.poll() is None
+    # A threshold: applied by the checks (the backend's settings too), now.
+    after = len(d.events())
+    reload_with("[thresholds]\nports_range_warning = 30000\n")
+    event = d.wait_event("appeared", "ports.range", after=after)
+    assert event["severity"] == "warning"
+    assert d.stop()[0] == 0
+
+
 def test_a_second_daemon_with_the_same_state_dir_refuses(ns, daemon):
     d = daemon()
     r = ns.netwarden("daemon", env=d.env, timeout=20)

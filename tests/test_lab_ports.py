@@ -34,7 +34,7 @@ def test_narrow_range_exhausts_then_apply_fixes_and_revert_restores(client_serve
     assert r.returncode == 2, r.stderr
     found = findings_by_id(r.stdout)
     assert found["ports.range"]["severity"] == "critical"
-    assert "301 ports, 300 usable by connect()" in found["ports.range"]["observed"]
+    assert "301 ports, 301 usable by connect()" in found["ports.range"]["observed"]
     pressure = found["ports.pressure"]
     assert pressure["severity"] == "critical"
     assert "198.18.0.2:8080" in pressure["title"]

@@ -39,7 +39,7 @@ class _SnapshotCollector:
         gauges = snapshot.get("gauges", {})
         if "port_range_size" in gauges:
             size = GaugeMetricFamily("netwarden_ephemeral_port_range_size",
-                                     "ephemeral ports connect() can use (range minus reserved, even-rounded)")
+                                     "ephemeral ports connect() can use (range minus reserved)")
             size.add_metric([], gauges["port_range_size"])
             yield size
         if "ports_in_use" in gauges:

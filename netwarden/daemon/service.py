@@ -57,6 +57,16 @@ KERNEL_FACTS = ("links", "routes", "ipv6", "paths")  # what a link/route/address
 PROBE_FACTS = ("targets", "dns", "paths")  # re-probed every probe_interval
 
 
+# What the daemon binds when it starts (its state dir and lock, the control socket, the metrics
+# endpoint and textfile, the notifiers, its history's size, the files it watches): a reload that
+# changes one of them is refused, naming them, rather than half-applied (the CLI would look for the
+# daemon, its lock or its journal where it is not).
+RESTART_KEYS = ("state_dir", "lock_path", "socket_path", "socket_group", "socket_idle_timeout", "socket_max_clients",
+                "metrics_address", "metrics_textfile", "webhook_url", "webhook_timeout", "webhook_retries",
+                "exec_hook", "exec_hook_timeout", "history_size", "watch_files", "watch_kernel", "proc_dir",
+                "gai_conf", "resolv_conf", "sysctl_dir", "sysctl_search_dirs", "sysctl_conf")
+
+
 class Daemon(Lifecycle, Checking):
     """The loop (here), its start and stop (lifecycle.py), its check runs (checking.py)."""
 
@@ -228,7 +238,15 @@ class Daemon(Lifecycle, Checking):
             self.log_error(f"reload refused, keeping the running configuration: {e}")
             self.notifier.send("READY=1", f"STATUS={self.status.summary()}")
             return str(e)
+        bound = [key for key in RESTART_KEYS if getattr(settings, key) != getattr(self.settings, key)]
+        if bound:
+            error = (f"{', '.join(bound)} changed: those take effect only when the daemon starts (restart it: "
+                     "systemctl restart netwarden); the running configuration is kept")
+            self.log_error(f"reload refused: {error}")
+            self.notifier.send("READY=1", f"STATUS={self.status.summary()}")
+            return error
         self.settings = settings
+        self.backend.settings = settings  # targets, probe_timeout, thresholds: what the checks read
         self.enforcer.settings = settings
         self.specs = engine.select_checks(settings, system=self.backend.platform.system)
         self.probes = TargetProbes(settings, self.source)
