@@ -9,17 +9,13 @@ netwarden manages), `backed-off` (rate limit reached), `released`.
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from netwarden.fsutil import atomic_write
+from netwarden.fsutil import append_private, atomic_write, read_private
 from netwarden.jsontext import loads
 from netwarden.model import Finding
-
-# Windows has neither flag (nor symlinks an unprivileged user can make there)
-OPEN_FLAGS = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
 @dataclass(frozen=True)
@@ -66,6 +62,7 @@ class History:
     restart neither forgets history nor re-announces what it already reported."""
 
     def __init__(self, state_dir: Path, limit: int):
+        self.state_dir = Path(state_dir)
         self.events_path = Path(state_dir) / "history.jsonl"
         self.state_path = Path(state_dir) / "findings.json"
         self.limit = limit
@@ -77,10 +74,8 @@ class History:
         """The last `limit` events; lines that are not events (a torn last line after a crash, a
         damaged file) are dropped and counted."""
         try:
-            lines = self.events_path.read_bytes().splitlines()
-        except FileNotFoundError:
-            return []
-        except OSError as e:
+            lines = (read_private(self.state_dir, self.events_path.name) or b"").splitlines()
+        except OSError as e:  # UnsafePath included: its events are not netwarden's
             self.problems.append(f"{self.events_path}: {e.strerror or e}; history starts empty")
             return []
         events, dropped = [], 0
@@ -101,9 +96,10 @@ class History:
         """The last finding state per check; anything else (damaged, hand-edited) means starting
         afresh: every finding is then judged as if seen for the first time."""
         try:
-            data = loads(self.state_path.read_bytes())
-        except FileNotFoundError:
-            return {}
+            raw = read_private(self.state_dir, self.state_path.name)
+            if raw is None:
+                return {}
+            data = loads(raw)
         except (OSError, ValueError) as e:
             data = e
         if isinstance(data, dict) and all(isinstance(k, str) and isinstance(v, dict) and isinstance(v.get("severity"), str)
@@ -117,14 +113,11 @@ class History:
         line = json.dumps(event.to_json()) + "\n"
         if len(self.events) > self.limit:
             self.events = self.events[-self.limit:]
-            atomic_write(self.events_path, "".join(json.dumps(e) + "\n" for e in self.events).encode(), mode=0o600)
+            atomic_write(self.events_path, "".join(json.dumps(e) + "\n" for e in self.events).encode(), mode=0o600,
+                         private=True)
             return
-        fd = os.open(self.events_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | OPEN_FLAGS, 0o600)
-        try:
-            os.write(fd, line.encode())
-        finally:
-            os.close(fd)
+        append_private(self.state_dir, self.events_path.name, line.encode())
 
     def save_findings(self, findings: dict[str, dict]) -> None:
         self.findings = findings
-        atomic_write(self.state_path, json.dumps(findings).encode(), mode=0o600)
+        atomic_write(self.state_path, json.dumps(findings).encode(), mode=0o600, private=True)

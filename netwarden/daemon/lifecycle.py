@@ -17,7 +17,7 @@ from netwarden.daemon.policy import Enforcer
 from netwarden.daemon.probing import TargetProbes
 from netwarden.daemon.waiting import Waits
 from netwarden.daemon.watch import FileWatcher, Trigger
-from netwarden.journal import JournalError, LockBusy
+from netwarden.journal import JournalError, LockBusy, check_state_dir
 from netwarden.platform.detect import backend_for
 from netwarden.platform.linux import ChangeFailed
 
@@ -25,7 +25,12 @@ SIGNALS = {"SIGTERM": "TERM", "SIGINT": "INT", "SIGHUP": "HUP", "SIGBREAK": "TER
 
 
 class DaemonError(Exception):
-    """The daemon cannot start; the message says why."""
+    """The daemon cannot start; the message says why, exit_code how the CLI exits (75: another
+    daemon holds what it needs; 74: its state dir is unusable)."""
+
+    def __init__(self, message: str, exit_code: int = 75):
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 class Lifecycle:
@@ -33,7 +38,10 @@ class Lifecycle:
 
     def run(self) -> int:
         state_dir = self.settings.state_dir
-        state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:  # before anything in it is read: the journal's originals are written over system files
+            check_state_dir(state_dir)
+        except JournalError as e:
+            raise DaemonError(str(e), exit_code=74) from None
         instance = self._single_instance(state_dir / "daemon.pid")
         self.supervisor.install()
         try:
@@ -56,6 +64,8 @@ class Lifecycle:
             holder = path.read_text(errors="replace").strip()[:32] or "?"
             raise DaemonError(f"another netwarden daemon (pid {holder}) is running with state dir "
                               f"{path.parent}") from None
+        except JournalError as e:  # a pid file that is not netwarden's own
+            raise DaemonError(str(e), exit_code=74) from None
 
     def _setup(self) -> None:
         warn = partial(self.log.write, WARNING)
