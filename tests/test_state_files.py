@@ -125,11 +125,41 @@ def test_a_damaged_findings_state_starts_afresh_and_says_so(tmp_path, name):
     assert History(tmp_path, limit=10).findings["ports.range"]["value"] == "x"
 
 
+def _event_line(subject: str) -> bytes:
+    return json.dumps(DriftEvent("file-changed", subject, None, None, "t", "m").to_json()).encode() + b"\n"
+
+
+@pytest.mark.parametrize("where", ["in the middle", "torn at the end"])
 @pytest.mark.parametrize("name", sorted(STATE_DAMAGE))
-def test_history_lines_that_are_not_events_are_dropped(tmp_path, name):
-    good = json.dumps(DriftEvent("file-changed", "/f", None, None, "t", "m").to_json()).encode()
-    (tmp_path / "history.jsonl").write_bytes(good + b"\n" + STATE_DAMAGE[name].replace(b"\n", b" ") + b"\n" + good + b"\n")
+def test_history_lines_that_are_not_events_are_dropped_once_and_lose_no_later_event(tmp_path, name, where):
+    """A crash mid-append leaves a torn last line (no newline): the next event must not be glued
+    onto it (and lost at the next start), nor the warning repeat at every start."""
+    damage = STATE_DAMAGE[name].replace(b"\n", b" ")
+    content = _event_line("/f") + damage + b"\n" + _event_line("/f")
+    if where == "torn at the end":
+        content = _event_line("/f") * 2 + damage
+    (tmp_path / "history.jsonl").write_bytes(content)
     history = History(tmp_path, limit=10)
     assert [e["subject"] for e in history.events] == ["/f", "/f"]
+    assert len(history.problems) == (1 if damage.strip() else 0), history.problems
     history.add(DriftEvent("file-changed", "/g", None, None, "t", "m"))
-    assert History(tmp_path, limit=10).events[-1]["subject"] == "/g"
+    again = History(tmp_path, limit=10)
+    assert [e["subject"] for e in again.events] == ["/f", "/f", "/g"]
+    assert again.problems == []  # said once: the file no longer holds the damage
+    if damage.strip():  # an empty line is harmless and stays
+        assert (tmp_path / "history.jsonl").read_bytes() == _event_line("/f") * 2 + _event_line("/g")
+
+
+def test_history_that_cannot_be_rewritten_still_starts_the_next_event_on_a_new_line(tmp_path, monkeypatch):
+    (tmp_path / "history.jsonl").write_bytes(_event_line("/f") + b'{"kind": "to')
+    import netwarden.daemon.drift as drift
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(drift, "atomic_write", full_disk)
+    history = History(tmp_path, limit=10)
+    assert "cannot rewrite" in history.problems[0] and "No space left" in history.problems[0]
+    history.add(DriftEvent("file-changed", "/g", None, None, "t", "m"))
+    monkeypatch.undo()
+    assert [e["subject"] for e in History(tmp_path, limit=10).events] == ["/f", "/g"]

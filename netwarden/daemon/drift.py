@@ -67,19 +67,21 @@ class History:
         self.state_path = Path(state_dir) / "findings.json"
         self.limit = limit
         self.problems: list[str] = []  # what was unusable in the state files (the daemon logs it)
+        self._torn = False  # the events file may end in a torn line: the next append starts a new one
         self.events: list[dict] = self._load_events()
         self.findings: dict[str, dict] = self._load_findings()
 
     def _load_events(self) -> list[dict]:
-        """The last `limit` events; lines that are not events (a torn last line after a crash, a
-        damaged file) are dropped and counted."""
+        """The last `limit` events. Lines that are not events (a torn last line after a crash mid-
+        append, a damaged file) are dropped, said once, and the file rewritten without them: an
+        event appended after a torn line would be glued onto it, and lost at the next start."""
         try:
-            lines = (read_private(self.state_dir, self.events_path.name) or b"").splitlines()
+            lines = (read_private(self.state_dir, self.events_path.name) or b"").split(b"\n")
         except OSError as e:  # UnsafePath included: its events are not netwarden's
             self.problems.append(f"{self.events_path}: {e.strerror or e}; history starts empty")
             return []
         events, dropped = [], 0
-        for line in lines[-self.limit:]:
+        for line in filter(None, lines):
             try:
                 event = loads(line)
             except ValueError:
@@ -88,9 +90,21 @@ class History:
                 events.append(event)
             else:
                 dropped += 1
-        if dropped > 1 or (dropped and events):  # one torn last line is a crash, not news
-            self.problems.append(f"{self.events_path}: {dropped} lines are not events; dropped")
+        events = events[-self.limit:]
+        if dropped:
+            problem = f"{self.events_path}: {dropped} lines are not events (a torn last one: a crash mid-write); dropped"
+            try:
+                self._rewrite(events)
+            except OSError as e:
+                self._torn = True
+                problem += f" (cannot rewrite the file: {e.strerror or e}; the next event starts on a new line)"
+            self.problems.append(problem)
         return events
+
+    def _rewrite(self, events: list[dict]) -> None:
+        atomic_write(self.events_path, "".join(json.dumps(e) + "\n" for e in events).encode(), mode=0o600,
+                     private=True)
+        self._torn = False
 
     def _load_findings(self) -> dict[str, dict]:
         """The last finding state per check; anything else (damaged, hand-edited) means starting
@@ -110,13 +124,13 @@ class History:
 
     def add(self, event: DriftEvent) -> None:
         self.events.append(event.to_json())
-        line = json.dumps(event.to_json()) + "\n"
         if len(self.events) > self.limit:
             self.events = self.events[-self.limit:]
-            atomic_write(self.events_path, "".join(json.dumps(e) + "\n" for e in self.events).encode(), mode=0o600,
-                         private=True)
+            self._rewrite(self.events)
             return
+        line = ("\n" if self._torn else "") + json.dumps(event.to_json()) + "\n"
         append_private(self.state_dir, self.events_path.name, line.encode())
+        self._torn = False
 
     def save_findings(self, findings: dict[str, dict]) -> None:
         self.findings = findings
