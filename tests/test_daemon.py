@@ -329,3 +329,43 @@ def test_a_host_without_netlink_is_not_a_dead_kernel_watcher(ns, tmp_path):
             run.proc.kill()
             run.proc.wait()
         run.log.close()
+
+
+def test_a_full_state_dir_is_logged_once_per_file_and_every_run_goes_on(ns, tmp_path):
+    """The state dir on a 64 KiB tmpfs, in a private mount namespace, filled after the first check:
+    writing findings.json and history.jsonl fails with ENOSPC at every run. That is said once per
+    file at ERR, not as a bug, and the runs still publish (status counts every event logged) and
+    write the metrics textfile, which lives elsewhere."""
+    from daemon_lab import DaemonRun
+
+    textfile = tmp_path / "metrics.prom"
+    d = DaemonRun(ns, tmp_path, f'metrics_textfile = "{textfile}"\n')
+    d.state.mkdir(mode=0o700)
+    filled, pid_file = tmp_path / "filled", tmp_path / "daemon.pid"
+    script = (f'mount -t tmpfs -o size=64k,mode=0700 tmpfs "{d.state}"\n'
+              f'"{sys.executable}" -m netwarden daemon & echo $! > "{pid_file}"\n'
+              f'while [ ! -e "{d.state}/findings.json" ]; do sleep 0.05; done\n'
+              f'dd if=/dev/zero of="{d.state}/filler" bs=4096 2>/dev/null; touch "{filled}"\n'
+              "wait\n")
+    log = open(tmp_path / "daemon.log", "a")
+    proc = ns.start("unshare", "--mount", "--propagation", "private", "sh", "-c", script, env=d.env, output=log)
+    deadline = time.monotonic() + 20
+    while not filled.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert filled.exists(), d.output()
+    try:
+        for value in ("60700 61000", "32768 60999", "61000 61100", "32768 60999", "60700 61000", "32768 60999"):
+            ns.sysctl(RANGE, value)  # six drift events, each one a check run that saves findings
+            time.sleep(0.8)
+        status = json.loads(ns.netwarden("status", "--json", env=d.env).stdout)
+    finally:
+        os.kill(int(pid_file.read_text()), signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0, d.output()
+        log.close()
+    output = d.output()
+    logged = output.count("netwarden_event=")
+    assert "a bug" not in output, output
+    assert output.count(f"cannot write {d.state}/findings.json: No space left on device") == 1, output
+    assert output.count(f"cannot write {d.state}/history.jsonl: No space left on device") == 1, output
+    assert status["status"]["events_total"] == logged >= 6, (status["status"], output)
+    assert "netwarden_drift_events_total" in textfile.read_text()

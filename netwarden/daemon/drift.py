@@ -12,6 +12,7 @@ import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 
 from netwarden.fsutil import append_private, atomic_write, read_private
 from netwarden.jsontext import loads
@@ -135,3 +136,29 @@ class History:
     def save_findings(self, findings: dict[str, dict]) -> None:
         self.findings = findings
         atomic_write(self.state_path, json.dumps(findings).encode(), mode=0o600, private=True)
+
+
+class StateWrites:
+    """The daemon's writes of its own files (findings.json, history.jsonl, status.json, the metrics
+    textfile). One that fails (a full or read-only disk) is not a bug and must not cost the rest of
+    the run: it is logged at ERR with the reason once per file, until that file is written again."""
+
+    def __init__(self, error: Callable[[str], None], notice: Callable[[str], None] | None = None) -> None:
+        self.error, self.notice = error, notice
+        self.failing: set[str] = set()
+
+    def attempt(self, what: str, write: Callable[[], object]) -> bool:
+        """write(), or the failure logged (once): whether it was written."""
+        try:
+            write()
+        except OSError as e:
+            if what not in self.failing:
+                self.failing.add(what)
+                self.error(f"cannot write {what}: {e.strerror or e}; the daemon goes on without it "
+                           "(said once, until it is written again)")
+            return False
+        if what in self.failing:
+            self.failing.discard(what)
+            if self.notice:
+                self.notice(f"{what} is written again")
+        return True

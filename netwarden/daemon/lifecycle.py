@@ -126,7 +126,7 @@ class Lifecycle:
         if not self.host.control_socket:
             from netwarden.daemon.statusfile import StatusFile
 
-            channel = StatusFile(self.settings.state_dir, partial(self.log.write, WARNING))
+            channel = StatusFile(self.settings.state_dir, self.log_error)
             channel.open()
             return channel
         from netwarden.daemon.control import ControlServer
