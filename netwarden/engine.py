@@ -168,12 +168,13 @@ def apply_and_verify(backend, settings: Settings, specs: list[CheckSpec]) -> tup
     return report_document(after_facts, after, [], outcome, refused), not refused
 
 
-def revert_all(backend, settings: Settings) -> tuple[list[dict], list[str]]:
-    """The whole of `--revert`, under the apply lock."""
+def revert_all(backend, settings: Settings, keep: frozenset[str] = frozenset()) -> tuple[list[dict], list[str]]:
+    """The whole of `--revert`, under the apply lock; targets in `keep` are left as they are (and
+    stay journaled)."""
     from netwarden.journal import ApplyLock, Journal
 
     with ApplyLock(settings.apply_lock, settings.lock_timeout):
-        return revert(backend, Journal(settings.state_dir))
+        return revert(backend, Journal(settings.state_dir), keep)
 
 
 REPORT_SCHEMA = 1
@@ -211,13 +212,14 @@ def finding_document(finding: Finding) -> dict:
     return {**to_jsonable(finding), "changes": [change_document(c) for c in finding.changes]}
 
 
-def revert(backend, journal: Journal) -> tuple[list[dict], list[str]]:
-    """Put every journaled original back, newest first. An entry leaves the journal only once its
-    original is in place, so a failed revert can simply be run again."""
+def revert(backend, journal: Journal, keep: frozenset[str] = frozenset()) -> tuple[list[dict], list[str]]:
+    """Put every journaled original back, newest first, but those of the targets in `keep`. An
+    entry leaves the journal only once its original is in place, so a failed revert can simply be
+    run again."""
     from netwarden.journal import JournalError
 
     restored, failures = [], []
-    for entry in reversed(list(journal.entries)):
+    for entry in reversed([e for e in journal.entries if e["target"] not in keep]):
         try:
             backend.restore(entry["kind"], entry["target"], entry["original"])
             journal.forget(entry["kind"], entry["target"])

@@ -369,3 +369,34 @@ def test_a_full_state_dir_is_logged_once_per_file_and_every_run_goes_on(ns, tmp_
     assert output.count(f"cannot write {d.state}/history.jsonl: No space left on device") == 1, output
     assert status["status"]["events_total"] == logged >= 6, (status["status"], output)
     assert "netwarden_drift_events_total" in textfile.read_text()
+
+
+KEEPALIVE = "net.ipv4.tcp_keepalive_time"
+
+
+@pytest.mark.parametrize("policy", ["enforce", "always"])
+def test_rollback_on_stop_puts_back_only_what_netwarden_still_owns(ns, daemon, policy):
+    """Someone else set the range after netwarden did (`contested` under enforce, `backed-off`
+    under always): SIGTERM leaves their value; the keepalive netwarden still owns is put back."""
+    original_keepalive = ns.sysctl(KEEPALIVE)
+    d = daemon(f'rollback_on_stop = true\nenforce_max_per_hour = 2\n[policy]\n"ports.range" = "{policy}"\n'
+               '"keepalive.idle" = "enforce"\n')
+    assert ns.sysctl(KEEPALIVE) != original_keepalive  # enforced at start
+    ns.sysctl(RANGE, "60700 61000")
+    d.wait_event("enforced", RANGE)
+    theirs = "contested" if policy == "enforce" else "backed-off"
+    for _ in range(4):  # the admin's own value, set again until netwarden stands back
+        ns.sysctl(RANGE, "50000 52000")
+        time.sleep(0.8)
+        if [e for e in d.events() if e["kind"] == theirs]:
+            break
+    d.wait_event(theirs, RANGE)
+    ns.sysctl(RANGE, "50000 52000")
+    time.sleep(0.5)
+    code, _ = d.stop()
+    assert code == 0, d.output()
+    assert ns.sysctl(RANGE).split() == ["50000", "52000"]  # the admin's value stays
+    assert ns.sysctl(KEEPALIVE) == original_keepalive  # netwarden's own change is undone
+    assert f"left as someone else set them ({RANGE})" in d.output() and "1 left" in d.output(), d.output()
+    entries = json.loads((d.state / "journal.json").read_text())["entries"]
+    assert [e["target"] for e in entries] == [RANGE]  # its original is kept for a later --revert

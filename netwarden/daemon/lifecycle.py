@@ -166,9 +166,23 @@ class Lifecycle:
         if getattr(self, "files", None):
             self.files.stop()
         if self.settings.rollback_on_stop and getattr(self, "backend", None):
-            try:
-                restored, failures = engine.revert_all(self.backend, self.settings)
-                self.log.write(NOTICE, f"rollback on stop: {len(restored)} restored, {len(failures)} failed")
-            except (JournalError, LockBusy, OSError) as e:
-                self.log_error(f"rollback on stop failed: {e}")
+            self._rollback()
         self.log.write(NOTICE, "netwarden daemon stopped")
+
+    def _rollback(self) -> None:
+        """rollback_on_stop: put back what netwarden still owns. A key someone else set since
+        (`contested`, or `backed_off` under policy `always`) keeps their value: restoring the
+        original over it would undo the admin's change."""
+        from netwarden.journal import Journal
+
+        theirs = frozenset(self.enforcer.contested) | frozenset(self.enforcer.backed_off)
+        try:
+            restored, failures = engine.revert_all(self.backend, self.settings, keep=theirs)
+            left = sorted({e["target"] for e in Journal(self.settings.state_dir).entries} & theirs)
+        except (JournalError, LockBusy, OSError) as e:
+            self.log_error(f"rollback on stop failed: {e}")
+            return
+        self.log.write(NOTICE, f"rollback on stop: {len(restored)} restored, {len(left)} left as someone else set them"
+                               + (f" ({', '.join(left)})" if left else "") + (f", {len(failures)} failed" if failures else ""))
+        for failure in failures:
+            self.log_error(f"rollback on stop: could not put back {failure}")
