@@ -188,7 +188,7 @@ def report_document(facts: Facts, findings: list[Finding], changes: list[Change]
     from netwarden.model import to_jsonable, worst
 
     overall = worst(f.severity for f in findings)
-    return {
+    return displayable({
         "schema": REPORT_SCHEMA, "netwarden": __version__, "status": overall.value, "exit_code": overall.exit_code,
         "platform": {**to_jsonable(facts.platform), "description": facts.platform.describe()},
         "facts": to_jsonable(facts),
@@ -196,7 +196,26 @@ def report_document(facts: Facts, findings: list[Finding], changes: list[Change]
         "changes": [change_document(c) for c in changes],
         "refused": [{**change_document(c), "reason": why} for c, why in refused],
         "apply": outcome,
-    }
+    })
+
+
+def displayable(value):
+    """A document with every string valid Unicode: file text is read losslessly (bytes that are not
+    UTF-8 are lone surrogates, and os.listdir gives file names so), which a terminal or a strict
+    JSON reader refuses; for showing, such a byte is written as \\xNN. Only the report is
+    changed: what is written back to files comes from the changes themselves."""
+    if isinstance(value, str):
+        if value.isascii():
+            return value
+        try:
+            return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        except UnicodeEncodeError:  # a surrogate no byte made (a hand-edited bundle's "\\ud800")
+            return value.encode("utf-8", "backslashreplace").decode()
+    if isinstance(value, dict):
+        return {displayable(k): displayable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [displayable(v) for v in value]
+    return value
 
 
 def change_document(change: Change) -> dict:
@@ -209,7 +228,7 @@ def finding_document(finding: Finding) -> dict:
     """A finding as JSON, each change with its description (what reports and the daemon show)."""
     from netwarden.model import to_jsonable
 
-    return {**to_jsonable(finding), "changes": [change_document(c) for c in finding.changes]}
+    return displayable({**to_jsonable(finding), "changes": [change_document(c) for c in finding.changes]})
 
 
 def revert(backend, journal: Journal, keep: frozenset[str] = frozenset()) -> tuple[list[dict], list[str]]:

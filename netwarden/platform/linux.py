@@ -15,7 +15,7 @@ from netwarden.platform.linux_types import BootSysctls, SockStat
 from netwarden.platform.parse.netfs import is_ip_address
 from netwarden.platform.parse.procfs import parse_port_range, parse_sockstat
 from netwarden.platform.parse.sysctl_conf import parse_sysctl_conf, same_value, valid_sysctl_key
-from netwarden.platform.source import NotRecorded, Source, answers, unknown_if_not_recorded
+from netwarden.platform.source import NotRecorded, Source, answers, file_bytes, unknown_if_not_recorded
 
 PORT_RANGE = "net.ipv4.ip_local_port_range"
 DISABLE_IPV6 = "net.ipv6.conf.all.disable_ipv6"
@@ -36,12 +36,13 @@ def _read_only_fs(path: str) -> bool:
     return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
 
 
-def _mode_or(path: str, default: int) -> int:
-    """The permission bits a rewritten file keeps: its own, or `default` for a new one."""
+def _kept_owner(path: str) -> tuple[int, int | None, int | None]:
+    """(mode, uid, gid) a rewritten file keeps: its own; 0644 and this user's for a new one."""
     try:
-        return os.stat(path, follow_symlinks=False).st_mode & 0o7777
+        st = os.stat(path, follow_symlinks=False)
     except FileNotFoundError:
-        return default
+        return 0o644, None, None
+    return st.st_mode & 0o7777, st.st_uid, st.st_gid
 
 
 class ChangeFailed(Exception):
@@ -272,24 +273,26 @@ class LinuxBackend:
         persistent = {c.target: c for c in sysctl_changes if c.kind == "sysctl" and c.persist}
         if not persistent:
             return None
+        from netwarden.platform.parse.lines import Line, join_lines, split_lines
+
         path = self.settings.dropin_path
         try:  # through the Source, so a replayed bundle plans against its own host's drop-in
-            lines = self.source.read(str(path)).splitlines()
+            lines = split_lines(self.source.read(str(path)))
         except FileNotFoundError:
             lines = []
         except OSError as e:
             raise ChangeFailed(f"{path}: {_explain(e)}") from None
         if not lines:
-            lines = [f"# Written by netwarden {__version__}. `netwarden --revert` puts back what was here before."]
+            lines = [Line(f"# Written by netwarden {__version__}. `netwarden --revert` puts back what was here before.")]
         for change in persistent.values():
             line = f"{change.target} = {change.new}"
-            found, _ = parse_sysctl_conf("\n".join(lines), str(path))
+            found, _ = parse_sysctl_conf(join_lines(lines), str(path))
             mine = [a.line for a in found if a.key == change.target]
-            if mine:
-                lines[mine[-1] - 1] = line
+            if mine:  # rewritten where it is, with its own line ending
+                lines[mine[-1] - 1] = lines[mine[-1] - 1]._replace(body=line)
             else:
-                lines += [f"# {change.check}", line]
-        content = "\n".join(lines) + "\n"
+                lines += [Line(f"# {change.check}"), Line(line)]
+        content = join_lines(lines)
         return Change(check=",".join(sorted({c.check for c in persistent.values()})), kind="file",
                       target=str(path), current=None, new=content,
                       summary=", ".join(f"{k} = {c.new}" for k, c in persistent.items()))
@@ -334,7 +337,7 @@ class LinuxBackend:
             self.write_sysctl(change.target, change.new)
         elif change.kind == "file":
             try:
-                replace_file(Path(change.target), change.new.encode(), mode=_mode_or(change.target, 0o644))
+                replace_file(Path(change.target), file_bytes(change.new), *_kept_owner(change.target))
             except OSError as e:
                 raise ChangeFailed(f"{change.target}: {_explain(e)}") from None
             if self.source.read(change.target) != change.new:

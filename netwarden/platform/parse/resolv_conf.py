@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 
 from netwarden.platform.linux_types import ResolvConf
+from netwarden.platform.parse.lines import Line, bodies, join_lines, split_lines
 
 MAXNS = 3  # glibc uses the first three nameservers
 MANAGERS = (  # (text in the header or symlink target, manager)
@@ -36,7 +37,7 @@ def _nameserver(word: str) -> str | None:
 
 def parse_resolv_conf(text: str, path: str, symlink_target: str | None = None) -> ResolvConf:
     nameservers, options, search, problems = [], [], [], []
-    for number, raw in enumerate(text.splitlines(), start=1):
+    for number, raw in enumerate(bodies(text), start=1):
         line = raw.strip()
         if not line or line[0] in "#;":
             continue
@@ -68,17 +69,22 @@ def reordered(text: str, live: list[str], dead: list[str], fallback: list[str]) 
     """The file with its nameserver lines rewritten: live servers first, then fallbacks not
     already listed, then the dead ones (kept, commented, so the edit explains itself). Nameserver
     lines that were neither asked nor are being moved (past the third, or not an address glibc
-    reads) stay as they were written, after the new ones: nothing the admin wrote is lost."""
-    lines = text.splitlines()
-    first = next((i for i, line in enumerate(lines) if line.split()[:1] == ["nameserver"]), len(lines))
-    rest = [line for line in lines if line.split()[:1] != ["nameserver"]]
+    reads) stay as they were written, after the new ones: nothing the admin wrote is lost, and
+    every line kept keeps its own line ending."""
+    lines = split_lines(text)
+
+    def is_nameserver(line: Line) -> bool:
+        return line.body.split()[:1] == ["nameserver"]
+
+    first = next((i for i, line in enumerate(lines) if is_nameserver(line)), len(lines))
+    rest = [line for line in lines if not is_nameserver(line)]
     servers = live + [s for s in fallback if s not in live and s not in dead]
     moved = set(servers) | set(dead)
-    kept = [line for line in lines if line.split()[:1] == ["nameserver"]
-            and _nameserver(line.split()[1] if len(line.split()) > 1 else "") not in moved]
-    block = [f"nameserver {s}" for s in servers[:MAXNS]]
-    block += [f"nameserver {s}  # netwarden: past the first {MAXNS}, glibc does not ask it" for s in servers[MAXNS:]]
+    kept = [line for line in lines if is_nameserver(line)
+            and _nameserver(line.body.split()[1] if len(line.body.split()) > 1 else "") not in moved]
+    block = [Line(f"nameserver {s}") for s in servers[:MAXNS]]
+    block += [Line(f"nameserver {s}  # netwarden: past the first {MAXNS}, glibc does not ask it") for s in servers[MAXNS:]]
     block += kept
-    block += [f"# nameserver {s}  # netwarden: did not answer" for s in dead]
-    insert_at = sum(1 for line in lines[:first] if line.split()[:1] != ["nameserver"])
-    return "\n".join(rest[:insert_at] + block + rest[insert_at:]) + "\n"
+    block += [Line(f"# nameserver {s}  # netwarden: did not answer") for s in dead]
+    insert_at = sum(1 for line in lines[:first] if not is_nameserver(line))
+    return join_lines(rest[:insert_at] + block + rest[insert_at:])
