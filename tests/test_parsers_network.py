@@ -1,6 +1,8 @@
 """resolv.conf, gai.conf and /proc/net parsers against real captures (../shared/fixtures) and
 arbitrary text: they never raise, and what they read is what glibc / the kernel would."""
 
+import types
+
 import pytest
 from conftest import fixture_text
 from hypothesis import Phase, given, settings
@@ -8,7 +10,7 @@ from hypothesis import strategies as st
 
 from netwarden.platform.parse.gai_conf import BEGIN, effective_table, parse_gai_conf, with_ipv4_first
 from netwarden.platform.parse.netfs import best_route, parse_if_inet6, parse_ipv6_route, parse_proc_route
-from netwarden.platform.parse.resolv_conf import parse_resolv_conf, reordered
+from netwarden.platform.parse.resolv_conf import parse_resolv_conf, reordered, servers_first
 from netwarden.platform.parse.rfc6724 import prefers_ipv4
 from netwarden.platform.probe import parse_getent_ahosts
 
@@ -136,14 +138,49 @@ def test_proc_parsers_never_raise(text):
     parse_getent_ahosts(text)
 
 
-def test_reordered_keeps_nameservers_past_the_third_and_unreadable_ones():
+def test_reordered_never_makes_a_server_nobody_probed_one_glibc_asks():
     text = ("nameserver 10.0.0.9\nnameserver 10.0.0.1\nnameserver 10.0.0.2\nnameserver 10.0.0.3\n"
             "nameserver 10.0.0.4 # the admin's spare\nnameserver not-an-address\n")
     new = reordered(text, ["10.0.0.1", "10.0.0.2"], ["10.0.0.9"], [])
-    assert new.splitlines() == ["nameserver 10.0.0.1", "nameserver 10.0.0.2", "nameserver 10.0.0.3",
-                                "nameserver 10.0.0.4 # the admin's spare", "nameserver not-an-address",
+    note = "  # netwarden: not probed (it was past the first 3), so not made one glibc asks"
+    assert new.splitlines() == ["nameserver 10.0.0.1", "nameserver 10.0.0.2", "# nameserver 10.0.0.3" + note,
+                                "# nameserver 10.0.0.4 # the admin's spare" + note, "nameserver not-an-address",
                                 "# nameserver 10.0.0.9  # netwarden: did not answer"]
-    assert parse_resolv_conf(new, "r").nameservers == ("10.0.0.1", "10.0.0.2", "10.0.0.3")
+    assert parse_resolv_conf(new, "r").nameservers == ("10.0.0.1", "10.0.0.2")
+    # with three servers made active, the ones past them stay as they were written: glibc does not ask them
+    new = reordered(text, ["10.0.0.1", "10.0.0.2"], ["10.0.0.9"], ["9.9.9.9"])
+    assert "nameserver 10.0.0.3\nnameserver 10.0.0.4 # the admin's spare\n" in new
+    assert parse_resolv_conf(new, "r").nameservers == ("10.0.0.1", "10.0.0.2", "9.9.9.9")
+
+
+def test_the_trial_s_resolv_conf_asks_only_servers_that_answered_and_lists_each_once():
+    """Found in a new-user trial: .3, a fourth line nobody probed (and dead), was made second."""
+    from netwarden.model import Facts, Intent
+    from netwarden.platform.linux_plan import _reorder_resolvers
+
+    text = ("nameserver 198.18.0.77\nnameserver 198.18.0.2\nnameserver 2001:db8::77\nnameserver 198.18.0.3\n")
+    parsed = parse_resolv_conf(text, "/etc/resolv.conf")
+    intent = Intent("reorder-resolvers", {"live": ["198.18.0.2"], "dead": ["198.18.0.77", "2001:db8::77"]})
+    settings = types.SimpleNamespace(dns_fallback=("198.18.0.2",))
+    [change], _ = _reorder_resolvers("dns.resolvers", intent, Facts(platform=None, resolv=parsed), settings)
+    assert parse_resolv_conf(change.new, "r").nameservers == ("198.18.0.2",)
+    assert change.new.count("nameserver 198.18.0.2") == 1
+    assert change.summary == "live nameservers first (198.18.0.2), dead ones commented out"
+
+
+SERVERS = st.sampled_from(["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4", "2001:db8::1", "fe80::1%eth0"])
+
+
+@given(LINES, st.lists(SERVERS, max_size=4), st.data())
+def test_reordered_makes_active_only_the_live_ones_and_the_fallbacks_each_once(text, fallback, data):
+    parsed = parse_resolv_conf(text, "r")
+    asked = list(dict.fromkeys(parsed.nameservers))
+    dead = data.draw(st.lists(st.sampled_from(asked), unique=True) if asked else st.just([]))
+    live = [s for s in asked if s not in dead]
+    again = parse_resolv_conf(reordered(text, live, dead, fallback), "r")
+    expected = servers_first(live, dead, fallback)[:3]
+    assert list(again.nameservers) == expected  # nothing unprobed became active, nothing twice
+    assert len(set(again.nameservers)) == len(again.nameservers)
 
 
 # ---- resolv.conf: the parser against glibc itself -------------------------------------------------

@@ -127,26 +127,41 @@ def parse_resolv_conf(text: str, path: str, symlink_target: str | None = None) -
                       problems=tuple(problems), text=text)
 
 
+def servers_first(live: list[str], dead: list[str], fallback: list[str]) -> list[str]:
+    """The nameservers a rewrite makes active, in order, each once: the live ones, then the
+    fallbacks that did not answer as dead."""
+    return list(dict.fromkeys([*live, *(s for s in fallback if s not in dead)]))
+
+
 def reordered(text: str, live: list[str], dead: list[str], fallback: list[str]) -> str:
-    """The file with its nameserver lines rewritten: live servers first, then fallbacks not
-    already listed, then the dead ones (kept, commented, so the edit explains itself). Nameserver
-    lines that were neither asked nor are being moved (past the third, or not an address glibc
-    reads) stay as they were written, after the new ones: nothing the admin wrote is lost, and
-    every line kept keeps its own line ending."""
+    """The file with its nameserver lines rewritten: servers_first() first, then the dead ones
+    (kept, commented, so the edit explains itself). A nameserver line that was not asked (it was
+    past the third) is kept, but commented with a note where it would now be among the first three:
+    a server nobody probed must not become one glibc asks. One glibc ignores (not an address, a
+    CRLF one) stays as written. Nothing the admin wrote is lost, and every line kept keeps its own
+    line ending."""
     lines = split_lines(text)
 
-    def is_nameserver(line: Line) -> bool:
-        return line.body.split()[:1] == ["nameserver"]
+    def is_nameserver(line: Line) -> bool:  # glibc's MATCH: the keyword at the start, then a blank
+        return line.body.startswith(("nameserver ", "nameserver\t"))
 
-    first = next((i for i, line in enumerate(lines) if is_nameserver(line)), len(lines))
-    rest = [line for line in lines if not is_nameserver(line)]
-    servers = live + [s for s in fallback if s not in live and s not in dead]
+    servers = servers_first(live, dead, fallback)
+    dead = list(dict.fromkeys(s for s in dead if s not in servers))
     moved = set(servers) | set(dead)
-    kept = [line for line in lines if is_nameserver(line)
-            and _nameserver(line.body.split()[1] if len(line.body.split()) > 1 else "") not in moved]
     block = [Line(f"nameserver {s}") for s in servers[:MAXNS]]
     block += [Line(f"nameserver {s}  # netwarden: past the first {MAXNS}, glibc does not ask it") for s in servers[MAXNS:]]
-    block += kept
+    active = min(len(servers), MAXNS)
+    for line in filter(is_nameserver, lines):
+        address, _ = _glibc_nameserver(line)
+        if address in moved:
+            continue
+        if address is not None and active < MAXNS:
+            block.append(line._replace(body=f"# {line.body}  # netwarden: not probed (it was past the first {MAXNS}), "
+                                            "so not made one glibc asks"))
+        else:
+            block.append(line)
     block += [Line(f"# nameserver {s}  # netwarden: did not answer") for s in dead]
+    first = next((i for i, line in enumerate(lines) if is_nameserver(line)), len(lines))
+    rest = [line for line in lines if not is_nameserver(line)]
     insert_at = sum(1 for line in lines[:first] if not is_nameserver(line))
     return join_lines(rest[:insert_at] + block + rest[insert_at:])
