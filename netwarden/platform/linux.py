@@ -77,13 +77,9 @@ def _malformed_original(kind: str, original) -> str | None:
         except (KeyError, TypeError, ValueError, AttributeError) as e:  # binascii.Error is a ValueError
             return f"not a file original: {type(e).__name__}"
     if kind == "route-del":
-        try:
-            route = Route(**original["route"])
-            ok = isinstance(original["present"], bool) and route.family in (4, 6) and all(
-                isinstance(v, str) for v in (route.dst, route.dev)) and isinstance(route.metric, int)
-        except (KeyError, TypeError):
-            ok = False
-        return None if ok else "not a route"
+        from netwarden.platform.linux_routes import malformed_original
+
+        return malformed_original(original)
     return f"unknown change kind {kind!r}"
 
 
@@ -316,8 +312,12 @@ class LinuxBackend:
     def snapshot(self, change: Change) -> str | dict:
         """The current state of a change's target, in the form `restore` takes (journal-ready JSON)."""
         if change.kind == "route-del":
+            from netwarden.platform import linux_routes
+
             route = _route_of(change)
-            return {"route": route, "present": self._route_present(route)}
+            present = self._route_present(route)
+            saved = linux_routes.save(route) if present else None
+            return {"route": route, "present": present, **({"saved": saved} if saved else {})}
         if change.kind == "sysctl":
             value = self.read_sysctl(change.target)
             if isinstance(value, Unknown):
@@ -330,9 +330,11 @@ class LinuxBackend:
 
     def apply(self, change: Change) -> None:
         if change.kind == "route-del":
+            from netwarden.platform.linux_routes import ip_route
+
             route = _route_of(change)
             if self._route_present(route):
-                self._ip_route("del", route)
+                ip_route("del", route)
         elif change.kind == "sysctl":
             self.write_sysctl(change.target, change.new)
         elif change.kind == "file":
@@ -354,8 +356,13 @@ class LinuxBackend:
         if problem:
             raise ChangeFailed(f"{target[:120]}: the journaled original is unusable ({problem}); it stays in the journal")
         if kind == "route-del":
+            from netwarden.platform import linux_routes
+
             if original["present"] and not self._route_present(original["route"]):
-                self._ip_route("add", original["route"])
+                if "saved" in original:  # exactly as it was: every attribute
+                    linux_routes.restore(original["route"], original["saved"])
+                else:
+                    linux_routes.ip_route("add", original["route"])
             return
         if kind == "sysctl":
             current = self.read_sysctl(target)
@@ -374,30 +381,6 @@ class LinuxBackend:
         if isinstance(table, Unknown):
             raise ChangeFailed(table.reason)
         return Route(**route) in table
-
-    def _ip_route(self, verb: str, route: dict) -> None:
-        """`ip route add|del` for one route, its parts validated before they reach argv."""
-        import ipaddress
-        import subprocess
-
-        dst, dev, gateway = route["dst"], route["dev"], route.get("gateway")
-        try:
-            if dst != "default":
-                ipaddress.ip_network(dst, strict=False)
-            if gateway and not is_ip_address(gateway):
-                raise ValueError(f"not an address: {gateway!r}")
-        except ValueError as e:
-            raise ChangeFailed(f"route {dst}: {e}") from None
-        if not valid_ifname(dev):
-            raise ChangeFailed(f"not an interface name: {dev!r}")
-        argv = ["ip", f"-{route['family']}", "route", verb, dst, "dev", dev, "metric", str(int(route["metric"]))]
-        argv += ["via", gateway] if gateway else []
-        try:
-            r = subprocess.run(argv, capture_output=True, text=True, timeout=10, stdin=subprocess.DEVNULL)
-        except (OSError, subprocess.TimeoutExpired) as e:
-            raise ChangeFailed(f"ip route {verb}: {e}") from None
-        if r.returncode != 0:
-            raise ChangeFailed(f"ip route {verb} {dst} dev {dev}: {r.stderr.strip()}")
 
     def write_sysctl(self, key: str, value: str) -> None:
         """Write /proc/sys and read back: `sysctl -w` exits 0 even when the kernel refuses."""
