@@ -5,6 +5,7 @@ import types
 
 import pytest
 from conftest import fixture_text
+from factories import DUMP_TWO, DUMP_V4, DUMP_V6
 from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
@@ -272,22 +273,6 @@ def test_resolv_conf_is_read_as_this_glibc_reads_it_whatever_the_lines(tmp_path_
 
 
 # ---- `ip route save` dumps -------------------------------------------------------------------------
-# Captured on this project's machine (iproute2 6.1, kernel 6.18), in a namespace, through a tun
-# with no carrier: `ip -4|-6 route save table main to exact DST dev nwtun0 metric 5` of
-# `DST dev nwtun0 proto static src ... mtu 1400 metric 5`; and two routes to one prefix (metrics 7, 8).
-DUMP_V4 = bytes.fromhex(
-    "24123145500000001800220076410d6bf301000002180000fe04fd011000000008000f00fe00000008000100c6130100080006"
-    "00050000000c000800080002007805000008000700c61309010800040002000000")
-DUMP_V6 = bytes.fromhex(
-    "24123145940000001800220076410d6bf60100000a400000fe0400011000000008000f00fe0000001400010020010db8000100"
-    "0000000000000000001400070020010db80000000000000000000000090c000800080002007805000008000600050000000800"
-    "04000200000024000c0000000000000000000000000000000000000000000000000000000000000000000500140000000000")
-DUMP_TWO = bytes.fromhex(
-    "241231453c0000001800220076410d6bf901000002180000fe03fd011000000008000f00fe00000008000100c6130200080006"
-    "000700000008000400020000003c0000001800220076410d6bf901000002180000fe03fd011000000008000f00fe0000000800"
-    "0100c613020008000600080000000800040002000000")
-
-
 def test_route_dumps_read_as_the_kernel_wrote_them():
     from netwarden.platform.parse.route_dump import for_restore, route_message
 

@@ -2,10 +2,11 @@
 the journal makes --apply / --revert fail cleanly (exit 74, one line, nothing changed), the
 daemon's findings and history files are set aside with a word in the log."""
 
+import base64
 import json
 
 import pytest
-from factories import fake_proc
+from factories import DUMP_V4, fake_proc
 
 from netwarden import cli
 from netwarden.daemon.drift import DriftEvent, History
@@ -42,6 +43,7 @@ BAD_JOURNALS = {
     "state unknown": json.dumps({"format": 1, "entries": [{**GOOD_ENTRY, "state": "halfway"}]}).encode(),
     "written a list": json.dumps({"format": 1, "entries": [{**GOOD_ENTRY, "written": [1]}]}).encode(),
 }
+ROUTE = {"route": {"family": 4, "dst": "198.19.1.0/24", "dev": "nwtun0", "gateway": None, "metric": 5}, "present": True}
 # Well-formed entries whose original its backend cannot use: that one revert fails, and says so.
 BAD_ORIGINALS = {
     "sysctl original an object": {**GOOD_ENTRY, "original": {"a": 1}},
@@ -54,6 +56,12 @@ BAD_ORIGINALS = {
     "route original empty": {**GOOD_ENTRY, "kind": "route-del", "target": "default dev tun0", "original": {}},
     "route of the wrong shape": {**GOOD_ENTRY, "kind": "route-del", "target": "r",
                                  "original": {"route": {"family": 4, "dst": ["x"], "dev": "tun0"}, "present": True}},
+    "route saved not base64": {**GOOD_ENTRY, "kind": "route-del", "target": "r", "original": {**ROUTE, "saved": "***"}},
+    "route saved a number": {**GOOD_ENTRY, "kind": "route-del", "target": "r", "original": {**ROUTE, "saved": 7}},
+    "route saved truncated": {**GOOD_ENTRY, "kind": "route-del", "target": "r",
+                              "original": {**ROUTE, "saved": base64.b64encode(DUMP_V4[:-3]).decode()}},
+    "route saved of another route": {**GOOD_ENTRY, "kind": "route-del", "target": "r", "original": {
+        **ROUTE, "route": {**ROUTE["route"], "dst": "198.19.7.0/24"}, "saved": base64.b64encode(DUMP_V4).decode()}},
     "unknown kind": {**GOOD_ENTRY, "kind": "netsh-from-the-future"},
     "huge target": {**GOOD_ENTRY, "target": "net." + "x" * 10**6},
     "target not a sysctl name": {**GOOD_ENTRY, "target": "../../etc/passwd"},
