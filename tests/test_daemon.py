@@ -381,7 +381,8 @@ def test_rollback_on_stop_puts_back_only_what_netwarden_still_owns(ns, daemon, p
     original_keepalive = ns.sysctl(KEEPALIVE)
     d = daemon(f'rollback_on_stop = true\nenforce_max_per_hour = 2\n[policy]\n"ports.range" = "{policy}"\n'
                '"keepalive.idle" = "enforce"\n')
-    assert ns.sysctl(KEEPALIVE) != original_keepalive  # enforced at start
+    d.wait_event("enforced", KEEPALIVE)  # at start
+    assert ns.sysctl(KEEPALIVE) != original_keepalive
     ns.sysctl(RANGE, "60700 61000")
     d.wait_event("enforced", RANGE)
     theirs = "contested" if policy == "enforce" else "backed-off"
