@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import subprocess
 import sys
@@ -92,6 +93,23 @@ def fake_proc(root: Path, **values: str) -> Path:
         if value is not None:
             (proc / "sys/net/ipv4" / name).write_text(value)
     return proc
+
+
+def fake_host(root: Path, monkeypatch=None, state: Path | None = None) -> tuple[Path, dict[str, str]]:
+    """A fake /proc under `root` (fake_proc) and the NETWARDEN_* that put every path netwarden reads
+    or writes there (its state dir `state`, else root/state), set in the test's environment when
+    `monkeypatch` is given: (proc, env)."""
+    proc = fake_proc(root)
+    sysctl_dir = root / "sysctl.d"
+    sysctl_dir.mkdir(exist_ok=True)
+    (root / "none.toml").write_text("")
+    env = {"NETWARDEN_PROC_DIR": str(proc), "NETWARDEN_STATE_DIR": str(state or root / "state"),
+           "NETWARDEN_SYSCTL_DIR": str(sysctl_dir), "NETWARDEN_SYSCTL_SEARCH_DIRS": json.dumps([str(sysctl_dir)]),
+           "NETWARDEN_SYSCTL_CONF": str(root / "sysctl.conf"), "NETWARDEN_LOCK_TIMEOUT": "0.3",
+           "NETWARDEN_CONFIG": str(root / "none.toml"), "NETWARDEN_SOCKET": str(root / "nw.sock")}
+    for key, value in env.items() if monkeypatch is not None else ():
+        monkeypatch.setenv(key, value)
+    return proc, env
 
 
 def settings_for(tmp: Path, proc: Path | None = None, **overrides) -> Settings:

@@ -9,7 +9,7 @@ import os
 import stat
 
 import pytest
-from factories import LINUX, fake_proc, run_cli, settings_for
+from factories import LINUX, fake_host, fake_proc, run_cli, settings_for
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -192,19 +192,13 @@ def test_a_support_bundle_records_and_replays_such_files_exactly(tmp_path):
 
 def test_check_prints_a_report_of_such_files_on_a_strict_utf8_terminal(tmp_path):
     """Evidence quoting these files' lines must not crash a UTF-8 stdout (no surrogates printed)."""
-    proc = fake_proc(tmp_path)
-    (tmp_path / "sysctl.d").mkdir()
+    _, env = fake_host(tmp_path)
     (tmp_path / "sysctl.d" / "50-caf\xe9.conf".encode("latin-1").decode("utf-8", "surrogateescape")).write_bytes(
         b"net.ipv4.ip_local_port_range = 60700 61000\xff\r\n\xff\xfe not a line\n")
     (tmp_path / "gai.conf").write_bytes(b"precedence ::ffff:0:0/96 \xff\r\nprecedence \xe9 1\n")
     (tmp_path / "resolv.conf").write_bytes(b"nameserver 198.18.0.2 \xff\r\nsearch caf\xe9 # \xff\noptions \xff\n\xe9\xff\n")
-    env = {"NETWARDEN_PROC_DIR": str(proc), "NETWARDEN_STATE_DIR": str(tmp_path / "state"),
-           "NETWARDEN_SYSCTL_DIR": str(tmp_path / "sysctl.d"),
-           "NETWARDEN_SYSCTL_SEARCH_DIRS": json.dumps([str(tmp_path / "sysctl.d")]),
-           "NETWARDEN_SYSCTL_CONF": str(tmp_path / "sysctl.conf"), "NETWARDEN_GAI_CONF": str(tmp_path / "gai.conf"),
-           "NETWARDEN_RESOLV_CONF": str(tmp_path / "resolv.conf"), "NETWARDEN_CONFIG": str(tmp_path / "none.toml"),
-           "PYTHONIOENCODING": "utf-8:strict", "LC_ALL": "C.UTF-8", "PYTHONUTF8": "0"}
-    (tmp_path / "none.toml").write_text("")
+    env.update({"NETWARDEN_GAI_CONF": str(tmp_path / "gai.conf"), "NETWARDEN_RESOLV_CONF": str(tmp_path / "resolv.conf"),
+                "PYTHONIOENCODING": "utf-8:strict", "LC_ALL": "C.UTF-8", "PYTHONUTF8": "0"})
     for args in (["--only", "ports.range", "ipv6.preference", "dns.resolvers"], ["--json"]):
         r = run_cli("check", *args, env=env)
         assert r.returncode in (0, 1, 2, 3) and "Traceback" not in r.stderr, r.stderr[-3000:]

@@ -12,7 +12,7 @@ import os
 import stat
 
 import pytest
-from factories import assert_one_line_error, fake_proc, run_cli
+from factories import assert_one_line_error, fake_host, run_cli
 
 from netwarden import cli
 
@@ -98,20 +98,11 @@ def host(tmp_path, no_netwarden_env):
     a victim file elsewhere, and a state dir holding a planted journal that names it."""
     box = tmp_path / "box"
     box.mkdir()
-    proc = fake_proc(box)
-    sysctl_dir = box / "sysctl.d"
-    sysctl_dir.mkdir()
+    _, env = fake_host(box, no_netwarden_env)
     victim = tmp_path / "victim3.txt"
     victim.write_bytes(VICTIM_TEXT)
     state = box / "state"
     state.mkdir(mode=0o700)
-    env = {"NETWARDEN_PROC_DIR": str(proc), "NETWARDEN_STATE_DIR": str(state),
-           "NETWARDEN_SYSCTL_DIR": str(sysctl_dir), "NETWARDEN_SYSCTL_SEARCH_DIRS": json.dumps([str(sysctl_dir)]),
-           "NETWARDEN_SYSCTL_CONF": str(box / "sysctl.conf"), "NETWARDEN_LOCK_TIMEOUT": "0.3",
-           "NETWARDEN_CONFIG": str(tmp_path / "none.toml"), "NETWARDEN_SOCKET": str(tmp_path / "nw.sock")}
-    (tmp_path / "none.toml").write_text("")
-    for k, v in env.items():
-        no_netwarden_env.setenv(k, v)
     return state, victim, env
 
 

@@ -6,7 +6,7 @@ import base64
 import json
 
 import pytest
-from factories import DUMP_V4, fake_proc
+from factories import DUMP_V4, fake_host
 
 from netwarden import cli
 from netwarden.daemon.drift import DriftEvent, History
@@ -71,17 +71,8 @@ BAD_ORIGINALS = {
 
 @pytest.fixture
 def host(tmp_path, no_netwarden_env):
-    proc = fake_proc(tmp_path)
-    sysctl_dir = tmp_path / "sysctl.d"
-    sysctl_dir.mkdir()
-    env = {"NETWARDEN_PROC_DIR": str(proc), "NETWARDEN_STATE_DIR": str(tmp_path / "state"),
-           "NETWARDEN_SYSCTL_DIR": str(sysctl_dir), "NETWARDEN_SYSCTL_SEARCH_DIRS": json.dumps([str(sysctl_dir)]),
-           "NETWARDEN_SYSCTL_CONF": str(tmp_path / "sysctl.conf"), "NETWARDEN_LOCK_TIMEOUT": "0.3",
-           "NETWARDEN_CONFIG": str(tmp_path / "none.toml"), "NETWARDEN_SOCKET": str(tmp_path / "nw.sock")}
-    (tmp_path / "none.toml").write_text("")
+    proc, _ = fake_host(tmp_path, no_netwarden_env)
     (tmp_path / "state").mkdir()
-    for k, v in env.items():
-        no_netwarden_env.setenv(k, v)
     return tmp_path, proc
 
 

@@ -6,7 +6,7 @@ import re
 import socket
 
 from netwarden.platform.linux_types import ResolvConf
-from netwarden.platform.parse.lines import Line, bodies, join_lines, split_lines
+from netwarden.platform.parse.lines import Line, join_lines, split_lines
 
 MAXNS = 3  # glibc uses the first three nameservers
 MANAGERS = (  # (text in the header or symlink target, manager)
