@@ -188,15 +188,15 @@ def report_document(facts: Facts, findings: list[Finding], changes: list[Change]
     from netwarden.model import to_jsonable, worst
 
     overall = worst(f.severity for f in findings)
-    return displayable({
+    return {
         "schema": REPORT_SCHEMA, "netwarden": __version__, "status": overall.value, "exit_code": overall.exit_code,
-        "platform": {**to_jsonable(facts.platform), "description": facts.platform.describe()},
-        "facts": to_jsonable(facts),
+        "platform": displayable({**to_jsonable(facts.platform), "description": facts.platform.describe()}),
+        "facts": displayable(to_jsonable(facts)),
         "findings": [finding_document(f) for f in findings],
         "changes": [change_document(c) for c in changes],
-        "refused": [{**change_document(c), "reason": why} for c, why in refused],
-        "apply": outcome,
-    })
+        "refused": [{**change_document(c), "reason": displayable(why)} for c, why in refused],
+        "apply": displayable(outcome),
+    }
 
 
 def displayable(value):
@@ -204,16 +204,17 @@ def displayable(value):
     UTF-8 are lone surrogates, and os.listdir gives file names so), which a terminal or a strict
     JSON reader refuses; for showing, such a byte is written as \\xNN. Only the report is
     changed: what is written back to files comes from the changes themselves."""
-    if isinstance(value, str):
+    kind = type(value)  # not isinstance: this walks every fact of every report, and must be cheap
+    if kind is str:
         if value.isascii():
             return value
         try:
             return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
         except UnicodeEncodeError:  # a surrogate no byte made (a hand-edited bundle's "\\ud800")
             return value.encode("utf-8", "backslashreplace").decode()
-    if isinstance(value, dict):
+    if kind is dict:
         return {displayable(k): displayable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
+    if kind is list or kind is tuple:
         return [displayable(v) for v in value]
     return value
 
@@ -221,14 +222,14 @@ def displayable(value):
 def change_document(change: Change) -> dict:
     from netwarden.model import to_jsonable
 
-    return {**to_jsonable(change), "description": change.describe()}
+    return displayable({**to_jsonable(change), "description": change.describe()})
 
 
 def finding_document(finding: Finding) -> dict:
     """A finding as JSON, each change with its description (what reports and the daemon show)."""
     from netwarden.model import to_jsonable
 
-    return displayable({**to_jsonable(finding), "changes": [change_document(c) for c in finding.changes]})
+    return {**displayable(to_jsonable(finding)), "changes": [change_document(c) for c in finding.changes]}
 
 
 def revert(backend, journal: Journal, keep: frozenset[str] = frozenset()) -> tuple[list[dict], list[str]]:
