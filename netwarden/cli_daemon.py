@@ -21,7 +21,7 @@ def run_daemon(args) -> int:
     try:
         code = Daemon(settings, str(path)).run()
     except DaemonError as e:
-        raise Fail(EXIT_TEMPFAIL, str(e)) from None
+        raise Fail(e.exit_code, str(e)) from None  # 75, or 74 for an unusable state dir
     except UnsupportedPlatform as e:
         raise Fail(EXIT_UNKNOWN, str(e)) from None
     except PermissionError as e:

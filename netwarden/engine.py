@@ -168,12 +168,13 @@ def apply_and_verify(backend, settings: Settings, specs: list[CheckSpec]) -> tup
     return report_document(after_facts, after, [], outcome, refused), not refused
 
 
-def revert_all(backend, settings: Settings) -> tuple[list[dict], list[str]]:
-    """The whole of `--revert`, under the apply lock."""
+def revert_all(backend, settings: Settings, keep: frozenset[str] = frozenset()) -> tuple[list[dict], list[str]]:
+    """The whole of `--revert`, under the apply lock; targets in `keep` are left as they are (and
+    stay journaled)."""
     from netwarden.journal import ApplyLock, Journal
 
     with ApplyLock(settings.apply_lock, settings.lock_timeout):
-        return revert(backend, Journal(settings.state_dir))
+        return revert(backend, Journal(settings.state_dir), keep)
 
 
 REPORT_SCHEMA = 1
@@ -189,35 +190,56 @@ def report_document(facts: Facts, findings: list[Finding], changes: list[Change]
     overall = worst(f.severity for f in findings)
     return {
         "schema": REPORT_SCHEMA, "netwarden": __version__, "status": overall.value, "exit_code": overall.exit_code,
-        "platform": {**to_jsonable(facts.platform), "description": facts.platform.describe()},
-        "facts": to_jsonable(facts),
+        "platform": displayable({**to_jsonable(facts.platform), "description": facts.platform.describe()}),
+        "facts": displayable(to_jsonable(facts)),
         "findings": [finding_document(f) for f in findings],
         "changes": [change_document(c) for c in changes],
-        "refused": [{**change_document(c), "reason": why} for c, why in refused],
-        "apply": outcome,
+        "refused": [{**change_document(c), "reason": displayable(why)} for c, why in refused],
+        "apply": displayable(outcome),
     }
+
+
+def displayable(value):
+    """A document with every string valid Unicode: file text is read losslessly (bytes that are not
+    UTF-8 are lone surrogates, and os.listdir gives file names so), which a terminal or a strict
+    JSON reader refuses; for showing, such a byte is written as \\xNN. Only the report is
+    changed: what is written back to files comes from the changes themselves."""
+    kind = type(value)  # not isinstance: this walks every fact of every report, and must be cheap
+    if kind is str:
+        if value.isascii():
+            return value
+        try:
+            return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        except UnicodeEncodeError:  # a surrogate no byte made (a hand-edited bundle's "\\ud800")
+            return value.encode("utf-8", "backslashreplace").decode()
+    if kind is dict:
+        return {displayable(k): displayable(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [displayable(v) for v in value]
+    return value
 
 
 def change_document(change: Change) -> dict:
     from netwarden.model import to_jsonable
 
-    return {**to_jsonable(change), "description": change.describe()}
+    return displayable({**to_jsonable(change), "description": change.describe()})
 
 
 def finding_document(finding: Finding) -> dict:
     """A finding as JSON, each change with its description (what reports and the daemon show)."""
     from netwarden.model import to_jsonable
 
-    return {**to_jsonable(finding), "changes": [change_document(c) for c in finding.changes]}
+    return {**displayable(to_jsonable(finding)), "changes": [change_document(c) for c in finding.changes]}
 
 
-def revert(backend, journal: Journal) -> tuple[list[dict], list[str]]:
-    """Put every journaled original back, newest first. An entry leaves the journal only once its
-    original is in place, so a failed revert can simply be run again."""
+def revert(backend, journal: Journal, keep: frozenset[str] = frozenset()) -> tuple[list[dict], list[str]]:
+    """Put every journaled original back, newest first, but those of the targets in `keep`. An
+    entry leaves the journal only once its original is in place, so a failed revert can simply be
+    run again."""
     from netwarden.journal import JournalError
 
     restored, failures = [], []
-    for entry in reversed(list(journal.entries)):
+    for entry in reversed([e for e in journal.entries if e["target"] not in keep]):
         try:
             backend.restore(entry["kind"], entry["target"], entry["original"])
             journal.forget(entry["kind"], entry["target"])

@@ -28,12 +28,119 @@ def _others_can_write(st: os.stat_result) -> bool:
     return st.st_uid not in (0, os.geteuid()) or bool(others_can_write)
 
 
-def _open_safe_dir(directory: Path) -> int:
+def _open_safe_dir(directory: Path, private: bool = False) -> int:
+    if private:
+        return open_private_dir(directory)
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     if _others_can_write(os.fstat(fd)):
         os.close(fd)
         raise UnsafePath(errno.EPERM, "refusing to write in a directory other users can write to", str(directory))
     return fd
+
+
+# ---- netwarden's own state (journal, apply lock, history, findings, pid file) ----------------------
+# What root reads back from there it acts on (a journal's originals are written over system
+# files), so it is used only from a directory nobody else can write, nor rename away: stricter
+# than _open_safe_dir, a sticky directory such as /tmp is refused too (others may create names
+# in it). Windows has no POSIX owners or modes: there the folder's ACL decides (README).
+
+def _private_problem(st: os.stat_result) -> str | None:
+    if st.st_uid not in (0, os.geteuid()):
+        return f"it belongs to uid {st.st_uid}"
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return f"other users can write to it (mode {stat.S_IMODE(st.st_mode):04o})"
+    return None
+
+
+def _unsafe_ancestor(directory: Path) -> str | None:
+    """A directory on the way (as written, and as its symlinks resolve) from which someone else
+    could rename `directory` away, or a symlink on the way that someone else owns; or None."""
+    given = Path(os.path.abspath(directory))
+    for path in [*given.parents, *Path(os.path.realpath(directory)).parents]:
+        if _others_can_write(os.stat(path)):
+            return f"other users can write to {path}, which holds it"
+    for path in [given, *given.parents]:
+        st = os.lstat(path)
+        if stat.S_ISLNK(st.st_mode) and st.st_uid not in (0, os.geteuid()):
+            return f"{path} is a symlink that uid {st.st_uid} owns"
+    return None
+
+
+def open_private_dir(directory: Path, create: bool = False) -> int:
+    """A descriptor of `directory` (made 0700 first if `create`), which must belong to root or to
+    this user, and which no one else may write to or rename away; UnsafePath (an OSError: its
+    filename the directory, its strerror why) if it is not."""
+    if create:
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        why = _private_problem(os.fstat(fd)) or _unsafe_ancestor(Path(directory))
+    except OSError:
+        os.close(fd)
+        raise
+    if why:
+        os.close(fd)
+        raise UnsafePath(errno.EPERM, why, str(directory))
+    return fd
+
+
+def open_private_file(dir_fd: int, name: str, flags: int, directory: Path) -> int:
+    """`name` in a private directory (open_private_dir), never through a symlink, and only when it
+    is a regular file of this user's that no one else may write (UnsafePath otherwise)."""
+    try:
+        fd = os.open(name, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o600, dir_fd=dir_fd)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise UnsafePath(errno.ELOOP, "a symlink", str(Path(directory) / name)) from None
+        raise
+    st = os.fstat(fd)
+    why = ("not a regular file" if not stat.S_ISREG(st.st_mode) else f"it belongs to uid {st.st_uid}"
+           if st.st_uid != os.geteuid() else _private_problem(st))
+    if why:
+        os.close(fd)
+        raise UnsafePath(errno.EPERM, why, str(Path(directory) / name))
+    return fd
+
+
+def read_private(directory: Path, name: str) -> bytes | None:
+    """The bytes of netwarden's own state file `directory/name`, or None when it (or the directory)
+    does not exist. UnsafePath when the directory or the file is not netwarden's alone."""
+    if sys.platform == "win32":
+        try:
+            return (Path(directory) / name).read_bytes()
+        except FileNotFoundError:
+            return None
+    try:
+        dfd = open_private_dir(directory)
+    except FileNotFoundError:
+        return None
+    try:
+        fd = open_private_file(dfd, name, os.O_RDONLY, directory)
+    except FileNotFoundError:
+        return None
+    finally:
+        os.close(dfd)
+    with os.fdopen(fd, "rb") as f:
+        return f.read()
+
+
+def append_private(directory: Path, name: str, data: bytes) -> None:
+    """Append to netwarden's own state file `directory/name` (created 0600)."""
+    if sys.platform == "win32":
+        with open(Path(directory) / name, "ab") as f:
+            f.write(data)
+        return
+    dfd = open_private_dir(directory)
+    try:
+        fd = open_private_file(dfd, name, os.O_WRONLY | os.O_APPEND | os.O_CREAT, directory)
+    finally:
+        os.close(dfd)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
 
 
 @answers((str, type(None)))
@@ -106,11 +213,13 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def atomic_write(path: Path, data: bytes, mode: int = 0o644, uid: int | None = None, gid: int | None = None) -> None:
+def atomic_write(path: Path, data: bytes, mode: int = 0o644, uid: int | None = None, gid: int | None = None,
+                 private: bool = False) -> None:
+    """private: `path` is one of netwarden's own state files (open_private_dir's rule)."""
     path = Path(path)
     if sys.platform == "win32":
         return atomic_write_portable(path, data)
-    dfd = _open_safe_dir(path.parent)
+    dfd = _open_safe_dir(path.parent, private)
     tmp = _temp_name(path.name, os.getpid())
     try:
         try:

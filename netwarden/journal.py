@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from netwarden.fsutil import atomic_write
+from netwarden.fsutil import UnsafePath, atomic_write, open_private_dir, open_private_file, read_private
 from netwarden.jsontext import loads
 
 JOURNAL_FORMAT = 1
@@ -25,6 +25,26 @@ LOCK_OFFSET = 1 << 20  # Windows: the byte locked, away from the pid at 0 (a loc
 
 class JournalError(Exception):
     """A journal that cannot be read or written; nothing was changed."""
+
+
+def unsafe_state(e: UnsafePath) -> JournalError:
+    """The one line that says why netwarden will not use its state dir (or a file in it)."""
+    return JournalError(f"{e.filename}: {e.strerror}: netwarden uses its journal, lock and state files only in a "
+                        "directory that belongs to root (or to the user running it) and that no one else can "
+                        "write; nothing was done")
+
+
+def check_state_dir(state_dir: Path) -> None:
+    """Create the state dir (0700) if missing; JournalError unless it is netwarden's alone."""
+    if WINDOWS:  # no POSIX owners or modes: the folder's ACL decides (README)
+        Path(state_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
+        return
+    try:
+        os.close(open_private_dir(Path(state_dir), create=True))
+    except UnsafePath as e:
+        raise unsafe_state(e) from None
+    except OSError as e:
+        raise JournalError(f"{state_dir}: {e.strerror or e}; nothing was done") from None
 
 
 class LockBusy(Exception):
@@ -39,9 +59,12 @@ class Journal:
 
     def _load(self) -> list[dict]:
         try:
-            data = loads(self.path.read_bytes())
-        except FileNotFoundError:
-            return []
+            raw = read_private(self.state_dir, self.path.name)
+            if raw is None:
+                return []
+            data = loads(raw)
+        except UnsafePath as e:
+            raise unsafe_state(e) from None
         except (OSError, ValueError) as e:
             raise JournalError(f"{self.path}: unreadable journal ({e}); nothing was changed") from None
         if not isinstance(data, dict) or data.get("format") != JOURNAL_FORMAT or not isinstance(data.get("entries"), list):
@@ -56,7 +79,9 @@ class Journal:
         try:
             self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
             atomic_write(self.path, json.dumps({"format": JOURNAL_FORMAT, "entries": self.entries}, indent=1).encode(),
-                         mode=0o600)
+                         mode=0o600, private=True)
+        except UnsafePath as e:
+            raise unsafe_state(e) from None
         except OSError as e:
             raise JournalError(f"{self.path}: cannot write the journal: {e.strerror or e}") from None
 
@@ -99,11 +124,22 @@ def _malformed(entry) -> str | None:
             return f"{key} is not a string"
     if "original" not in entry:
         return "no original"
+    if entry["kind"] == "file" and not _absolute_path(entry["target"]):
+        return "a file target that is not an absolute path without '..'"
     if entry["state"] not in ("pending", "applied"):
         return f"state {entry['state'][:20]!r}"
     if not isinstance(entry.get("written"), (str, type(None))):
         return "written is not a string"
     return None
+
+
+def _absolute_path(target: str) -> bool:
+    """Where a file change may point: an absolute, normal path (a relative one would be taken from
+    whatever directory --revert runs in)."""
+    from pathlib import PurePath
+
+    path = PurePath(target)
+    return path.is_absolute() and ".." not in path.parts and "\0" not in target
 
 
 class ApplyLock:
@@ -115,12 +151,19 @@ class ApplyLock:
         self.fd = -1
 
     def __enter__(self) -> ApplyLock:
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         if WINDOWS:
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             return self._enter_windows()
         import fcntl  # POSIX only: Windows takes the branch above
 
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:  # someone who could make or hold the lock file could stop every apply
+            dfd = open_private_dir(self.path.parent, create=True)
+            try:
+                self.fd = open_private_file(dfd, self.path.name, os.O_RDWR | os.O_CREAT, self.path.parent)
+            finally:
+                os.close(dfd)
+        except UnsafePath as e:
+            raise unsafe_state(e) from None
         deadline = time.monotonic() + self.timeout
         while True:
             try:

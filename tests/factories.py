@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import subprocess
 import sys
@@ -94,6 +95,23 @@ def fake_proc(root: Path, **values: str) -> Path:
     return proc
 
 
+def fake_host(root: Path, monkeypatch=None, state: Path | None = None) -> tuple[Path, dict[str, str]]:
+    """A fake /proc under `root` (fake_proc) and the NETWARDEN_* that put every path netwarden reads
+    or writes there (its state dir `state`, else root/state), set in the test's environment when
+    `monkeypatch` is given: (proc, env)."""
+    proc = fake_proc(root)
+    sysctl_dir = root / "sysctl.d"
+    sysctl_dir.mkdir(exist_ok=True)
+    (root / "none.toml").write_text("")
+    env = {"NETWARDEN_PROC_DIR": str(proc), "NETWARDEN_STATE_DIR": str(state or root / "state"),
+           "NETWARDEN_SYSCTL_DIR": str(sysctl_dir), "NETWARDEN_SYSCTL_SEARCH_DIRS": json.dumps([str(sysctl_dir)]),
+           "NETWARDEN_SYSCTL_CONF": str(root / "sysctl.conf"), "NETWARDEN_LOCK_TIMEOUT": "0.3",
+           "NETWARDEN_CONFIG": str(root / "none.toml"), "NETWARDEN_SOCKET": str(root / "nw.sock")}
+    for key, value in env.items() if monkeypatch is not None else ():
+        monkeypatch.setenv(key, value)
+    return proc, env
+
+
 def settings_for(tmp: Path, proc: Path | None = None, **overrides) -> Settings:
     sysctl_dir = tmp / "sysctl.d"
     sysctl_dir.mkdir(exist_ok=True)
@@ -101,3 +119,19 @@ def settings_for(tmp: Path, proc: Path | None = None, **overrides) -> Settings:
                 sysctl_conf=tmp / "sysctl.conf", proc_dir=proc or Path("/proc"), lock_timeout=0.2)
     base.update(overrides)
     return Settings(**base)
+
+
+# Captured on this project's machine (iproute2 6.1, kernel 6.18), in a namespace, through a tun
+# with no carrier: `ip -4|-6 route save table main to exact DST dev nwtun0 metric 5` of
+# `DST dev nwtun0 proto static src ... mtu 1400 metric 5`; and two routes to one prefix (metrics 7, 8).
+DUMP_V4 = bytes.fromhex(
+    "24123145500000001800220076410d6bf301000002180000fe04fd011000000008000f00fe00000008000100c6130100080006"
+    "00050000000c000800080002007805000008000700c61309010800040002000000")
+DUMP_V6 = bytes.fromhex(
+    "24123145940000001800220076410d6bf60100000a400000fe0400011000000008000f00fe0000001400010020010db8000100"
+    "0000000000000000001400070020010db80000000000000000000000090c000800080002007805000008000600050000000800"
+    "04000200000024000c0000000000000000000000000000000000000000000000000000000000000000000500140000000000")
+DUMP_TWO = bytes.fromhex(
+    "241231453c0000001800220076410d6bf901000002180000fe03fd011000000008000f00fe00000008000100c6130200080006"
+    "000700000008000400020000003c0000001800220076410d6bf901000002180000fe03fd011000000008000f00fe0000000800"
+    "0100c613020008000600080000000800040002000000")

@@ -18,6 +18,8 @@ tls PORT CERT KEY     a TLS server on every address (IPv4 and IPv6), ALPN h2 and
 webhook PORT FILE     an HTTP server on 127.0.0.1 that appends each POSTed body to FILE.
 activate PATH ARGV..  what systemd socket activation does: listen on PATH, put the socket on fd 3,
                       set LISTEN_FDS/LISTEN_PID for this very process, then exec ARGV.
+glibc-resolv          /etc/resolv.conf as this glibc's res_ninit read it: JSON nscount, the IPv4
+                      nameservers, the search list (glibc x86_64's struct __res_state).
 """
 
 import asyncio
@@ -175,6 +177,27 @@ def webhook(port: int, path: str) -> None:
     server.serve_forever()
 
 
+def glibc_resolv() -> dict:
+    import ctypes
+    import ctypes.util
+
+    class SockaddrIn(ctypes.Structure):
+        _fields_ = [("family", ctypes.c_ushort), ("port", ctypes.c_ushort), ("addr", ctypes.c_ubyte * 4),
+                    ("zero", ctypes.c_ubyte * 8)]
+
+    class ResState(ctypes.Structure):  # resolv/bits/types/res_state.h, up to dnsrch; room for the rest
+        _fields_ = [("retrans", ctypes.c_int), ("retry", ctypes.c_int), ("options", ctypes.c_ulong),
+                    ("nscount", ctypes.c_int), ("nsaddr_list", SockaddrIn * 3), ("id", ctypes.c_ushort),
+                    ("dnsrch", ctypes.c_char_p * 7), ("rest", ctypes.c_ubyte * 4096)]
+
+    state = ResState()
+    if ctypes.CDLL(ctypes.util.find_library("resolv")).__res_ninit(ctypes.byref(state)) != 0:
+        raise SystemExit("res_ninit failed")
+    ipv4 = [socket.inet_ntoa(bytes(a.addr)) for a in state.nsaddr_list[:state.nscount] if a.family == socket.AF_INET]
+    search = [d.decode("utf-8", "surrogateescape") for d in state.dnsrch if d is not None]
+    return {"nscount": state.nscount, "ipv4": ipv4, "search": search}
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "serve":
         asyncio.run(serve(int(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else "0.0.0.0"))
@@ -203,3 +226,5 @@ if __name__ == "__main__":
         asyncio.run(tls_server(int(sys.argv[2]), sys.argv[3], sys.argv[4]))
     elif sys.argv[1] == "connect":
         print(json.dumps(connect(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))))
+    elif sys.argv[1] == "glibc-resolv":
+        print(json.dumps(glibc_resolv()))

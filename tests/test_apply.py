@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from factories import fake_proc
+from factories import fake_host
 
 from netwarden import cli
 from netwarden.journal import ApplyLock, Journal
@@ -21,17 +21,8 @@ ORIGINAL_DROPIN = b"# keep me\nnet.core.somaxconn = 4096\nnot a sysctl line\n"
 @pytest.fixture
 def host(tmp_path, no_netwarden_env):
     """A fake /proc with the 301-port range and netwarden's paths relocated into tmp_path."""
-    proc = fake_proc(tmp_path)
-    sysctl_dir = tmp_path / "sysctl.d"
-    sysctl_dir.mkdir()
-    env = {"NETWARDEN_PROC_DIR": str(proc), "NETWARDEN_STATE_DIR": str(tmp_path / "state"),
-           "NETWARDEN_SYSCTL_DIR": str(sysctl_dir), "NETWARDEN_SYSCTL_SEARCH_DIRS": json.dumps([str(sysctl_dir)]),
-           "NETWARDEN_SYSCTL_CONF": str(tmp_path / "sysctl.conf"), "NETWARDEN_LOCK_TIMEOUT": "0.3",
-           "NETWARDEN_CONFIG": str(tmp_path / "none.toml"), "NETWARDEN_SOCKET": str(tmp_path / "nw.sock")}
-    (tmp_path / "none.toml").write_text("")
-    for k, v in env.items():
-        no_netwarden_env.setenv(k, v)
-    return tmp_path, proc, sysctl_dir / "60-netwarden.conf"
+    proc, _ = fake_host(tmp_path, no_netwarden_env)
+    return tmp_path, proc, tmp_path / "sysctl.d" / "60-netwarden.conf"
 
 
 def nw(capsys, *args):

@@ -354,3 +354,75 @@ def test_a_host_without_netlink_is_not_a_dead_kernel_watcher(ns, tmp_path):
             run.proc.kill()
             run.proc.wait()
         run.log.close()
+
+
+def test_a_full_state_dir_is_logged_once_per_file_and_every_run_goes_on(ns, tmp_path):
+    """The state dir on a 64 KiB tmpfs, in a private mount namespace, filled after the first check:
+    writing findings.json and history.jsonl fails with ENOSPC at every run. That is said once per
+    file at ERR, not as a bug, and the runs still publish (status counts every event logged) and
+    write the metrics textfile, which lives elsewhere."""
+    from daemon_lab import DaemonRun
+
+    textfile = tmp_path / "metrics.prom"
+    d = DaemonRun(ns, tmp_path, f'metrics_textfile = "{textfile}"\n')
+    d.state.mkdir(mode=0o700)
+    filled, pid_file = tmp_path / "filled", tmp_path / "daemon.pid"
+    script = (f'mount -t tmpfs -o size=64k,mode=0700 tmpfs "{d.state}"\n'
+              f'"{sys.executable}" -m netwarden daemon & echo $! > "{pid_file}"\n'
+              f'while [ ! -e "{d.state}/findings.json" ]; do sleep 0.05; done\n'
+              f'dd if=/dev/zero of="{d.state}/filler" bs=4096 2>/dev/null; touch "{filled}"\n'
+              "wait\n")
+    log = open(tmp_path / "daemon.log", "a")
+    proc = ns.start("unshare", "--mount", "--propagation", "private", "sh", "-c", script, env=d.env, output=log)
+    deadline = time.monotonic() + 20
+    while not filled.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert filled.exists(), d.output()
+    try:
+        for value in ("60700 61000", "32768 60999", "61000 61100", "32768 60999", "60700 61000", "32768 60999"):
+            ns.sysctl(RANGE, value)  # six drift events, each one a check run that saves findings
+            time.sleep(0.8)
+        status = json.loads(ns.netwarden("status", "--json", env=d.env).stdout)
+    finally:
+        os.kill(int(pid_file.read_text()), signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0, d.output()
+        log.close()
+    output = d.output()
+    logged = output.count("netwarden_event=")
+    assert "a bug" not in output, output
+    assert output.count(f"cannot write {d.state}/findings.json: No space left on device") == 1, output
+    assert output.count(f"cannot write {d.state}/history.jsonl: No space left on device") == 1, output
+    assert status["status"]["events_total"] == logged >= 6, (status["status"], output)
+    assert "netwarden_drift_events_total" in textfile.read_text()
+
+
+KEEPALIVE = "net.ipv4.tcp_keepalive_time"
+
+
+@pytest.mark.parametrize("policy", ["enforce", "always"])
+def test_rollback_on_stop_puts_back_only_what_netwarden_still_owns(ns, daemon, policy):
+    """Someone else set the range after netwarden did (`contested` under enforce, `backed-off`
+    under always): SIGTERM leaves their value; the keepalive netwarden still owns is put back."""
+    original_keepalive = ns.sysctl(KEEPALIVE)
+    d = daemon(f'rollback_on_stop = true\nenforce_max_per_hour = 2\n[policy]\n"ports.range" = "{policy}"\n'
+               '"keepalive.idle" = "enforce"\n')
+    d.wait_event("enforced", KEEPALIVE)  # at start
+    assert ns.sysctl(KEEPALIVE) != original_keepalive
+    ns.sysctl(RANGE, "60700 61000")
+    d.wait_event("enforced", RANGE)
+    theirs = "contested" if policy == "enforce" else "backed-off"
+    for _ in range(4):  # the admin's own value, set again until netwarden stands back
+        ns.sysctl(RANGE, "50000 52000")
+        time.sleep(0.8)
+        if [e for e in d.events() if e["kind"] == theirs]:
+            break
+    d.wait_event(theirs, RANGE)
+    ns.sysctl(RANGE, "50000 52000")
+    time.sleep(0.5)
+    code, _ = d.stop()
+    assert code == 0, d.output()
+    assert ns.sysctl(RANGE).split() == ["50000", "52000"]  # the admin's value stays
+    assert ns.sysctl(KEEPALIVE) == original_keepalive  # netwarden's own change is undone
+    assert f"left as someone else set them ({RANGE})" in d.output() and "1 left" in d.output(), d.output()
+    entries = json.loads((d.state / "journal.json").read_text())["entries"]
+    assert [e["target"] for e in entries] == [RANGE]  # its original is kept for a later --revert

@@ -242,6 +242,63 @@ def test_route_into_a_dead_tunnel_swallows_a_target_until_removed(client_server,
     assert client.tool("dial", "198.18.5.2", "8080", "1")["outcome"] == "timeout"
 
 
+# Routes with attributes `ip route add DST dev DEV metric M` alone would lose: protocol, preferred
+# source, metrics (mtu, advmss, initcwnd, window, hoplimit), scope, IPv6 preference; none expires.
+STALE_ROUTES = [
+    ("-4", "198.19.1.0/24 dev nwtun0 proto static src 198.19.9.1 mtu 1400 metric 5"),
+    ("-4", "198.19.2.0/24 dev nwtun0 proto boot scope link metric 7 advmss 1300 initcwnd 10 window 65535"),
+    ("-4", "198.19.3.7 dev nwtun0 proto 99 metric 0"),
+    ("-6", "2001:db8:1::/64 dev nwtun0 proto static src 2001:db8::9 mtu 1400 metric 5"),
+    ("-6", "2001:db8:2::/64 dev nwtun0 metric 1024 pref high hoplimit 32"),
+]
+
+
+def dead_tunnel_with_routes(ns) -> None:
+    ns.run("ip", "tuntap", "add", "dev", "nwtun0", "mode", "tun")  # no process attached: no carrier
+    ns.run("ip", "link", "set", "nwtun0", "up")
+    ns.run("ip", "addr", "add", "198.19.9.1/32", "dev", "lo")
+    ns.run("ip", "addr", "add", "2001:db8::9/128", "dev", "lo", "nodad")
+    for family, route in STALE_ROUTES:
+        ns.run("ip", family, "route", "add", *route.split())
+
+
+def route_tables(ns) -> tuple[list, list]:
+    return tuple(json.loads(ns.run("ip", family, "-j", "-d", "route", "show").stdout) for family in ("-4", "-6"))
+
+
+@pytest.mark.parametrize("between", ["nothing", "the tunnel made again", "a journal written before routes were saved"])
+def test_revert_puts_deleted_routes_back_with_every_attribute(ns, nw_env, tmp_path, between):
+    dead_tunnel_with_routes(ns)
+    before = route_tables(ns)
+    env = configure(nw_env, tmp_path, "tunnels_remove_stale_routes = true\n")
+    r = ns.netwarden("--apply", "--json", "--only", "tunnels.stale", env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "198.19.1.0/24" not in ns.run("ip", "route", "show").stdout
+    assert "2001:db8:1::/64" not in ns.run("ip", "-6", "route", "show").stdout
+    journal = tmp_path / "state" / "journal.json"
+    entries = json.loads(journal.read_text())["entries"]
+    assert len(entries) == len(STALE_ROUTES) and all(e["original"].get("saved") for e in entries), entries
+    if between == "the tunnel made again":  # a new interface index: the routes go to the device by name
+        ns.run("ip", "link", "del", "nwtun0")
+        ns.run("ip", "tuntap", "add", "dev", "nwtun0", "mode", "tun")
+        ns.run("ip", "link", "set", "nwtun0", "up")
+        before = route_tables(ns)[0] + [r for r in before[0] if r.get("dev") == "nwtun0"], before[1]
+    if between == "a journal written before routes were saved":
+        for entry in entries:
+            del entry["original"]["saved"]
+        journal.write_text(json.dumps({"format": 1, "entries": entries}))
+    r = ns.netwarden("--revert", env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    after = route_tables(ns)
+    if between == "a journal written before routes were saved":  # `ip route add`: back, the basics only
+        assert {(r["dst"], r["dev"], r.get("metric", 0)) for r in after[0] + after[1] if r.get("dev") == "nwtun0"} >= {
+            ("198.19.1.0/24", "nwtun0", 5), ("2001:db8:1::/64", "nwtun0", 5)}
+        return
+    key = lambda r: json.dumps(r, sort_keys=True)  # noqa: E731 - the tables' order is the kernel's
+    assert sorted(map(key, after[0])) == sorted(map(key, before[0]))
+    assert sorted(map(key, after[1])) == sorted(map(key, before[1]))
+
+
 # ---- conntrack ----------------------------------------------------------------------------------
 
 def test_conntrack_reads_the_real_table_and_knows_a_namespace_cannot_raise_it(ns, nw_env):

@@ -2,10 +2,11 @@
 the journal makes --apply / --revert fail cleanly (exit 74, one line, nothing changed), the
 daemon's findings and history files are set aside with a word in the log."""
 
+import base64
 import json
 
 import pytest
-from factories import fake_proc
+from factories import DUMP_V4, fake_host
 
 from netwarden import cli
 from netwarden.daemon.drift import DriftEvent, History
@@ -42,6 +43,7 @@ BAD_JOURNALS = {
     "state unknown": json.dumps({"format": 1, "entries": [{**GOOD_ENTRY, "state": "halfway"}]}).encode(),
     "written a list": json.dumps({"format": 1, "entries": [{**GOOD_ENTRY, "written": [1]}]}).encode(),
 }
+ROUTE = {"route": {"family": 4, "dst": "198.19.1.0/24", "dev": "nwtun0", "gateway": None, "metric": 5}, "present": True}
 # Well-formed entries whose original its backend cannot use: that one revert fails, and says so.
 BAD_ORIGINALS = {
     "sysctl original an object": {**GOOD_ENTRY, "original": {"a": 1}},
@@ -54,6 +56,12 @@ BAD_ORIGINALS = {
     "route original empty": {**GOOD_ENTRY, "kind": "route-del", "target": "default dev tun0", "original": {}},
     "route of the wrong shape": {**GOOD_ENTRY, "kind": "route-del", "target": "r",
                                  "original": {"route": {"family": 4, "dst": ["x"], "dev": "tun0"}, "present": True}},
+    "route saved not base64": {**GOOD_ENTRY, "kind": "route-del", "target": "r", "original": {**ROUTE, "saved": "***"}},
+    "route saved a number": {**GOOD_ENTRY, "kind": "route-del", "target": "r", "original": {**ROUTE, "saved": 7}},
+    "route saved truncated": {**GOOD_ENTRY, "kind": "route-del", "target": "r",
+                              "original": {**ROUTE, "saved": base64.b64encode(DUMP_V4[:-3]).decode()}},
+    "route saved of another route": {**GOOD_ENTRY, "kind": "route-del", "target": "r", "original": {
+        **ROUTE, "route": {**ROUTE["route"], "dst": "198.19.7.0/24"}, "saved": base64.b64encode(DUMP_V4).decode()}},
     "unknown kind": {**GOOD_ENTRY, "kind": "netsh-from-the-future"},
     "huge target": {**GOOD_ENTRY, "target": "net." + "x" * 10**6},
     "target not a sysctl name": {**GOOD_ENTRY, "target": "../../etc/passwd"},
@@ -63,17 +71,8 @@ BAD_ORIGINALS = {
 
 @pytest.fixture
 def host(tmp_path, no_netwarden_env):
-    proc = fake_proc(tmp_path)
-    sysctl_dir = tmp_path / "sysctl.d"
-    sysctl_dir.mkdir()
-    env = {"NETWARDEN_PROC_DIR": str(proc), "NETWARDEN_STATE_DIR": str(tmp_path / "state"),
-           "NETWARDEN_SYSCTL_DIR": str(sysctl_dir), "NETWARDEN_SYSCTL_SEARCH_DIRS": json.dumps([str(sysctl_dir)]),
-           "NETWARDEN_SYSCTL_CONF": str(tmp_path / "sysctl.conf"), "NETWARDEN_LOCK_TIMEOUT": "0.3",
-           "NETWARDEN_CONFIG": str(tmp_path / "none.toml"), "NETWARDEN_SOCKET": str(tmp_path / "nw.sock")}
-    (tmp_path / "none.toml").write_text("")
+    proc, _ = fake_host(tmp_path, no_netwarden_env)
     (tmp_path / "state").mkdir()
-    for k, v in env.items():
-        no_netwarden_env.setenv(k, v)
     return tmp_path, proc
 
 
@@ -125,11 +124,41 @@ def test_a_damaged_findings_state_starts_afresh_and_says_so(tmp_path, name):
     assert History(tmp_path, limit=10).findings["ports.range"]["value"] == "x"
 
 
+def _event_line(subject: str) -> bytes:
+    return json.dumps(DriftEvent("file-changed", subject, None, None, "t", "m").to_json()).encode() + b"\n"
+
+
+@pytest.mark.parametrize("where", ["in the middle", "torn at the end"])
 @pytest.mark.parametrize("name", sorted(STATE_DAMAGE))
-def test_history_lines_that_are_not_events_are_dropped(tmp_path, name):
-    good = json.dumps(DriftEvent("file-changed", "/f", None, None, "t", "m").to_json()).encode()
-    (tmp_path / "history.jsonl").write_bytes(good + b"\n" + STATE_DAMAGE[name].replace(b"\n", b" ") + b"\n" + good + b"\n")
+def test_history_lines_that_are_not_events_are_dropped_once_and_lose_no_later_event(tmp_path, name, where):
+    """A crash mid-append leaves a torn last line (no newline): the next event must not be glued
+    onto it (and lost at the next start), nor the warning repeat at every start."""
+    damage = STATE_DAMAGE[name].replace(b"\n", b" ")
+    content = _event_line("/f") + damage + b"\n" + _event_line("/f")
+    if where == "torn at the end":
+        content = _event_line("/f") * 2 + damage
+    (tmp_path / "history.jsonl").write_bytes(content)
     history = History(tmp_path, limit=10)
     assert [e["subject"] for e in history.events] == ["/f", "/f"]
+    assert len(history.problems) == (1 if damage.strip() else 0), history.problems
     history.add(DriftEvent("file-changed", "/g", None, None, "t", "m"))
-    assert History(tmp_path, limit=10).events[-1]["subject"] == "/g"
+    again = History(tmp_path, limit=10)
+    assert [e["subject"] for e in again.events] == ["/f", "/f", "/g"]
+    assert again.problems == []  # said once: the file no longer holds the damage
+    if damage.strip():  # an empty line is harmless and stays
+        assert (tmp_path / "history.jsonl").read_bytes() == _event_line("/f") * 2 + _event_line("/g")
+
+
+def test_history_that_cannot_be_rewritten_still_starts_the_next_event_on_a_new_line(tmp_path, monkeypatch):
+    (tmp_path / "history.jsonl").write_bytes(_event_line("/f") + b'{"kind": "to')
+    import netwarden.daemon.drift as drift
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(drift, "atomic_write", full_disk)
+    history = History(tmp_path, limit=10)
+    assert "cannot rewrite" in history.problems[0] and "No space left" in history.problems[0]
+    history.add(DriftEvent("file-changed", "/g", None, None, "t", "m"))
+    monkeypatch.undo()
+    assert [e["subject"] for e in History(tmp_path, limit=10).events] == ["/f", "/g"]

@@ -47,10 +47,19 @@ def test_what_the_daemon_writes_status_reads_and_a_clean_stop_says_so(tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name != "status.json"]  # no temp file left
 
 
-def test_an_unwritable_state_dir_is_logged_not_raised(tmp_path):
+def test_an_unwritable_state_dir_is_logged_once_not_raised_and_again_once_it_works(tmp_path):
     logged = []
-    StatusFile(tmp_path / "missing", logged.append).publish({"status": STATUS, "findings": FINDINGS})
+    channel = StatusFile(tmp_path / "missing", logged.append)
+    for _ in range(3):  # every refresh fails the same way: said once
+        channel.publish({"status": STATUS, "findings": FINDINGS})
     assert len(logged) == 1 and "cannot write" in logged[0] and "status.json" in logged[0]
+    (tmp_path / "missing").mkdir(mode=0o700)
+    channel.refresh()
+    assert read_status(tmp_path / "missing" / "status.json") == (STATUS, FINDINGS)
+    (tmp_path / "missing" / "status.json").unlink()
+    (tmp_path / "missing").rmdir()
+    channel.refresh()  # failing again after it worked: said again
+    assert len(logged) == 2
 
 
 def test_a_file_nobody_keeps_current_is_no_daemon(tmp_path):

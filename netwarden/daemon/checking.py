@@ -83,7 +83,7 @@ class Checking:
         state = dict(self.history.findings)
         state.update({f.id: finding_state(f) for f in findings})
         if events or state != self.history.findings:
-            self.history.save_findings(state)
+            self.writes.attempt(str(self.history.state_path), lambda: self.history.save_findings(state))
 
     def _probe_targets(self) -> None:
         if self.settings.targets:
@@ -125,10 +125,7 @@ class Checking:
     def _write_textfile(self) -> None:
         if self.metrics is None:
             return
-        try:
-            self.metrics.write_textfile()
-        except OSError as e:
-            self.log_error(f"cannot write the metrics textfile: {e}")
+        self.writes.attempt(f"the metrics textfile {self.settings.metrics_textfile}", self.metrics.write_textfile)
 
     def _emit(self, event: DriftEvent) -> None:
         self.status.events_total += 1
@@ -136,10 +133,7 @@ class Checking:
             finding_event = event.kind in ("appeared", "changed", "cleared")
             self.metrics.drift.labels(event.subject if finding_event else event.kind).inc()
         self.log.event(event)
-        try:
-            self.history.add(event)
-        except OSError as e:
-            self.log_error(f"cannot write history: {e}")
+        self.writes.attempt(str(self.history.events_path), lambda: self.history.add(event))
         for notifier in self.notifiers:
             notifier.submit(event)
         if self.channel is not None:

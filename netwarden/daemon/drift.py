@@ -9,17 +9,14 @@ netwarden manages), `backed-off` (rate limit reached), `released`.
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 
-from netwarden.fsutil import atomic_write
+from netwarden.fsutil import append_private, atomic_write, read_private
 from netwarden.jsontext import loads
 from netwarden.model import Finding
-
-# Windows has neither flag (nor symlinks an unprivileged user can make there)
-OPEN_FLAGS = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
 @dataclass(frozen=True)
@@ -66,25 +63,26 @@ class History:
     restart neither forgets history nor re-announces what it already reported."""
 
     def __init__(self, state_dir: Path, limit: int):
+        self.state_dir = Path(state_dir)
         self.events_path = Path(state_dir) / "history.jsonl"
         self.state_path = Path(state_dir) / "findings.json"
         self.limit = limit
         self.problems: list[str] = []  # what was unusable in the state files (the daemon logs it)
+        self._torn = False  # the events file may end in a torn line: the next append starts a new one
         self.events: list[dict] = self._load_events()
         self.findings: dict[str, dict] = self._load_findings()
 
     def _load_events(self) -> list[dict]:
-        """The last `limit` events; lines that are not events (a torn last line after a crash, a
-        damaged file) are dropped and counted."""
+        """The last `limit` events. Lines that are not events (a torn last line after a crash mid-
+        append, a damaged file) are dropped, said once, and the file rewritten without them: an
+        event appended after a torn line would be glued onto it, and lost at the next start."""
         try:
-            lines = self.events_path.read_bytes().splitlines()
-        except FileNotFoundError:
-            return []
-        except OSError as e:
+            lines = (read_private(self.state_dir, self.events_path.name) or b"").split(b"\n")
+        except OSError as e:  # UnsafePath included: its events are not netwarden's
             self.problems.append(f"{self.events_path}: {e.strerror or e}; history starts empty")
             return []
         events, dropped = [], 0
-        for line in lines[-self.limit:]:
+        for line in filter(None, lines):
             try:
                 event = loads(line)
             except ValueError:
@@ -93,17 +91,30 @@ class History:
                 events.append(event)
             else:
                 dropped += 1
-        if dropped > 1 or (dropped and events):  # one torn last line is a crash, not news
-            self.problems.append(f"{self.events_path}: {dropped} lines are not events; dropped")
+        events = events[-self.limit:]
+        if dropped:
+            problem = f"{self.events_path}: {dropped} lines are not events (a torn last one: a crash mid-write); dropped"
+            try:
+                self._rewrite(events)
+            except OSError as e:
+                self._torn = True
+                problem += f" (cannot rewrite the file: {e.strerror or e}; the next event starts on a new line)"
+            self.problems.append(problem)
         return events
+
+    def _rewrite(self, events: list[dict]) -> None:
+        atomic_write(self.events_path, "".join(json.dumps(e) + "\n" for e in events).encode(), mode=0o600,
+                     private=True)
+        self._torn = False
 
     def _load_findings(self) -> dict[str, dict]:
         """The last finding state per check; anything else (damaged, hand-edited) means starting
         afresh: every finding is then judged as if seen for the first time."""
         try:
-            data = loads(self.state_path.read_bytes())
-        except FileNotFoundError:
-            return {}
+            raw = read_private(self.state_dir, self.state_path.name)
+            if raw is None:
+                return {}
+            data = loads(raw)
         except (OSError, ValueError) as e:
             data = e
         if isinstance(data, dict) and all(isinstance(k, str) and isinstance(v, dict) and isinstance(v.get("severity"), str)
@@ -114,17 +125,40 @@ class History:
 
     def add(self, event: DriftEvent) -> None:
         self.events.append(event.to_json())
-        line = json.dumps(event.to_json()) + "\n"
         if len(self.events) > self.limit:
             self.events = self.events[-self.limit:]
-            atomic_write(self.events_path, "".join(json.dumps(e) + "\n" for e in self.events).encode(), mode=0o600)
+            self._rewrite(self.events)
             return
-        fd = os.open(self.events_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | OPEN_FLAGS, 0o600)
-        try:
-            os.write(fd, line.encode())
-        finally:
-            os.close(fd)
+        line = ("\n" if self._torn else "") + json.dumps(event.to_json()) + "\n"
+        append_private(self.state_dir, self.events_path.name, line.encode())
+        self._torn = False
 
     def save_findings(self, findings: dict[str, dict]) -> None:
         self.findings = findings
-        atomic_write(self.state_path, json.dumps(findings).encode(), mode=0o600)
+        atomic_write(self.state_path, json.dumps(findings).encode(), mode=0o600, private=True)
+
+
+class StateWrites:
+    """The daemon's writes of its own files (findings.json, history.jsonl, status.json, the metrics
+    textfile). One that fails (a full or read-only disk) is not a bug and must not cost the rest of
+    the run: it is logged at ERR with the reason once per file, until that file is written again."""
+
+    def __init__(self, error: Callable[[str], None], notice: Callable[[str], None] | None = None) -> None:
+        self.error, self.notice = error, notice
+        self.failing: set[str] = set()
+
+    def attempt(self, what: str, write: Callable[[], object]) -> bool:
+        """write(), or the failure logged (once): whether it was written."""
+        try:
+            write()
+        except OSError as e:
+            if what not in self.failing:
+                self.failing.add(what)
+                self.error(f"cannot write {what}: {e.strerror or e}; the daemon goes on without it "
+                           "(said once, until it is written again)")
+            return False
+        if what in self.failing:
+            self.failing.discard(what)
+            if self.notice:
+                self.notice(f"{what} is written again")
+        return True

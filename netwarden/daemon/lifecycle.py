@@ -17,7 +17,7 @@ from netwarden.daemon.policy import Enforcer
 from netwarden.daemon.probing import TargetProbes
 from netwarden.daemon.waiting import Waits
 from netwarden.daemon.watch import FileWatcher, Trigger
-from netwarden.journal import JournalError, LockBusy
+from netwarden.journal import JournalError, LockBusy, check_state_dir
 from netwarden.platform.detect import backend_for
 from netwarden.platform.linux import ChangeFailed
 
@@ -25,7 +25,12 @@ SIGNALS = {"SIGTERM": "TERM", "SIGINT": "INT", "SIGHUP": "HUP", "SIGBREAK": "TER
 
 
 class DaemonError(Exception):
-    """The daemon cannot start; the message says why."""
+    """The daemon cannot start; the message says why, exit_code how the CLI exits (75: another
+    daemon holds what it needs; 74: its state dir is unusable)."""
+
+    def __init__(self, message: str, exit_code: int = 75):
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 class Lifecycle:
@@ -33,7 +38,10 @@ class Lifecycle:
 
     def run(self) -> int:
         state_dir = self.settings.state_dir
-        state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:  # before anything in it is read: the journal's originals are written over system files
+            check_state_dir(state_dir)
+        except JournalError as e:
+            raise DaemonError(str(e), exit_code=74) from None
         instance = self._single_instance(state_dir / "daemon.pid")
         self.supervisor.install()
         try:
@@ -56,6 +64,8 @@ class Lifecycle:
             holder = path.read_text(errors="replace").strip()[:32] or "?"
             raise DaemonError(f"another netwarden daemon (pid {holder}) is running with state dir "
                               f"{path.parent}") from None
+        except JournalError as e:  # a pid file that is not netwarden's own
+            raise DaemonError(str(e), exit_code=74) from None
 
     def _setup(self) -> None:
         warn = partial(self.log.write, WARNING)
@@ -116,7 +126,7 @@ class Lifecycle:
         if not self.host.control_socket:
             from netwarden.daemon.statusfile import StatusFile
 
-            channel = StatusFile(self.settings.state_dir, partial(self.log.write, WARNING))
+            channel = StatusFile(self.settings.state_dir, self.log_error)
             channel.open()
             return channel
         from netwarden.daemon.control import ControlServer
@@ -156,9 +166,23 @@ class Lifecycle:
         if getattr(self, "files", None):
             self.files.stop()
         if self.settings.rollback_on_stop and getattr(self, "backend", None):
-            try:
-                restored, failures = engine.revert_all(self.backend, self.settings)
-                self.log.write(NOTICE, f"rollback on stop: {len(restored)} restored, {len(failures)} failed")
-            except (JournalError, LockBusy, OSError) as e:
-                self.log_error(f"rollback on stop failed: {e}")
+            self._rollback()
         self.log.write(NOTICE, "netwarden daemon stopped")
+
+    def _rollback(self) -> None:
+        """rollback_on_stop: put back what netwarden still owns. A key someone else set since
+        (`contested`, or `backed_off` under policy `always`) keeps their value: restoring the
+        original over it would undo the admin's change."""
+        from netwarden.journal import Journal
+
+        theirs = frozenset(self.enforcer.contested) | frozenset(self.enforcer.backed_off)
+        try:
+            restored, failures = engine.revert_all(self.backend, self.settings, keep=theirs)
+            left = sorted({e["target"] for e in Journal(self.settings.state_dir).entries} & theirs)
+        except (JournalError, LockBusy, OSError) as e:
+            self.log_error(f"rollback on stop failed: {e}")
+            return
+        self.log.write(NOTICE, f"rollback on stop: {len(restored)} restored, {len(left)} left as someone else set them"
+                               + (f" ({', '.join(left)})" if left else "") + (f", {len(failures)} failed" if failures else ""))
+        for failure in failures:
+            self.log_error(f"rollback on stop: could not put back {failure}")

@@ -26,7 +26,7 @@ from netwarden import engine
 from netwarden.cli import EXIT_OK, EXIT_SOFTWARE
 from netwarden.config import ConfigError, Settings, load_settings
 from netwarden.daemon.checking import Checking
-from netwarden.daemon.drift import DriftEvent
+from netwarden.daemon.drift import DriftEvent, StateWrites
 from netwarden.daemon.enforce import poll_trigger
 from netwarden.daemon.host import host_for
 from netwarden.daemon.lifecycle import Lifecycle
@@ -89,6 +89,7 @@ class Daemon(Lifecycle, Checking):
         self.metrics = None
         self.exit_code = EXIT_OK
         self.supervisor = Supervisor(self.log_error, lambda: self.queue.put(Trigger("thread")))
+        self.writes = StateWrites(self.log_error, lambda message: self.log.write(NOTICE, message))
 
     def log_error(self, message: str) -> None:
         self.log.write(ERR, message)

@@ -26,8 +26,10 @@ class StatusFile:
     """The daemon's side: the control channel where there is no socket."""
 
     def __init__(self, state_dir: Path, log) -> None:
+        from netwarden.daemon.drift import StateWrites
+
         self.path = Path(state_dir) / NAME
-        self.log = log
+        self.writes = StateWrites(log)  # a failure said once (a full disk), not at every refresh
         self._last: dict | None = None
 
     def open(self) -> None:
@@ -55,10 +57,8 @@ class StatusFile:
         from netwarden.fsutil import atomic_write
 
         doc = {"format": FORMAT, "updated_at": time.time(), "stopped": stopped, **parts}
-        try:
-            atomic_write(self.path, json.dumps(doc, separators=(",", ":")).encode(), mode=0o644)
-        except OSError as e:
-            self.log(f"cannot write {self.path}: {e.strerror or e}")
+        self.writes.attempt(str(self.path), lambda: atomic_write(self.path, json.dumps(
+            doc, separators=(",", ":")).encode(), mode=0o644))
 
 
 def read_status(path: Path, now: float | None = None) -> tuple[dict, list]:

@@ -25,7 +25,7 @@ from netwarden.platform.darwin_plan import (SYSCTL, SYSCTL_PLIST, boot_assignmen
                                             valid_value)
 from netwarden.platform.linux import ChangeFailed, _malformed_original
 from netwarden.platform.parse.darwin import sysctl as sc
-from netwarden.platform.source import Source, answers
+from netwarden.platform.source import Source, answers, file_bytes
 
 SYSCTL_CONF = "/etc/sysctl.conf"
 TCP_SOCKETS = [NETSTAT, "-an", "-p", "tcp"]  # asked again for the second TIME_WAIT sample: a bundle answers in order
@@ -269,7 +269,7 @@ class DarwinBackend:
                     raise ChangeFailed(f"{change.target}: still in the table after route delete")
         elif change.kind == "file":
             try:  # root:wheel 0644, as launchd wants a LaunchDaemon
-                replace_file(Path(change.target), change.new.encode(), mode=0o644, uid=0, gid=0)
+                replace_file(Path(change.target), file_bytes(change.new), mode=0o644, uid=0, gid=0)
                 written = self.source.read(change.target)
             except OSError as e:
                 raise ChangeFailed(f"{change.target}: {e.strerror or e}") from None

@@ -24,6 +24,7 @@ from netwarden.config import Settings
 from netwarden.model import Change, Facts, Finding, Intent, Route, Unknown, to_jsonable
 from netwarden.platform.darwin_facts import BLACKHOLE, FIRST, KEEPALIVE, LAST, PORT_LIMITS
 from netwarden.platform.parse.netfs import is_ip_address
+from netwarden.platform.source import file_bytes
 
 LABEL = "com.netwarden.sysctl"
 SYSCTL_PLIST = f"/Library/LaunchDaemons/{LABEL}.plist"
@@ -63,7 +64,7 @@ def boot_assignments(text: str, path: str) -> dict[str, str] | Unknown:
     from xml.parsers.expat import ExpatError
 
     try:
-        job = plistlib.loads(text.encode())
+        job = plistlib.loads(file_bytes(text))
     except (ValueError, TypeError, OverflowError, ExpatError, RecursionError) as e:
         return Unknown(f"{path} is not a property list netwarden can read ({type(e).__name__})")
     args = job.get("ProgramArguments") if isinstance(job, dict) else None

@@ -15,7 +15,7 @@ from netwarden.platform.linux_types import BootSysctls, SockStat
 from netwarden.platform.parse.netfs import is_ip_address
 from netwarden.platform.parse.procfs import parse_port_range, parse_sockstat
 from netwarden.platform.parse.sysctl_conf import parse_sysctl_conf, same_value, valid_sysctl_key
-from netwarden.platform.source import NotRecorded, Source, answers, unknown_if_not_recorded
+from netwarden.platform.source import NotRecorded, Source, answers, file_bytes, unknown_if_not_recorded
 
 PORT_RANGE = "net.ipv4.ip_local_port_range"
 DISABLE_IPV6 = "net.ipv6.conf.all.disable_ipv6"
@@ -36,12 +36,13 @@ def _read_only_fs(path: str) -> bool:
     return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
 
 
-def _mode_or(path: str, default: int) -> int:
-    """The permission bits a rewritten file keeps: its own, or `default` for a new one."""
+def _kept_owner(path: str) -> tuple[int, int | None, int | None]:
+    """(mode, uid, gid) a rewritten file keeps: its own; 0644 and this user's for a new one."""
     try:
-        return os.stat(path, follow_symlinks=False).st_mode & 0o7777
+        st = os.stat(path, follow_symlinks=False)
     except FileNotFoundError:
-        return default
+        return 0o644, None, None
+    return st.st_mode & 0o7777, st.st_uid, st.st_gid
 
 
 class ChangeFailed(Exception):
@@ -76,13 +77,9 @@ def _malformed_original(kind: str, original) -> str | None:
         except (KeyError, TypeError, ValueError, AttributeError) as e:  # binascii.Error is a ValueError
             return f"not a file original: {type(e).__name__}"
     if kind == "route-del":
-        try:
-            route = Route(**original["route"])
-            ok = isinstance(original["present"], bool) and route.family in (4, 6) and all(
-                isinstance(v, str) for v in (route.dst, route.dev)) and isinstance(route.metric, int)
-        except (KeyError, TypeError):
-            ok = False
-        return None if ok else "not a route"
+        from netwarden.platform.linux_routes import malformed_original
+
+        return malformed_original(original)
     return f"unknown change kind {kind!r}"
 
 
@@ -272,24 +269,26 @@ class LinuxBackend:
         persistent = {c.target: c for c in sysctl_changes if c.kind == "sysctl" and c.persist}
         if not persistent:
             return None
+        from netwarden.platform.parse.lines import Line, join_lines, split_lines
+
         path = self.settings.dropin_path
         try:  # through the Source, so a replayed bundle plans against its own host's drop-in
-            lines = self.source.read(str(path)).splitlines()
+            lines = split_lines(self.source.read(str(path)))
         except FileNotFoundError:
             lines = []
         except OSError as e:
             raise ChangeFailed(f"{path}: {_explain(e)}") from None
         if not lines:
-            lines = [f"# Written by netwarden {__version__}. `netwarden --revert` puts back what was here before."]
+            lines = [Line(f"# Written by netwarden {__version__}. `netwarden --revert` puts back what was here before.")]
         for change in persistent.values():
             line = f"{change.target} = {change.new}"
-            found, _ = parse_sysctl_conf("\n".join(lines), str(path))
+            found, _ = parse_sysctl_conf(join_lines(lines), str(path))
             mine = [a.line for a in found if a.key == change.target]
-            if mine:
-                lines[mine[-1] - 1] = line
+            if mine:  # rewritten where it is, with its own line ending
+                lines[mine[-1] - 1] = lines[mine[-1] - 1]._replace(body=line)
             else:
-                lines += [f"# {change.check}", line]
-        content = "\n".join(lines) + "\n"
+                lines += [Line(f"# {change.check}"), Line(line)]
+        content = join_lines(lines)
         return Change(check=",".join(sorted({c.check for c in persistent.values()})), kind="file",
                       target=str(path), current=None, new=content,
                       summary=", ".join(f"{k} = {c.new}" for k, c in persistent.items()))
@@ -313,8 +312,12 @@ class LinuxBackend:
     def snapshot(self, change: Change) -> str | dict:
         """The current state of a change's target, in the form `restore` takes (journal-ready JSON)."""
         if change.kind == "route-del":
+            from netwarden.platform import linux_routes
+
             route = _route_of(change)
-            return {"route": route, "present": self._route_present(route)}
+            present = self._route_present(route)
+            saved = linux_routes.save(route) if present else None
+            return {"route": route, "present": present, **({"saved": saved} if saved else {})}
         if change.kind == "sysctl":
             value = self.read_sysctl(change.target)
             if isinstance(value, Unknown):
@@ -327,14 +330,16 @@ class LinuxBackend:
 
     def apply(self, change: Change) -> None:
         if change.kind == "route-del":
+            from netwarden.platform.linux_routes import ip_route
+
             route = _route_of(change)
             if self._route_present(route):
-                self._ip_route("del", route)
+                ip_route("del", route)
         elif change.kind == "sysctl":
             self.write_sysctl(change.target, change.new)
         elif change.kind == "file":
             try:
-                replace_file(Path(change.target), change.new.encode(), mode=_mode_or(change.target, 0o644))
+                replace_file(Path(change.target), file_bytes(change.new), *_kept_owner(change.target))
             except OSError as e:
                 raise ChangeFailed(f"{change.target}: {_explain(e)}") from None
             if self.source.read(change.target) != change.new:
@@ -351,8 +356,13 @@ class LinuxBackend:
         if problem:
             raise ChangeFailed(f"{target[:120]}: the journaled original is unusable ({problem}); it stays in the journal")
         if kind == "route-del":
+            from netwarden.platform import linux_routes
+
             if original["present"] and not self._route_present(original["route"]):
-                self._ip_route("add", original["route"])
+                if "saved" in original:  # exactly as it was: every attribute
+                    linux_routes.restore(original["route"], original["saved"])
+                else:
+                    linux_routes.ip_route("add", original["route"])
             return
         if kind == "sysctl":
             current = self.read_sysctl(target)
@@ -371,30 +381,6 @@ class LinuxBackend:
         if isinstance(table, Unknown):
             raise ChangeFailed(table.reason)
         return Route(**route) in table
-
-    def _ip_route(self, verb: str, route: dict) -> None:
-        """`ip route add|del` for one route, its parts validated before they reach argv."""
-        import ipaddress
-        import subprocess
-
-        dst, dev, gateway = route["dst"], route["dev"], route.get("gateway")
-        try:
-            if dst != "default":
-                ipaddress.ip_network(dst, strict=False)
-            if gateway and not is_ip_address(gateway):
-                raise ValueError(f"not an address: {gateway!r}")
-        except ValueError as e:
-            raise ChangeFailed(f"route {dst}: {e}") from None
-        if not valid_ifname(dev):
-            raise ChangeFailed(f"not an interface name: {dev!r}")
-        argv = ["ip", f"-{route['family']}", "route", verb, dst, "dev", dev, "metric", str(int(route["metric"]))]
-        argv += ["via", gateway] if gateway else []
-        try:
-            r = subprocess.run(argv, capture_output=True, text=True, timeout=10, stdin=subprocess.DEVNULL)
-        except (OSError, subprocess.TimeoutExpired) as e:
-            raise ChangeFailed(f"ip route {verb}: {e}") from None
-        if r.returncode != 0:
-            raise ChangeFailed(f"ip route {verb} {dst} dev {dev}: {r.stderr.strip()}")
 
     def write_sysctl(self, key: str, value: str) -> None:
         """Write /proc/sys and read back: `sysctl -w` exits 0 even when the kernel refuses."""

@@ -81,7 +81,7 @@ def _prefer_ipv4(check, intent: Intent, facts, settings):
 
 
 def _reorder_resolvers(check, intent: Intent, facts, settings):
-    from netwarden.platform.parse.resolv_conf import reordered
+    from netwarden.platform.parse.resolv_conf import reordered, servers_first
 
     resolv, live, dead = facts.resolv, intent.params["live"], intent.params["dead"]
     if not isinstance(resolv, ResolvConf):
@@ -92,7 +92,7 @@ def _reorder_resolvers(check, intent: Intent, facts, settings):
             return [], ["No nameserver answers and no dns_fallback is configured: nothing to reorder."]
         new = reordered(resolv.text, live, dead, fallback)
         return [Change(check, "file", resolv.path, None, new, summary=f"live nameservers first "
-                       f"({', '.join(live + fallback) or 'none'}), dead ones commented out")], []
+                       f"({', '.join(servers_first(live, dead, fallback)) or 'none'}), dead ones commented out")], []
     if resolv.manager == "systemd-resolved" and fallback:
         dropin = settings.resolved_conf_dir / RESOLVED_DROPIN
         text = ("# Written by netwarden (dns.resolvers). `netwarden --revert` removes it.\n"

@@ -93,6 +93,12 @@ def conform(value: Any, shape: Any) -> Any:
     return value
 
 
+def file_bytes(text: str) -> bytes:
+    """The bytes of file text as Source.read gives it (the inverse of its decoding): what a
+    rewritten file is written as."""
+    return text.encode("utf-8", "surrogateescape")
+
+
 CONSOLE = "console"  # Source.run(codepage=CONSOLE): this process's console code page (Windows)
 
 
@@ -137,7 +143,10 @@ class Source:
     system = sys.platform  # "linux", "darwin", "win32"
 
     def read(self, path: str) -> str:
-        with open(path, encoding="utf-8", errors="replace") as f:
+        """A file's text, losslessly: line endings as written, and bytes that are not UTF-8 as lone
+        surrogates (surrogateescape; a recording's JSON escapes them), so file_bytes gives back
+        its very bytes and a rewrite keeps the lines it does not change."""
+        with open(path, encoding="utf-8", errors="surrogateescape", newline="") as f:
             return f.read()
 
     def exists(self, path: str) -> bool:

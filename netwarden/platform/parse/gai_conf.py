@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from netwarden.platform.linux_types import GaiConf
+from netwarden.platform.parse.lines import Line, bodies, join_lines, split_lines
 from netwarden.platform.parse.rfc6724 import RFC3484_DEFAULT, V4_MAPPED
 
 BEGIN = "# BEGIN netwarden ipv6.preference"
@@ -30,7 +31,7 @@ def parse_gai_conf(text: str, path: str, exists: bool = True) -> GaiConf:
     """glibc's reading: `#` starts a comment anywhere; `precedence <ipv6 prefix> <int>` lines in
     order; malformed ones are ignored by glibc and reported here."""
     precedence, problems, block = [], [], False
-    for number, raw in enumerate(text.splitlines(), start=1):
+    for number, raw in enumerate(bodies(text), start=1):
         if raw.strip() == BEGIN:
             block = True
         words = raw.split("#", 1)[0].split()
@@ -50,20 +51,22 @@ def effective_table(gai: GaiConf) -> tuple[tuple[str, int], ...]:
 
 def with_ipv4_first(text: str) -> str:
     """The file with netwarden's block (replacing an earlier one) and every other active
-    precedence line commented out: glibc merges all of them into one table."""
+    precedence line commented out: glibc merges all of them into one table. Every other line is
+    kept as it is, its line ending included."""
     kept, inside = [], False
-    for line in text.splitlines():
-        stripped = line.strip()
+    for line in split_lines(text):
+        stripped = line.body.strip()
         if stripped == BEGIN:
             inside = True
         elif stripped == END and inside:
             inside = False
         elif not inside:
-            words = line.split("#", 1)[0].split()
-            kept.append(f"#{line}  # netwarden: replaced by the block below" if words[:1] == ["precedence"] else line)
-    while kept and not kept[-1].strip():
+            words = line.body.split("#", 1)[0].split()
+            replaced = words[:1] == ["precedence"]
+            kept.append(line._replace(body=f"#{line.body}  # netwarden: replaced by the block below") if replaced else line)
+    while kept and not kept[-1].body.strip(" \t"):  # blank lines before the block: one is enough
         kept.pop()
     block = [BEGIN, "# Prefer IPv4: a broken IPv6 path makes every connection wait for a timeout first.",
              "# `netwarden --revert` restores this file as it was."]
     block += [f"precedence {prefix:<15} {value}" for prefix, value in IPV4_FIRST] + [END]
-    return "\n".join(kept + ([""] if kept else []) + block) + "\n"
+    return join_lines(kept + [Line(body) for body in ([""] if kept else []) + block])

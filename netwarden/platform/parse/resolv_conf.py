@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import socket
 
 from netwarden.platform.linux_types import ResolvConf
+from netwarden.platform.parse.lines import Line, join_lines, split_lines
 
 MAXNS = 3  # glibc uses the first three nameservers
 MANAGERS = (  # (text in the header or symlink target, manager)
@@ -34,29 +36,90 @@ def _nameserver(word: str) -> str | None:
     return f"{ip}%{scope}" if scope else ip
 
 
+def _glibc_nameserver(line: Line) -> tuple[str | None, str]:
+    """(the address glibc 2.36 reads from a `nameserver` line, or None; its word as glibc sees
+    it). glibc takes the first word only (" ", "\\t" or "\\n" ends it, so an inline comment
+    after it is harmless) but not "\\r": on a CRLF line whose address is the last word, the
+    address ends in "\\r" and the line is ignored."""
+    rest = (line.body + line.end)[len("nameserver"):].lstrip(" \t")
+    word = re.split(r"[ \t\n]", rest, maxsplit=1)[0]
+    return _nameserver(word), word
+
+
+def _sortlist_stall(rest: str) -> str | None:
+    """Where glibc's sortlist loop (res_init.c, 2.36) stops advancing and so never returns (every
+    lookup of every program hangs), or None. `rest`: the line after `sortlist`, ending included.
+    An entry ends at a space, tab, `;`, a byte that is not ASCII or another blank (\\r, \\v,
+    \\f), or at `/` `&` (a mask follows, read only after an address inet_aton takes); the loop
+    skips only spaces and tabs, so it stalls on anything else that cannot start an entry."""
+    def at(i: int) -> str:
+        return rest[i] if i < len(rest) else "\0"
+
+    def ends_entry(c: str, mask: bool) -> bool:
+        return c in "\0;" or not c.isascii() or c in " \t\n\v\f\r" or (not mask and c in "/&")
+
+    cp = 0
+    while True:
+        while at(cp) in " \t":
+            cp += 1
+        if at(cp) in "\0\n;":
+            return None
+        start = cp
+        while not ends_entry(at(cp), mask=False):
+            cp += 1
+        if at(cp) in "/&" and _inet_aton(rest[start:cp]):
+            cp += 1
+            while not ends_entry(at(cp), mask=True):
+                cp += 1
+        if cp == start:
+            return at(cp)
+
+
+def _inet_aton(text: str) -> bool:
+    try:
+        socket.inet_aton(text)  # the C library's own: "10.1", hex and octal parts too
+    except (OSError, ValueError):
+        return False
+    return bool(text)
+
+
 def parse_resolv_conf(text: str, path: str, symlink_target: str | None = None) -> ResolvConf:
+    """As glibc's res_init reads it: a keyword counts only at the start of a line and followed by
+    a blank; `#`/`;` start a comment only as a line's first character."""
     nameservers, options, search, problems = [], [], [], []
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if not line or line[0] in "#;":
+    for number, line in enumerate(split_lines(text), start=1):
+        stripped = line.body.strip()
+        if not stripped or stripped[0] in "#;":
             continue
-        words = line.split()
-        keyword, args = words[0], words[1:]
         where = f"{path}:{number}"
-        if any(w.startswith(("#", ";")) for w in args):
-            problems.append(f"{where}: inline comment: glibc reads it as part of the value ({line[:80]!r})")
+        if line.body[:1].isspace():
+            problems.append(f"{where}: starts with a blank: glibc ignores the line ({stripped[:80]!r})")
+            continue
+        # glibc's words: split at spaces and tabs only, and a CRLF line's CR belongs to its last word
+        words = [w for w in re.split(r"[ \t]+", line.body + ("\r" if line.end == "\r\n" else "")) if w]
+        keyword, args = words[0], words[1:]
+        if keyword in ("search", "domain") and args and args[-1].endswith("\r"):
+            problems.append(f"{where}: a CRLF line: glibc reads the last domain with its CR ({args[-1][:80]!r})")
+        if keyword in ("search", "options") and any(w.startswith(("#", ";")) for w in args):
+            problems.append(f"{where}: inline comment: glibc has none, it reads it and the words after it as more "
+                            f"{'search domains' if keyword == 'search' else 'options'} ({stripped[:80]!r})")
         if keyword == "nameserver":
-            address = _nameserver(args[0]) if args else None
-            if address is None:
-                problems.append(f"{where}: not an IP address, ignored by glibc: {line[:80]!r}")
+            address, word = _glibc_nameserver(line)
+            if address is None and word.endswith("\r") and _nameserver(word[:-1]):
+                problems.append(f"{where}: a CRLF line: glibc reads the address with its CR and ignores the line")
+            elif address is None:
+                problems.append(f"{where}: not an IP address, ignored by glibc: {stripped[:80]!r}")
             elif len(nameservers) == MAXNS:
                 problems.append(f"{where}: glibc uses only the first {MAXNS} nameservers: {address} is never asked")
             else:
                 nameservers.append(address)
         elif keyword in ("search", "domain"):
-            search = args  # the last search/domain line wins
+            search = args if keyword == "search" else args[:1]  # the last one wins; `domain` takes one word
         elif keyword == "options":
             options += args
+        elif keyword == "sortlist" and (stall := _sortlist_stall((line.body + line.end)[len("sortlist"):])):
+            problems.append(f"{where}: glibc never finishes reading this sortlist line (it stalls at {stall!r}): "
+                            "every lookup of every program hangs")
         elif keyword not in ("sortlist", "lookup", "family"):
             problems.append(f"{where}: unknown keyword {keyword!r}, ignored")
     return ResolvConf(path=path, symlink_target=symlink_target, manager=manager_of(text, symlink_target),
@@ -64,21 +127,41 @@ def parse_resolv_conf(text: str, path: str, symlink_target: str | None = None) -
                       problems=tuple(problems), text=text)
 
 
+def servers_first(live: list[str], dead: list[str], fallback: list[str]) -> list[str]:
+    """The nameservers a rewrite makes active, in order, each once: the live ones, then the
+    fallbacks that did not answer as dead."""
+    return list(dict.fromkeys([*live, *(s for s in fallback if s not in dead)]))
+
+
 def reordered(text: str, live: list[str], dead: list[str], fallback: list[str]) -> str:
-    """The file with its nameserver lines rewritten: live servers first, then fallbacks not
-    already listed, then the dead ones (kept, commented, so the edit explains itself). Nameserver
-    lines that were neither asked nor are being moved (past the third, or not an address glibc
-    reads) stay as they were written, after the new ones: nothing the admin wrote is lost."""
-    lines = text.splitlines()
-    first = next((i for i, line in enumerate(lines) if line.split()[:1] == ["nameserver"]), len(lines))
-    rest = [line for line in lines if line.split()[:1] != ["nameserver"]]
-    servers = live + [s for s in fallback if s not in live and s not in dead]
+    """The file with its nameserver lines rewritten: servers_first() first, then the dead ones
+    (kept, commented, so the edit explains itself). A nameserver line that was not asked (it was
+    past the third) is kept, but commented with a note where it would now be among the first three:
+    a server nobody probed must not become one glibc asks. One glibc ignores (not an address, a
+    CRLF one) stays as written. Nothing the admin wrote is lost, and every line kept keeps its own
+    line ending."""
+    lines = split_lines(text)
+
+    def is_nameserver(line: Line) -> bool:  # glibc's MATCH: the keyword at the start, then a blank
+        return line.body.startswith(("nameserver ", "nameserver\t"))
+
+    servers = servers_first(live, dead, fallback)
+    dead = list(dict.fromkeys(s for s in dead if s not in servers))
     moved = set(servers) | set(dead)
-    kept = [line for line in lines if line.split()[:1] == ["nameserver"]
-            and _nameserver(line.split()[1] if len(line.split()) > 1 else "") not in moved]
-    block = [f"nameserver {s}" for s in servers[:MAXNS]]
-    block += [f"nameserver {s}  # netwarden: past the first {MAXNS}, glibc does not ask it" for s in servers[MAXNS:]]
-    block += kept
-    block += [f"# nameserver {s}  # netwarden: did not answer" for s in dead]
-    insert_at = sum(1 for line in lines[:first] if line.split()[:1] != ["nameserver"])
-    return "\n".join(rest[:insert_at] + block + rest[insert_at:]) + "\n"
+    block = [Line(f"nameserver {s}") for s in servers[:MAXNS]]
+    block += [Line(f"nameserver {s}  # netwarden: past the first {MAXNS}, glibc does not ask it") for s in servers[MAXNS:]]
+    active = min(len(servers), MAXNS)
+    for line in filter(is_nameserver, lines):
+        address, _ = _glibc_nameserver(line)
+        if address in moved:
+            continue
+        if address is not None and active < MAXNS:
+            block.append(line._replace(body=f"# {line.body}  # netwarden: not probed (it was past the first {MAXNS}), "
+                                            "so not made one glibc asks"))
+        else:
+            block.append(line)
+    block += [Line(f"# nameserver {s}  # netwarden: did not answer") for s in dead]
+    first = next((i for i, line in enumerate(lines) if is_nameserver(line)), len(lines))
+    rest = [line for line in lines if not is_nameserver(line)]
+    insert_at = sum(1 for line in lines[:first] if not is_nameserver(line))
+    return join_lines(rest[:insert_at] + block + rest[insert_at:])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from netwarden.platform.linux_types import SysctlAssignment
+from netwarden.platform.parse.lines import bodies
 
 _KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]{0,199}")
 
@@ -26,7 +27,7 @@ def normalize_key(key: str) -> str:
 def parse_sysctl_conf(text: str, path: str) -> tuple[list[SysctlAssignment], list[str]]:
     """The assignments of one file, in order, and a description of each line it could not read."""
     assignments, problems = [], []
-    for number, raw in enumerate(text.splitlines(), start=1):
+    for number, raw in enumerate(bodies(text), start=1):  # numbered as a rewrite numbers them
         line = raw.strip()
         if not line or line[0] in "#;":
             continue
