@@ -185,7 +185,7 @@ def test_metrics_over_http_and_textfile_match_the_findings(ns, daemon, tmp_path)
         assert got[("netwarden_up", ())] == 1
         assert got[("netwarden_finding", (("check", "ports.range"), ("severity", "critical")))] == 1
         assert got[("netwarden_finding", (("check", "ports.range"), ("severity", "ok")))] == 0
-        assert got[("netwarden_ephemeral_port_range_size", ())] == 300
+        assert got[("netwarden_ephemeral_port_range_size", ())] == 301
         assert got[("netwarden_drift_events_total", (("check", "ports.range"),))] >= 1
         assert got[("netwarden_check_duration_seconds_count", ())] >= 2
         assert ("netwarden_time_wait_sockets", ()) in got
