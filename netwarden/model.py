@@ -254,6 +254,7 @@ class Resolvers(NamedTuple):
     problems: tuple[str, ...] = ()  # lines the resolver ignores or misreads
     dangling: bool = False  # the configuration is a link to nothing: every lookup fails
     scoped: tuple[ScopedResolvers, ...] = ()
+    blocking: tuple[str, ...] = ()  # what makes every lookup fail or hang (a line the resolver never finishes)
 
 
 class PmtuProbing(NamedTuple):

@@ -185,3 +185,10 @@ def test_keepalive_is_advice_unless_enforced():
                                                             ("net.ipv4.tcp_retries2", "8")}
     assert round(retries_timeout(15), 1) == 924.6  # the kernel documentation's figure
     assert one(check_keepalive(keepalive_facts("200", "8"), S)).advice == ()
+
+
+def test_a_resolver_file_glibc_never_finishes_reading_is_critical():
+    """glibc 2.36 loops for ever on a sortlist line with an IPv6 prefix: every lookup of every
+    program hangs, as bad as no DNS at all."""
+    f = one(check_dns(resolv_facts("nameserver 10.0.0.1\nsortlist 2001:db8::/32\n", None), S))
+    assert f.severity is Severity.CRITICAL and "never finishes reading this sortlist line" in f.title

@@ -38,7 +38,7 @@ def check_dns(facts: Facts, settings: Settings) -> list[Finding]:
     observed = (f"{resolvers.source} ({resolvers.manager}): nameservers {', '.join(resolvers.nameservers) or 'none'}; "
                 f"timeout {timeout} s, attempts {resolvers.attempts}" + (", rotate" if resolvers.rotate else "")
                 + "".join(f"; {s.scope}: {', '.join(s.nameservers)}" for s in resolvers.scoped[:4]))
-    problems = [(Severity.WARNING, p) for p in resolvers.problems]
+    problems = [(Severity.CRITICAL, p) for p in resolvers.blocking] + [(Severity.WARNING, p) for p in resolvers.problems]
     if not resolvers.nameservers:
         problems.append((Severity.WARNING, "no usable nameserver: lookups go to the resolver's fallback (127.0.0.1 for glibc)"))
     probes = facts.dns

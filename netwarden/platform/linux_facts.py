@@ -183,7 +183,8 @@ def resolvers(facts: Facts, settings: Settings) -> Resolvers | Unknown:
         return resolv or Unknown("resolv.conf not collected")
     source = resolv.path + (f" -> {resolv.symlink_target}" if resolv.symlink_target else "")
     return Resolvers(source, resolv.manager, resolv.nameservers, resolv.option("timeout", 5),
-                     resolv.option("attempts", 2), "rotate" in resolv.options, resolv.problems, resolv.dangling)
+                     resolv.option("attempts", 2), "rotate" in resolv.options, resolv.problems, resolv.dangling,
+                     blocking=resolv.blocking)
 
 
 def pmtu(facts: Facts, settings: Settings) -> PmtuProbing | Unknown:

@@ -55,6 +55,7 @@ class ResolvConf(NamedTuple):
     search: tuple[str, ...] = ()
     problems: tuple[str, ...] = ()  # lines libc ignores or misreads
     text: str = ""
+    blocking: tuple[str, ...] = ()  # lines that make every lookup fail or hang
 
     def option(self, name: str, default: int) -> int:
         for opt in reversed(self.options):

@@ -86,7 +86,7 @@ def _inet_aton(text: str) -> bool:
 def parse_resolv_conf(text: str, path: str, symlink_target: str | None = None) -> ResolvConf:
     """As glibc's res_init reads it: a keyword counts only at the start of a line and followed by
     a blank; `#`/`;` start a comment only as a line's first character."""
-    nameservers, options, search, problems = [], [], [], []
+    nameservers, options, search, problems, blocking = [], [], [], [], []
     for number, line in enumerate(split_lines(text), start=1):
         stripped = line.body.strip()
         if not stripped or stripped[0] in "#;":
@@ -118,13 +118,13 @@ def parse_resolv_conf(text: str, path: str, symlink_target: str | None = None) -
         elif keyword == "options":
             options += args
         elif keyword == "sortlist" and (stall := _sortlist_stall((line.body + line.end)[len("sortlist"):])):
-            problems.append(f"{where}: glibc never finishes reading this sortlist line (it stalls at {stall!r}): "
+            blocking.append(f"{where}: glibc never finishes reading this sortlist line (it stalls at {stall!r}): "
                             "every lookup of every program hangs")
         elif keyword not in ("sortlist", "lookup", "family"):
             problems.append(f"{where}: unknown keyword {keyword!r}, ignored")
     return ResolvConf(path=path, symlink_target=symlink_target, manager=manager_of(text, symlink_target),
                       nameservers=tuple(nameservers), options=tuple(options), search=tuple(search),
-                      problems=tuple(problems), text=text)
+                      problems=tuple(problems), text=text, blocking=tuple(blocking))
 
 
 def servers_first(live: list[str], dead: list[str], fallback: list[str]) -> list[str]:
