@@ -24,6 +24,13 @@ def _servers(probes) -> tuple[list[str], list[str], list[tuple[str, float]]]:
     return live, dead, slowest
 
 
+def _title(problems: list[tuple[Severity, str]]) -> str:
+    """The one problem, or how many and the worst of them."""
+    if len(problems) == 1:
+        return problems[0][1]
+    return f"{len(problems)} resolver problems, the worst: " + max(problems, key=lambda p: p[0].rank)[1]
+
+
 def check_dns(facts: Facts, settings: Settings) -> list[Finding]:
     resolvers = facts.resolvers
     if not isinstance(resolvers, Resolvers):
@@ -44,12 +51,12 @@ def check_dns(facts: Facts, settings: Settings) -> list[Finding]:
     probes = facts.dns
     if isinstance(probes, Unknown):
         severity = worst(s for s, _ in problems) if problems else Severity.UNKNOWN
-        return [Finding("dns.resolvers", severity, "Resolver configuration has problems" if problems
+        return [Finding("dns.resolvers", severity, _title(problems) if problems
                         else "Resolvers could not be probed", observed=observed,
                         evidence=tuple([probes.reason] + [p for _, p in problems]), value=value)]
     if probes is None:  # no targets: the configuration is judged, the servers are not asked
         severity = worst(s for s, _ in problems)
-        title = "Resolver configuration has problems" if problems else "Resolver configuration reads well; nameservers not probed (no targets)"
+        title = _title(problems) if problems else "Resolver configuration reads well; nameservers not probed (no targets)"
         return [Finding("dns.resolvers", severity, title, observed=observed, evidence=tuple(p for _, p in problems),
                         advice=(no_targets_advice(facts),), value=value)]
     live, dead, slowest = _servers(probes)
@@ -71,9 +78,7 @@ def check_dns(facts: Facts, settings: Settings) -> list[Finding]:
         return [Finding("dns.resolvers", severity, "Every nameserver answers", observed=observed,
                         evidence=tuple(evidence), value=value)]
     intents = (Intent("reorder-resolvers", {"live": live, "dead": dead}),) if dead else ()
-    return [Finding("dns.resolvers", severity, problems[0][1] if len(problems) == 1 else
-                    f"{len(problems)} resolver problems, the worst: " + max(problems, key=lambda p: p[0].rank)[1],
-                    observed=observed, expected="every nameserver answering within "
+    return [Finding("dns.resolvers", severity, _title(problems), observed=observed, expected="every nameserver answering within "
                                                 f"{t.dns_slow_ms:.0f} ms, live ones first",
                     evidence=tuple(p for _, p in problems) + tuple(evidence), intents=intents, value=value)]
 
