@@ -50,6 +50,16 @@ class Fail(Exception):
         self.code = code
 
 
+def path_argument(text: str) -> str:
+    """The value of a PATH or DIR option. An empty one is refused: read as "not given" it would
+    turn `--replay ''` into a live run (with --apply, a change of this host)."""
+    if not text:
+        import argparse
+
+        raise argparse.ArgumentTypeError("an empty path (give a file or directory name)")
+    return text
+
+
 def build_parser():
     import argparse
 
@@ -76,14 +86,15 @@ def build_parser():
         description="Watch config files, sysctls and the kernel's links and routes; report drift to the journal "
                     "(and webhook / hook command); apply fixes for checks whose policy is enforce. Runs in the "
                     "foreground; SIGHUP reloads the configuration, SIGTERM stops.")
-    daemon.add_argument("--config", metavar="PATH", help="config file (also watched, and re-read on SIGHUP)")
+    daemon.add_argument("--config", metavar="PATH", type=path_argument,
+                        help="config file (also watched, and re-read on SIGHUP)")
     release = commands.add_parser(
         "release", help="let the running daemon enforce KEY again after it stood back (root)",
         description="The daemon stops enforcing a key when someone else changes it, or when it rewrote it too "
                     "often; this hands the key back to it (root). A key no check uses is a usage error (64).")
     release.add_argument("keys", nargs="+", metavar="KEY", help="a sysctl name, e.g. net.ipv4.ip_local_port_range")
-    release.add_argument("--config", metavar="PATH", help="config file (for socket_path)")
-    release.add_argument("--socket", metavar="PATH", help="the daemon's control socket")
+    release.add_argument("--config", metavar="PATH", type=path_argument, help="config file (for socket_path)")
+    release.add_argument("--socket", metavar="PATH", type=path_argument, help="the daemon's control socket")
     status = commands.add_parser(
         "status", help="what the running daemon sees (exit code: its worst finding; 3 when no daemon runs)",
         description="Ask the running daemon over its control socket (on Windows, which has none: read status.json in "
@@ -95,8 +106,8 @@ def build_parser():
     for p in (status, events):
         p.add_argument("--json", action="store_true",
                        help="JSON instead of text (events, and status --follow: one object per line)")
-        p.add_argument("--config", metavar="PATH", help="config file (for socket_path)")
-        p.add_argument("--socket", metavar="PATH", help="the daemon's control socket "
+        p.add_argument("--config", metavar="PATH", type=path_argument, help="config file (for socket_path)")
+        p.add_argument("--socket", metavar="PATH", type=path_argument, help="the daemon's control socket "
                                                         "(default $NETWARDEN_SOCKET, else socket_path, else /run/netwarden/netwarden.sock; "
                                                         "macOS /var/run/netwarden/netwarden.sock)")
     status.add_argument("--follow", action="store_true",
@@ -124,10 +135,12 @@ def add_probe_parser(commands) -> None:
                                                          "against, e.g. 30,120,350 (opt-in: it takes that long)")
     probe.add_argument("--timeout", metavar="S", help="seconds a connect, handshake or transfer may take "
                                                       "(default: probe_timeout, 3)")
-    probe.add_argument("--config", metavar="PATH", help="config file (thresholds, probe_timeout, resolv_conf)")
+    probe.add_argument("--config", metavar="PATH", type=path_argument,
+                       help="config file (thresholds, probe_timeout, resolv_conf)")
     bundle = probe.add_mutually_exclusive_group()
-    bundle.add_argument("--record", metavar="DIR", help="also save every answer as a support bundle in DIR")
-    bundle.add_argument("--replay", metavar="DIR", help="show a recorded probe again (target and options from it)")
+    bundle.add_argument("--record", metavar="DIR", type=path_argument,
+                        help="also save every answer as a support bundle in DIR")
+    bundle.add_argument("--replay", metavar="DIR", type=path_argument, help="show a recorded probe again (target and options from it)")
 
 
 def parser_for(argv: list[str]):
@@ -179,11 +192,12 @@ def add_check_arguments(p) -> None:
                       help="put back every original value and file netwarden changed (root)")
     p.add_argument("--only", nargs="+", metavar="ID", help="run only these checks")
     p.add_argument("--skip", nargs="+", metavar="ID", help="do not run these checks")
-    p.add_argument("--config", metavar="PATH",
+    p.add_argument("--config", metavar="PATH", type=path_argument,
                    help="config file (default $NETWARDEN_CONFIG, else /etc/netwarden/netwarden.toml if present)")
     bundle = p.add_mutually_exclusive_group()
-    bundle.add_argument("--record", metavar="DIR", help="also save everything read as a support bundle in DIR")
-    bundle.add_argument("--replay", metavar="DIR",
+    bundle.add_argument("--record", metavar="DIR", type=path_argument,
+                        help="also save everything read as a support bundle in DIR")
+    bundle.add_argument("--replay", metavar="DIR", type=path_argument,
                         help="analyse a support bundle instead of this machine, with the settings it was recorded "
                              "with (not --config, nor NETWARDEN_* variables)")
 

@@ -18,16 +18,16 @@ def run_check(args) -> int:
     from netwarden.platform.detect import UnsupportedPlatform, backend_for
     from netwarden.platform.source import RecordingSource, Source
 
-    if args.record and (args.apply or args.revert):
+    if args.record is not None and (args.apply or args.revert):
         raise Fail(EXIT_USAGE, "--record is read-only: it cannot be combined with --apply or --revert")
     both = sorted(set(args.only or ()) & set(args.skip or ()))
     if both:
         raise Fail(EXIT_USAGE, f"--only and --skip both name {', '.join(both)}")
-    if args.replay:
+    if args.replay is not None:
         source, settings = _replay_source(args)
     else:
         settings = settings_or_fail(args)
-        source = RecordingSource() if args.record else Source()
+        source = RecordingSource() if args.record is not None else Source()
     try:
         backend = backend_for(source, settings)
         specs = engine.select_checks(settings, args.only, args.skip, backend.platform.system)
@@ -43,7 +43,7 @@ def run_check(args) -> int:
     facts = engine.collect(backend, specs)
     findings = engine.analyze(facts, settings, specs, backend)
     changes, refused = engine.plan(findings, backend)
-    if args.record:
+    if args.record is not None:
         try:
             source.save(Path(args.record), sys.argv, settings)
         except OSError as e:
@@ -62,7 +62,7 @@ def _replay_source(args):
 
     if getattr(args, "apply", False) or getattr(args, "revert", False):
         raise Fail(EXIT_USAGE, "--replay analyses a bundle: it cannot --apply or --revert")
-    if args.config:
+    if args.config is not None:
         raise Fail(EXIT_USAGE, "--replay uses the settings recorded in the bundle, not --config "
                                "(to judge it otherwise, edit `settings` in its meta.json)")
     try:

@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from factories import clean_env
+from factories import assert_one_line_error, clean_env
 
 from netwarden.cli import build_parser, parse, parser_for
 
@@ -59,3 +59,47 @@ def test_only_and_skip_naming_the_same_check_is_a_usage_error(capsys, no_netward
     no_netwarden_env.setenv("NETWARDEN_CONFIG", "")
     err = usage_error(capsys, ["check", "--only", *only, "--skip", *skip])
     assert "--only and --skip both name" in err and (set(only) & set(skip)).pop() in err
+
+
+def path_options() -> list[tuple[str, str]]:
+    """(command, option) for every option of every command that takes a PATH or a DIR."""
+    return [(name, action.option_strings[-1]) for name, command in sorted(build_parser().commands.items())
+            for action in command._actions if action.metavar in ("PATH", "DIR")]
+
+
+def test_every_path_option_is_found():
+    found = set(path_options())
+    assert {("check", "--replay"), ("check", "--record"), ("check", "--config"), ("probe", "--replay"),
+            ("probe", "--record"), ("status", "--socket"), ("release", "--socket"), ("daemon", "--config"),
+            ("events", "--config")} <= found, found
+
+
+@pytest.mark.parametrize("command, option", path_options())
+def test_an_empty_path_is_a_usage_error_not_an_option_left_out(capsys, command, option):
+    """'' read as "not given" made `--replay '' --apply` a live apply, `--config ''` the default file."""
+    err = usage_error(capsys, [command, option, ""])
+    assert f"argument {option}" in err and "an empty path" in err, err
+
+
+@pytest.mark.parametrize("argv", [
+    ["check", "--replay", "", "--apply", "--only", "ports.range"],
+    ["--replay", "", "--apply", "--only", "ports.range"],  # `netwarden [options]` is check
+    ["check", "--record", "", "--revert"],
+    ["probe", "127.0.0.1:9", "--replay", ""],
+    ["probe", "127.0.0.1:9", "--record", ""],
+])
+def test_an_empty_bundle_directory_touches_nothing(tmp_path, argv):
+    """Had '' been taken for "not given", these would have widened the port range, reverted, or
+    probed: here in a fake /proc and an empty state dir, which must stay as they were."""
+    from factories import fake_proc, run_cli
+
+    proc = fake_proc(tmp_path)
+    before = (proc / "sys/net/ipv4/ip_local_port_range").read_text()
+    r = run_cli(*argv, env={"NETWARDEN_CONFIG": "", "NETWARDEN_PROC_DIR": str(proc),
+                            "NETWARDEN_STATE_DIR": str(tmp_path / "state"),
+                            "NETWARDEN_SYSCTL_DIR": str(tmp_path), "NETWARDEN_SYSCTL_SEARCH_DIRS": "[]",
+                            "NETWARDEN_SOCKET": str(tmp_path / "sock"), "NETWARDEN_GAI_CONF": str(tmp_path / "gai"),
+                            "NETWARDEN_RESOLV_CONF": str(tmp_path / "resolv")})
+    assert_one_line_error(r, 64, "an empty path")
+    assert r.stdout == "" and (proc / "sys/net/ipv4/ip_local_port_range").read_text() == before
+    assert not (tmp_path / "state").exists()
