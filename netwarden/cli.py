@@ -30,7 +30,7 @@ EPILOG = """\
 exit codes: 0 ok, 1 warning, 2 critical, 3 unknown (the worst finding; after --apply, the worst
 finding left), 64 usage error, 65 unreadable support bundle, 70 internal error (daemon: one of its
 threads died, so it exits to be restarted), 74 a change or revert failed (this run's changes were
-put back), 75 another apply holds the lock (daemon: another daemon runs, or metrics_address is taken; status/events/release: the
+put back), or --record could not write its bundle (a full disk), 75 another apply holds the lock (daemon: another daemon runs, or metrics_address is taken; status/events/release: the
 daemon has too many clients), 77 needs root (status/events: membership of the socket's group), 78
 bad configuration. status, events and release exit 3 when no netwarden daemon answers (nothing
 listens, something else does, or no answer in time: 10 s; release, which waits for the daemon's
@@ -125,7 +125,8 @@ def add_probe_parser(commands) -> None:
         description="Resolve, connect, TLS (a classic and a large ClientHello), path MTU, idle survival (--idle) and "
                     "ephemeral ports towards one endpoint; a verdict per phase and the findings. Sends nothing but to "
                     "the target and this host's resolvers. Exit code: the worst verdict (0 ok, 1 warning, "
-                    "2 critical, 3 unknown), 64 usage error, 65 unreadable bundle, 78 bad configuration.",
+                    "2 critical, 3 unknown), 64 usage error, 65 unreadable bundle, 74 the --record bundle could not "
+                    "be written (a full disk), 78 bad configuration.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     probe.add_argument("target", nargs="?", metavar="HOST:PORT",
                        help="api.example.com:443, 198.18.0.2:443 or [2001:db8::2]:443")
@@ -133,13 +134,14 @@ def add_probe_parser(commands) -> None:
     probe.add_argument("--all", action="store_true", help="connect to every address, not the first of each family")
     probe.add_argument("--idle", metavar="S,S,...", help="idle times in seconds to test pooled connections "
                                                          "against, e.g. 30,120,350 (opt-in: it takes that long)")
-    probe.add_argument("--timeout", metavar="S", help="seconds a connect, handshake or transfer may take "
-                                                      "(default: probe_timeout, 3)")
+    probe.add_argument("--timeout", metavar="S", help="seconds a connect, handshake or transfer may take, 0.1 to "
+                                                      "120 (default: probe_timeout, 3, brought into that range)")
     probe.add_argument("--config", metavar="PATH", type=path_argument,
                        help="config file (thresholds, probe_timeout, resolv_conf)")
     bundle = probe.add_mutually_exclusive_group()
     bundle.add_argument("--record", metavar="DIR", type=path_argument,
-                        help="also save every answer as a support bundle in DIR")
+                        help="also save every answer as a support bundle in DIR (new or empty, in a directory "
+                             "that exists: checked before the probe)")
     bundle.add_argument("--replay", metavar="DIR", type=path_argument, help="show a recorded probe again (target and options from it)")
 
 
@@ -196,7 +198,8 @@ def add_check_arguments(p) -> None:
                    help="config file (default $NETWARDEN_CONFIG, else /etc/netwarden/netwarden.toml if present)")
     bundle = p.add_mutually_exclusive_group()
     bundle.add_argument("--record", metavar="DIR", type=path_argument,
-                        help="also save everything read as a support bundle in DIR")
+                        help="also save everything read as a support bundle in DIR (new or empty, in a directory "
+                             "that exists: checked before the check runs)")
     bundle.add_argument("--replay", metavar="DIR", type=path_argument,
                         help="analyse a support bundle instead of this machine, with the settings it was recorded "
                              "with (not --config, nor NETWARDEN_* variables)")

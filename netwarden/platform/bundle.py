@@ -60,9 +60,28 @@ class Bundle(NamedTuple):
     meta: dict
 
 
+def unusable_destination(directory: Path) -> str | None:
+    """Why a bundle cannot be written to `directory` (checked before the work it records), or
+    None: it must not exist or be an empty directory, and its parent must be a directory this
+    user may write to (netwarden creates no parents: a typo must not become a tree)."""
+    try:
+        if directory.is_dir():
+            if any(directory.iterdir()):
+                return "is not empty (a bundle needs a new or empty directory)"
+            return None if os.access(directory, os.W_OK | os.X_OK) else "is not writable"
+        if os.path.lexists(directory):
+            return "exists and is not a directory"
+        parent = directory.absolute().parent
+        if not parent.is_dir():
+            return f"{parent} does not exist (netwarden creates only DIR itself)"
+        return None if os.access(parent, os.W_OK | os.X_OK) else f"cannot be created: {parent} is not writable"
+    except OSError as e:  # a name too long, a directory that cannot be listed
+        return e.strerror or str(e)
+
+
 def write(directory: Path, entries: list[dict], system: str, argv: list[str], settings) -> None:
     """The bundle in `directory`, which must not exist or be empty; it is made private (0700)."""
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    directory.mkdir(mode=0o700, exist_ok=True)
     if any(directory.iterdir()):
         raise FileExistsError(errno.EEXIST, f"{directory} is not empty")
     meta = {"format": BUNDLE_FORMAT, "netwarden": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
