@@ -53,7 +53,14 @@ FILE_CLASSES = {
     "meta null": lambda d: make(d, meta=b"null"),
     "another format": lambda d: make(d, meta={**META, "format": 2}),
     "format as text": lambda d: make(d, meta={**META, "format": "1"}),
+    "format true": lambda d: make(d, meta={**META, "format": True}),  # True == 1 in Python
+    "format 1.0": lambda d: make(d, meta={**META, "format": 1.0}),
+    "format 1 in a list": lambda d: make(d, meta={**META, "format": [1]}),
     "no format": lambda d: make(d, meta={"system": "linux"}),
+    "a system with no backend": lambda d: make(d, meta={**META, "system": "plan9"}),
+    "a system in other case": lambda d: make(d, meta={**META, "system": "Linux"}),
+    "an empty system": lambda d: make(d, meta={**META, "system": ""}),
+    "a system of 100 KB": lambda d: make(d, meta={**META, "system": "linux" * 20000}),
     "no system": lambda d: make(d, meta={"format": 1}),
     "system not a string": lambda d: make(d, meta={**META, "system": ["linux"]}),
     "entries an object": lambda d: make(d, entries={"op": "read", "key": "/proc/version", "result": "Linux"}),
@@ -71,6 +78,19 @@ FILE_CLASSES = {
     "settings with NaN": lambda d: make(d, meta=json.dumps({**META, "settings": {"probe_timeout": float("nan")}}).encode()),
     "settings with a number too large for a float": lambda d: make(d, meta=b'{"format": 1, "system": "linux", '
                                                                       b'"settings": {"probe_timeout": 1e999}}'),
+    "settings with an unknown policy id": lambda d: make(d, meta={**META, "settings": {"policy": {"ports.nope": "enforce"}}}),
+    "settings with a policy of another word": lambda d: make(d, meta={**META, "settings": {
+        "policy": {"ports.range": "sometimes"}}}),
+    "settings with a quoted number": lambda d: make(d, meta={**META, "settings": {"probe_timeout": "3"}}),
+    "settings with a quoted threshold": lambda d: make(d, meta={**META, "settings": {
+        "thresholds": {"dns_slow_ms": "500"}}}),
+    "settings with a boolean for a number": lambda d: make(d, meta={**META, "settings": {"middlebox_idle_budget": True}}),
+    "settings with a number for a boolean": lambda d: make(d, meta={**META, "settings": {
+        "tunnels_remove_stale_routes": 1}}),
+    "settings with a word for a boolean": lambda d: make(d, meta={**META, "settings": {
+        "tunnels_remove_stale_routes": "yes"}}),
+    "settings nested too deep": lambda d: make(d, meta=b'{"format": 1, "system": "linux", "settings": {"policy": '
+                                                       + b'{"a": ' * 5000 + b"1" + b"}" * 5001 + b"}"),
     "settings with a 5000-digit number": lambda d: make(d, meta=b'{"format": 1, "system": "linux", '
                                                                  b'"settings": {"middlebox_idle_budget": 1' + b"0" * 5000 + b"}}"),
 }

@@ -30,6 +30,7 @@ from netwarden.jsontext import loads
 from netwarden.model import to_jsonable
 
 BUNDLE_FORMAT = 1
+SYSTEMS = ("linux", "darwin", "win32")  # sys.platform where netwarden records; each has a backend
 MAX_FILE_BYTES = 256 << 20  # a host with a full BGP table has a ~150 MB /proc/net/route
 # The settings a bundle carries: what decides which files are read, what is probed, and how the
 # facts are judged. tests/test_bundle.py makes every new Settings field land in one of the two lists.
@@ -95,10 +96,11 @@ def read(directory: Path) -> Bundle:
     meta = _load(directory, "meta.json")
     if not isinstance(meta, dict):
         raise BundleError(directory, f"meta.json holds {_kind(meta)}, not an object: not a netwarden support bundle")
-    if meta.get("format") != BUNDLE_FORMAT:
+    if type(meta.get("format")) is not int or meta["format"] != BUNDLE_FORMAT:  # not true, nor 1.0: both == 1
         raise BundleError(directory, f"bundle format {str(meta.get('format'))[:40]!r}, this netwarden reads {BUNDLE_FORMAT}")
-    if not isinstance(meta.get("system"), str):
-        raise BundleError(directory, "meta.json names no system: not a netwarden support bundle")
+    if meta.get("system") not in SYSTEMS:
+        raise BundleError(directory, f"meta.json names the system {str(meta.get('system'))[:40]!r}, not one a netwarden "
+                                     f"records ({', '.join(SYSTEMS)}): not a netwarden support bundle")
     entries = _load(directory, "entries.json")
     if not isinstance(entries, list):
         raise BundleError(directory, f"entries.json holds {_kind(entries)}, not a list of entries")
