@@ -19,9 +19,6 @@ def run_check(args) -> int:
     if args.record is not None and (args.apply or args.revert):
         raise Fail(EXIT_USAGE, "--record is read-only: it cannot be combined with --apply or --revert")
     _check_record_directory(args)
-    both = sorted(set(args.only or ()) & set(args.skip or ()))
-    if both:
-        raise Fail(EXIT_USAGE, f"--only and --skip both name {', '.join(both)}")
     if args.replay is not None:
         source, settings = _replay_source(args)
     else:

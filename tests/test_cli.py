@@ -103,3 +103,17 @@ def test_an_empty_bundle_directory_touches_nothing(tmp_path, argv):
     assert_one_line_error(r, 64, "an empty path")
     assert r.stdout == "" and (proc / "sys/net/ipv4/ip_local_port_range").read_text() == before
     assert not (tmp_path / "state").exists()
+
+
+@pytest.mark.parametrize("system, absent", [("linux", "ports.clock-freeze"), ("darwin", "conntrack"),
+                                            ("win32", "ports.tw-reuse")])
+def test_no_such_check_lists_the_checks_of_this_platform_only(system, absent):
+    from netwarden.checks import check_ids
+    from netwarden.config import Settings
+    from netwarden.engine import UsageError, select_checks
+
+    with pytest.raises(UsageError) as e:
+        select_checks(Settings(), ["ports.nope"], None, system)
+    assert f"known on {system}: {', '.join(check_ids(system))})" in str(e.value) and absent not in str(e.value)
+    with pytest.raises(UsageError, match="--only and --skip both name ports.range"):  # the socket's apply too
+        select_checks(Settings(), ["ports.range"], ["ports.range"], system)
