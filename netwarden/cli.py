@@ -102,7 +102,13 @@ def build_parser():
                     "Exit code: the worst finding (0 ok, 1 warning, 2 critical), 3 when no netwarden daemon answers "
                     "within 10 s. With --json, a failure is also a JSON object on stdout: "
                     '{"error": {"exit_code": N, "message": "..."}}.')
-    events = commands.add_parser("events", help="print the daemon's drift events as they happen (Ctrl-C stops)")
+    events = commands.add_parser(
+        "events", help="print the daemon's drift events as they happen (Ctrl-C stops)",
+        description="Subscribe to the running daemon's drift events over its control socket and print each as it "
+                    "happens (appeared, changed, cleared, file-changed, kernel-changed, enforced, contested, "
+                    "backed-off, released), until Ctrl-C (exit 0) or the daemon stops (exit 3). Root and members "
+                    "of the socket group may ask; 3 when no netwarden daemon answers within 10 s. Not on Windows "
+                    "(no control socket: the events are in history.jsonl in the state directory).")
     for p in (status, events):
         p.add_argument("--json", action="store_true",
                        help="JSON instead of text (events, and status --follow: one object per line)")
@@ -210,6 +216,10 @@ def main(argv: list[str] | None = None) -> int:
     if argv == ["--version"]:  # answered before argparse (+re) is imported: start-up budget, issue #2
         print(f"netwarden {__version__}")
         return EXIT_OK
+    if argv[:1] == ["--version"]:  # argparse would print the version and ignore the rest
+        print(f"netwarden: --version takes no other arguments, not {' '.join(argv[1:])[:100]!r} "
+              "(see `netwarden --help`)", file=sys.stderr)
+        return EXIT_USAGE
     # `netwarden [options]` means `netwarden check [options]`.
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
         argv = ["check", *argv]

@@ -117,3 +117,38 @@ def test_no_such_check_lists_the_checks_of_this_platform_only(system, absent):
     assert f"known on {system}: {', '.join(check_ids(system))})" in str(e.value) and absent not in str(e.value)
     with pytest.raises(UsageError, match="--only and --skip both name ports.range"):  # the socket's apply too
         select_checks(Settings(), ["ports.range"], ["ports.range"], system)
+
+
+@pytest.mark.parametrize("extra", [["extra"], ["--json"], ["check"], ["--version"], [""], ["--help"]])
+def test_version_takes_no_other_argument(capsys, extra):
+    """`netwarden --version extra` printed the version and exited 0."""
+    err = usage_error(capsys, ["--version", *extra])
+    assert "--version takes no other arguments" in err and capsys.readouterr().out == ""
+
+
+def test_the_readme_synopsis_and_help_name_every_option_of_every_command():
+    """The README's synopsis left out `--config` for status, events and release; events had no
+    description in its --help."""
+    readme = (ROOT / "README.md").read_text()
+    synopsis = readme[readme.index("## The command line"):readme.index("### Exit codes")].split("```")[1]
+    lines = {line.split()[1].strip("[]"): line for line in synopsis.splitlines() if line.startswith("netwarden ")}
+    for name, command in build_parser().commands.items():
+        line = lines[name] + (" " + synopsis.split("\n")[2] if name == "check" else "")  # check's goes on
+        for action in command._actions:
+            option = max(action.option_strings, key=len, default=None)
+            if option and option != "--help":
+                assert option in line, (name, option, line)
+        assert command.description and len(command.description) > 40, name
+
+
+@pytest.mark.parametrize("key", ["net.ipv4.tcp_nope", "kernel.hostname", "net.inet.tcp.keepidle"])
+def test_release_of_a_key_no_check_uses_is_64_whether_a_daemon_runs_or_not(tmp_path, key):
+    """Without a daemon it exited 3 ("no daemon"): the key is checked here, against this
+    platform's checks (net.inet.tcp.keepidle is macOS's)."""
+    from factories import run_cli
+
+    r = run_cli("release", key, env={"NETWARDEN_CONFIG": "", "NETWARDEN_SOCKET": str(tmp_path / "none.sock")})
+    assert_one_line_error(r, 64, f"{key} is not a key netwarden's checks use", "net.ipv4.ip_local_port_range")
+    used = run_cli("release", "net.ipv4.tcp_tw_reuse", env={"NETWARDEN_CONFIG": "",
+                                                            "NETWARDEN_SOCKET": str(tmp_path / "none.sock")})
+    assert_one_line_error(used, 3, "no netwarden daemon")
