@@ -11,7 +11,7 @@ from netwarden.cli import (EXIT_IOERR, EXIT_NOPERM, EXIT_OK, EXIT_TEMPFAIL, EXIT
 
 
 def run_daemon(args) -> int:
-    from netwarden.config import config_file_path
+    from netwarden.config import ConfigError, config_file_path
     from netwarden.daemon.lifecycle import DaemonError
     from netwarden.daemon.service import Daemon
     from netwarden.platform.detect import UnsupportedPlatform
@@ -22,6 +22,8 @@ def run_daemon(args) -> int:
         code = Daemon(settings, str(path)).run()
     except DaemonError as e:
         raise Fail(EXIT_TEMPFAIL, str(e)) from None
+    except ConfigError as e:  # found only at start: socket_path names a file that is not a socket
+        raise config_failure(e) from None
     except UnsupportedPlatform as e:
         raise Fail(EXIT_UNKNOWN, str(e)) from None
     except PermissionError as e:
