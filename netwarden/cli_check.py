@@ -222,9 +222,10 @@ def _revert(backend, settings, args) -> int:
             print(f"{what:9} {entry['target']}")
         if not restored and not failures:
             print("Nothing to revert: the journal is empty.")
-        for failure in failures:
-            print(f"netwarden: could not put back {failure} (it stays in the journal; run --revert again)",
-                  file=sys.stderr)
+        for failure in failures:  # an unusable original says itself that it stays (and another run cannot help)
+            said = "stays in the journal" in failure
+            print(f"netwarden: could not put back {failure}" + ("" if said else " (it stays in the journal; run "
+                                                                                 "--revert again)"), file=sys.stderr)
     return EXIT_IOERR if failures else EXIT_OK
 
 
