@@ -30,9 +30,10 @@ EPILOG = """\
 exit codes: 0 ok, 1 warning, 2 critical, 3 unknown (the worst finding; after --apply, the worst
 finding left), 64 usage error, 65 unreadable support bundle, 70 internal error (daemon: one of its
 threads died, so it exits to be restarted), 74 a change or revert failed (this run's changes were
-put back), or --record could not write its bundle (a full disk), 75 another apply holds the lock (daemon: another daemon runs, or metrics_address is taken; status/events/release: the
-daemon has too many clients), 77 needs root (status/events: membership of the socket's group), 78
-bad configuration. status, events and release exit 3 when no netwarden daemon answers (nothing
+put back), or --record could not write its bundle (a full disk), 75 another apply holds the lock
+(daemon: another daemon runs, or metrics_address is taken; status/events/release: the daemon has
+too many clients), 77 needs root (status/events: membership of the socket's group), 78 bad
+configuration. status, events and release exit 3 when no netwarden daemon answers (nothing
 listens, something else does, or no answer in time: 10 s; release, which waits for the daemon's
 loop, 30 s).
 
@@ -148,7 +149,8 @@ def add_probe_parser(commands) -> None:
     bundle.add_argument("--record", metavar="DIR", type=path_argument,
                         help="also save every answer as a support bundle in DIR (new or empty, in a directory "
                              "that exists: checked before the probe)")
-    bundle.add_argument("--replay", metavar="DIR", type=path_argument, help="show a recorded probe again (target and options from it)")
+    bundle.add_argument("--replay", metavar="DIR", type=path_argument,
+                        help="show a recorded probe again (target and options from it)")
 
 
 def parser_for(argv: list[str]):

@@ -72,7 +72,7 @@ def _check_url(url: str) -> None:
             parts = urlsplit(url)
             port = parts.port  # ValueError: not a number, or beyond 65535
         except ValueError as e:  # "Invalid IPv6 URL", a bracketed host that is no address, ...
-            problem = f"no valid URL ({e})"
+            problem = f"a part that does not parse ({e})"
         else:
             if parts.scheme not in ("http", "https") or not url.partition(":")[2].startswith("//"):
                 problem = "another scheme"
@@ -89,7 +89,7 @@ def _check_command(argv: tuple[str, ...]) -> None:
     """exec_hook's program: an absolute path. A bare name would be looked up in the daemon's PATH
     (the service manager's, not the shell's the admin tried it in), an empty one runs nothing."""
     if not argv[0]:
-        raise SettingError("exec_hook", "its first item, the program to run, is empty (e.g. [\"/usr/local/bin/notify\"])")
+        raise SettingError("exec_hook", 'its first item, the program to run, is empty (e.g. ["/usr/local/bin/notify"])')
     if not os.path.isabs(argv[0]):
         raise SettingError("exec_hook", f"the program (its first item) must be an absolute path, not {_shown(argv[0])} "
                                         "(the daemon runs with the service manager's PATH, in /)")
