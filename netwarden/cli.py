@@ -30,9 +30,10 @@ EPILOG = """\
 exit codes: 0 ok, 1 warning, 2 critical, 3 unknown (the worst finding; after --apply, the worst
 finding left), 64 usage error, 65 unreadable support bundle, 70 internal error (daemon: one of its
 threads died, so it exits to be restarted), 74 a change or revert failed (this run's changes were
-put back), 75 another apply holds the lock (daemon: another daemon runs, or metrics_address is taken; status/events/release: the
-daemon has too many clients), 77 needs root (status/events: membership of the socket's group), 78
-bad configuration. status, events and release exit 3 when no netwarden daemon answers (nothing
+put back), or --record could not write its bundle (a full disk), 75 another apply holds the lock
+(daemon: another daemon runs, or metrics_address is taken; status/events/release: the daemon has
+too many clients), 77 needs root (status/events: membership of the socket's group), 78 bad
+configuration. status, events and release exit 3 when no netwarden daemon answers (nothing
 listens, something else does, or no answer in time: 10 s; release, which waits for the daemon's
 loop, 30 s).
 
@@ -48,6 +49,16 @@ class Fail(Exception):
     def __init__(self, code: int, message: str):
         super().__init__(message)
         self.code = code
+
+
+def path_argument(text: str) -> str:
+    """The value of a PATH or DIR option. An empty one is refused: read as "not given" it would
+    turn `--replay ''` into a live run (with --apply, a change of this host)."""
+    if not text:
+        import argparse
+
+        raise argparse.ArgumentTypeError("an empty path (give a file or directory name)")
+    return text
 
 
 def build_parser():
@@ -76,14 +87,15 @@ def build_parser():
         description="Watch config files, sysctls and the kernel's links and routes; report drift to the journal "
                     "(and webhook / hook command); apply fixes for checks whose policy is enforce. Runs in the "
                     "foreground; SIGHUP reloads the configuration, SIGTERM stops.")
-    daemon.add_argument("--config", metavar="PATH", help="config file (also watched, and re-read on SIGHUP)")
+    daemon.add_argument("--config", metavar="PATH", type=path_argument,
+                        help="config file (also watched, and re-read on SIGHUP)")
     release = commands.add_parser(
         "release", help="let the running daemon enforce KEY again after it stood back (root)",
         description="The daemon stops enforcing a key when someone else changes it, or when it rewrote it too "
                     "often; this hands the key back to it (root). A key no check uses is a usage error (64).")
     release.add_argument("keys", nargs="+", metavar="KEY", help="a sysctl name, e.g. net.ipv4.ip_local_port_range")
-    release.add_argument("--config", metavar="PATH", help="config file (for socket_path)")
-    release.add_argument("--socket", metavar="PATH", help="the daemon's control socket")
+    release.add_argument("--config", metavar="PATH", type=path_argument, help="config file (for socket_path)")
+    release.add_argument("--socket", metavar="PATH", type=path_argument, help="the daemon's control socket")
     status = commands.add_parser(
         "status", help="what the running daemon sees (exit code: its worst finding; 3 when no daemon runs)",
         description="Ask the running daemon over its control socket (on Windows, which has none: read status.json in "
@@ -91,12 +103,18 @@ def build_parser():
                     "Exit code: the worst finding (0 ok, 1 warning, 2 critical), 3 when no netwarden daemon answers "
                     "within 10 s. With --json, a failure is also a JSON object on stdout: "
                     '{"error": {"exit_code": N, "message": "..."}}.')
-    events = commands.add_parser("events", help="print the daemon's drift events as they happen (Ctrl-C stops)")
+    events = commands.add_parser(
+        "events", help="print the daemon's drift events as they happen (Ctrl-C stops)",
+        description="Subscribe to the running daemon's drift events over its control socket and print each as it "
+                    "happens (appeared, changed, cleared, file-changed, kernel-changed, enforced, contested, "
+                    "backed-off, released), until Ctrl-C (exit 0) or the daemon stops (exit 3). Root and members "
+                    "of the socket group may ask; 3 when no netwarden daemon answers within 10 s. Not on Windows "
+                    "(no control socket: the events are in history.jsonl in the state directory).")
     for p in (status, events):
         p.add_argument("--json", action="store_true",
                        help="JSON instead of text (events, and status --follow: one object per line)")
-        p.add_argument("--config", metavar="PATH", help="config file (for socket_path)")
-        p.add_argument("--socket", metavar="PATH", help="the daemon's control socket "
+        p.add_argument("--config", metavar="PATH", type=path_argument, help="config file (for socket_path)")
+        p.add_argument("--socket", metavar="PATH", type=path_argument, help="the daemon's control socket "
                                                         "(default $NETWARDEN_SOCKET, else socket_path, else /run/netwarden/netwarden.sock; "
                                                         "macOS /var/run/netwarden/netwarden.sock)")
     status.add_argument("--follow", action="store_true",
@@ -114,7 +132,8 @@ def add_probe_parser(commands) -> None:
         description="Resolve, connect, TLS (a classic and a large ClientHello), path MTU, idle survival (--idle) and "
                     "ephemeral ports towards one endpoint; a verdict per phase and the findings. Sends nothing but to "
                     "the target and this host's resolvers. Exit code: the worst verdict (0 ok, 1 warning, "
-                    "2 critical, 3 unknown), 64 usage error, 65 unreadable bundle, 78 bad configuration.",
+                    "2 critical, 3 unknown), 64 usage error, 65 unreadable bundle, 74 the --record bundle could not "
+                    "be written (a full disk), 78 bad configuration.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     probe.add_argument("target", nargs="?", metavar="HOST:PORT",
                        help="api.example.com:443, 198.18.0.2:443 or [2001:db8::2]:443")
@@ -122,12 +141,16 @@ def add_probe_parser(commands) -> None:
     probe.add_argument("--all", action="store_true", help="connect to every address, not the first of each family")
     probe.add_argument("--idle", metavar="S,S,...", help="idle times in seconds to test pooled connections "
                                                          "against, e.g. 30,120,350 (opt-in: it takes that long)")
-    probe.add_argument("--timeout", metavar="S", help="seconds a connect, handshake or transfer may take "
-                                                      "(default: probe_timeout, 3)")
-    probe.add_argument("--config", metavar="PATH", help="config file (thresholds, probe_timeout, resolv_conf)")
+    probe.add_argument("--timeout", metavar="S", help="seconds a connect, handshake or transfer may take, 0.1 to "
+                                                      "120 (default: probe_timeout, 3, brought into that range)")
+    probe.add_argument("--config", metavar="PATH", type=path_argument,
+                       help="config file (thresholds, probe_timeout, resolv_conf)")
     bundle = probe.add_mutually_exclusive_group()
-    bundle.add_argument("--record", metavar="DIR", help="also save every answer as a support bundle in DIR")
-    bundle.add_argument("--replay", metavar="DIR", help="show a recorded probe again (target and options from it)")
+    bundle.add_argument("--record", metavar="DIR", type=path_argument,
+                        help="also save every answer as a support bundle in DIR (new or empty, in a directory "
+                             "that exists: checked before the probe)")
+    bundle.add_argument("--replay", metavar="DIR", type=path_argument,
+                        help="show a recorded probe again (target and options from it)")
 
 
 def parser_for(argv: list[str]):
@@ -179,11 +202,13 @@ def add_check_arguments(p) -> None:
                       help="put back every original value and file netwarden changed (root)")
     p.add_argument("--only", nargs="+", metavar="ID", help="run only these checks")
     p.add_argument("--skip", nargs="+", metavar="ID", help="do not run these checks")
-    p.add_argument("--config", metavar="PATH",
+    p.add_argument("--config", metavar="PATH", type=path_argument,
                    help="config file (default $NETWARDEN_CONFIG, else /etc/netwarden/netwarden.toml if present)")
     bundle = p.add_mutually_exclusive_group()
-    bundle.add_argument("--record", metavar="DIR", help="also save everything read as a support bundle in DIR")
-    bundle.add_argument("--replay", metavar="DIR",
+    bundle.add_argument("--record", metavar="DIR", type=path_argument,
+                        help="also save everything read as a support bundle in DIR (new or empty, in a directory "
+                             "that exists: checked before the check runs)")
+    bundle.add_argument("--replay", metavar="DIR", type=path_argument,
                         help="analyse a support bundle instead of this machine, with the settings it was recorded "
                              "with (not --config, nor NETWARDEN_* variables)")
 
@@ -193,6 +218,10 @@ def main(argv: list[str] | None = None) -> int:
     if argv == ["--version"]:  # answered before argparse (+re) is imported: start-up budget, issue #2
         print(f"netwarden {__version__}")
         return EXIT_OK
+    if argv[:1] == ["--version"]:  # argparse would print the version and ignore the rest
+        print(f"netwarden: --version takes no other arguments, not {' '.join(argv[1:])[:100]!r} "
+              "(see `netwarden --help`)", file=sys.stderr)
+        return EXIT_USAGE
     # `netwarden [options]` means `netwarden check [options]`.
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
         argv = ["check", *argv]

@@ -12,22 +12,18 @@ from netwarden.cli_daemon import ask_daemon
 
 
 def run_check(args) -> int:
-    from pathlib import Path
-
     from netwarden import engine
     from netwarden.platform.detect import UnsupportedPlatform, backend_for
     from netwarden.platform.source import RecordingSource, Source
 
-    if args.record and (args.apply or args.revert):
+    if args.record is not None and (args.apply or args.revert):
         raise Fail(EXIT_USAGE, "--record is read-only: it cannot be combined with --apply or --revert")
-    both = sorted(set(args.only or ()) & set(args.skip or ()))
-    if both:
-        raise Fail(EXIT_USAGE, f"--only and --skip both name {', '.join(both)}")
-    if args.replay:
+    _check_record_directory(args)
+    if args.replay is not None:
         source, settings = _replay_source(args)
     else:
         settings = settings_or_fail(args)
-        source = RecordingSource() if args.record else Source()
+        source = RecordingSource() if args.record is not None else Source()
     try:
         backend = backend_for(source, settings)
         specs = engine.select_checks(settings, args.only, args.skip, backend.platform.system)
@@ -43,12 +39,32 @@ def run_check(args) -> int:
     facts = engine.collect(backend, specs)
     findings = engine.analyze(facts, settings, specs, backend)
     changes, refused = engine.plan(findings, backend)
-    if args.record:
+    _save_bundle(source, args, settings)
+    return _report(facts, findings, changes, refused, args)
+
+
+def _check_record_directory(args) -> None:
+    """--record DIR is checked before any work (a probe with --idle takes minutes): it must not
+    exist or be an empty directory, in a directory that exists."""
+    from pathlib import Path
+
+    from netwarden.platform.bundle import unusable_destination
+
+    if args.record is not None:
+        why = unusable_destination(Path(args.record))
+        if why:
+            raise Fail(EXIT_USAGE, f"--record {args.record}: {why}")
+
+
+def _save_bundle(source, args, settings) -> None:
+    """With --record, the support bundle; a failure to write it (a full disk) is 74."""
+    from pathlib import Path
+
+    if args.record is not None:
         try:
             source.save(Path(args.record), sys.argv, settings)
         except OSError as e:
             raise Fail(EXIT_IOERR, f"cannot write the support bundle: {e}") from None
-    return _report(facts, findings, changes, refused, args)
 
 
 def _replay_source(args):
@@ -62,7 +78,7 @@ def _replay_source(args):
 
     if getattr(args, "apply", False) or getattr(args, "revert", False):
         raise Fail(EXIT_USAGE, "--replay analyses a bundle: it cannot --apply or --revert")
-    if args.config:
+    if args.config is not None:
         raise Fail(EXIT_USAGE, "--replay uses the settings recorded in the bundle, not --config "
                                "(to judge it otherwise, edit `settings` in its meta.json)")
     try:
@@ -76,41 +92,42 @@ def _replay_source(args):
 
 
 def run_probe(args) -> int:
-    from netwarden import record
     import json
-    from pathlib import Path
 
+    from netwarden import record
     from netwarden.diagnose import inputs, phases, render, verdicts
     from netwarden.platform.detect import UnsupportedPlatform, backend_for
     from netwarden.platform.source import RecordingSource, Source
 
-    if args.replay:
-        if args.target or args.idle or args.timeout or args.all:
+    if args.replay is not None:
+        if any(value is not None for value in (args.target, args.idle, args.timeout)) or args.all:
             raise Fail(EXIT_USAGE, "--replay shows the recorded probe: HOST:PORT and options come from the bundle")
         source, settings = _replay_source(args)
-        plan = None
+        try:
+            plan = inputs.through(source, None)
+        except (OSError, ValueError) as e:
+            raise Fail(EXIT_DATAERR, f"{args.replay}: not a recorded probe ({e})") from None
     else:
         settings = settings_or_fail(args)
+        timeout = inputs.default_timeout(settings.probe_timeout)
         try:
-            plan = inputs.make_plan(args.target, args.timeout, args.idle, args.all, settings.probe_timeout)
+            plan = inputs.make_plan(args.target, args.timeout, args.idle, args.all, timeout)
         except ValueError as e:
             raise Fail(EXIT_USAGE, str(e)) from None
-        source = RecordingSource() if args.record else Source()
-    try:
-        plan = inputs.through(source, plan)
-    except (OSError, ValueError) as e:
-        raise Fail(EXIT_DATAERR, f"{args.replay}: not a recorded probe ({e})") from None
+        _check_record_directory(args)
+        if args.timeout is None and not inputs.TIMEOUT_RANGE[0] <= settings.probe_timeout <= inputs.TIMEOUT_RANGE[1]:
+            print(f"netwarden: note: probe_timeout {settings.probe_timeout:g} s is outside the probe's "
+                  f"{inputs.TIMEOUT_RANGE[0]:g} to {inputs.TIMEOUT_RANGE[1]:g} s: probing with {timeout:g} s "
+                  "(--timeout sets it)", file=sys.stderr)
+        source = RecordingSource() if args.record is not None else Source()
+        inputs.through(source, plan)  # a recording keeps it
     try:  # a backend without targets: it collects host facts and probes nothing on its own
         backend = backend_for(source, record.replace(settings, targets=()))
     except UnsupportedPlatform as e:
         raise Fail(EXIT_UNKNOWN, str(e)) from None
     observations = phases.run(source, backend, plan)
     doc = render.document(observations, *verdicts.judge(observations, settings, backend))
-    if args.record:
-        try:
-            source.save(Path(args.record), sys.argv, settings)
-        except OSError as e:
-            raise Fail(EXIT_IOERR, f"cannot write the support bundle: {e}") from None
+    _save_bundle(source, args, settings)
     print(json.dumps(doc, indent=2) if args.json else render.text(doc))
     return doc["exit_code"]
 
@@ -205,9 +222,10 @@ def _revert(backend, settings, args) -> int:
             print(f"{what:9} {entry['target']}")
         if not restored and not failures:
             print("Nothing to revert: the journal is empty.")
-        for failure in failures:
-            print(f"netwarden: could not put back {failure} (it stays in the journal; run --revert again)",
-                  file=sys.stderr)
+        for failure in failures:  # an unusable original says itself that it stays (and another run cannot help)
+            said = "stays in the journal" in failure
+            print(f"netwarden: could not put back {failure}" + ("" if said else " (it stays in the journal; run "
+                                                                                 "--revert again)"), file=sys.stderr)
     return EXIT_IOERR if failures else EXIT_OK
 
 

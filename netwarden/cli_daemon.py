@@ -11,7 +11,7 @@ from netwarden.cli import (EXIT_IOERR, EXIT_NOPERM, EXIT_OK, EXIT_TEMPFAIL, EXIT
 
 
 def run_daemon(args) -> int:
-    from netwarden.config import config_file_path
+    from netwarden.config import ConfigError, config_file_path
     from netwarden.daemon.lifecycle import DaemonError
     from netwarden.daemon.service import Daemon
     from netwarden.platform.detect import UnsupportedPlatform
@@ -22,6 +22,8 @@ def run_daemon(args) -> int:
         code = Daemon(settings, str(path)).run()
     except DaemonError as e:
         raise Fail(e.exit_code, str(e)) from None  # 75, or 74 for an unusable state dir
+    except ConfigError as e:  # found only at start: socket_path names a file that is not a socket
+        raise config_failure(e) from None
     except UnsupportedPlatform as e:
         raise Fail(EXIT_UNKNOWN, str(e)) from None
     except PermissionError as e:
@@ -43,11 +45,29 @@ def run_release(args) -> int:
     for key in args.keys:
         if not valid_sysctl_key(key):
             raise Fail(EXIT_USAGE, f"not a sysctl key: {key[:100]!r} (a name such as net.ipv4.ip_local_port_range)")
+    if CONTROL_SOCKET:  # (Windows has none: ask_daemon says where to look instead)
+        known = keys_checks_use()
+        for key in args.keys:
+            if key not in known:  # said here too, so that it is 64 whether a daemon runs or not
+                raise Fail(EXIT_USAGE, f"{key} is not a key netwarden's checks use: {', '.join(known)}")
     require_root("release")
     for key in args.keys:
         answer = ask_daemon(args, "release", {"key": key}, RELEASE_TIMEOUT, shape={"was_held": bool})
         print(f"released {key}" + ("" if answer["was_held"] else " (it was not held back)"))
     return EXIT_OK
+
+
+def keys_checks_use(system: str = sys.platform) -> tuple[str, ...]:
+    """The sysctls netwarden's checks on `system` read, which a daemon there polls and may stand
+    back from: what `release` can hand back. From the checks' declared facts and the backend's
+    table of their sources, without a backend (no /proc read, no pydantic)."""
+    from netwarden.checks import all_checks
+
+    if system == "darwin":
+        from netwarden.platform.darwin_facts import setting_keys
+    else:
+        from netwarden.platform.linux_facts import setting_keys
+    return setting_keys({fact for spec in all_checks().values() if spec.runs_on(system) for fact in spec.facts})
 
 
 def _socket_path(args):

@@ -22,6 +22,10 @@ DEFAULT_CONFIG = (Path(os.environ.get("ProgramData") or "C:\\ProgramData") / "ne
 ENV_PREFIX = "NETWARDEN_"
 CONFIG_ENV = "NETWARDEN_CONFIG"
 MAX_CONFIG_BYTES = 1 << 20  # a netwarden.toml is a few KiB: more is the wrong file
+UTF8_BOM = b"\xef\xbb\xbf"
+# TOML's comments take no control character but tab (U+0000-U+0008, U+000A-U+001F, U+007F): here
+# the bytes of those, LF aside (it ends the line; a CR is taken out of each CRLF first).
+_NOT_IN_COMMENTS = bytes(c for c in range(0x20) if c not in (0x09, 0x0A)) + b"\x7f"
 
 Policy = Literal["observe", "enforce", "always", "ignore"]
 
@@ -317,7 +321,7 @@ def read_config_file(path: Path, explicit: bool) -> bytes | None:
         os.close(fd)
     if len(data) > MAX_CONFIG_BYTES:
         raise ConfigError(f"config file {path} is over {MAX_CONFIG_BYTES >> 20} MiB: not a netwarden configuration")
-    return data
+    return data.removeprefix(UTF8_BOM)  # Windows Notepad starts a UTF-8 file with one; TOML does not allow it
 
 
 def toml_module():
@@ -330,5 +334,15 @@ def toml_module():
 
 def _only_comments(data: bytes) -> bool:
     """Blank lines and comments only, as the packaged file ships: the defaults, and no pydantic
-    (nor even tomllib: ~8 ms of `netwarden check` on a packaged host)."""
-    return all(not line.strip() or line.lstrip().startswith(b"#") for line in data.splitlines())
+    (nor even tomllib: ~8 ms of `netwarden check` on a packaged host). Only what TOML takes in a
+    comment, so that this shortcut accepts no file the parser would refuse: UTF-8 text without
+    control characters but tab (a CR only before a LF). Anything else goes to the parser, which
+    says what is wrong."""
+    lines = data.replace(b"\r\n", b"\n")
+    if len(lines.translate(None, _NOT_IN_COMMENTS)) != len(lines):
+        return False
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return all(not line.strip() or line.lstrip().startswith(b"#") for line in lines.split(b"\n"))

@@ -48,7 +48,7 @@ def _validate_table(table: dict, source: Path | None, environment: dict[str, str
     check_names(environment)
     check_json(environment)
     socket = socket_from_environment(environment)
-    _check_file_numbers(table, source)
+    _check_file_types(table, source)
     where = _Where(environment, source)
     file_table = _FILE_TABLE.set(table)
     try:  # NETWARDEN_SOCKET: passed in, above the rest of the environment and the file
@@ -135,13 +135,19 @@ def parse_toml(data: bytes, path: Path) -> dict:
         raise ConfigError(f"{path}: not valid TOML: {' '.join(str(e).split())}") from None
 
 
-def _check_file_numbers(table: dict, path: Path) -> None:
-    """TOML has numbers: a quoted one in the file is a mistake, as `true` is. (The environment
-    has only strings; pydantic parses those.)"""
+def _check_file_types(table: dict, path: Path) -> None:
+    """TOML has numbers and booleans: in the file a quoted number is a mistake, as `true` for a
+    number is (_not_a_boolean), and a boolean is `true` or `false`, not "yes", "off" or 0 (which
+    pydantic would take). The environment has only strings: pydantic parses those."""
     for cls, values, prefix in ((Settings, table, ""), (Thresholds, table.get("thresholds"), "thresholds.")):
         for f in record.fields(cls) if isinstance(values, dict) else ():
-            if "bounds" in f.metadata and isinstance(values.get(f.name), str):
-                raise ConfigError(f"{path}: {prefix}{f.name}: a number, not a string ({shown(values[f.name])})")
+            if f.name not in values:
+                continue
+            value = values[f.name]
+            if "bounds" in f.metadata and isinstance(value, str):
+                raise ConfigError(f"{path}: {prefix}{f.name}: a number, not a string ({shown(value)})")
+            if f.type == "bool" and not isinstance(value, bool):
+                raise ConfigError(f"{path}: {prefix}{f.name}: true or false, not {shown(value)}")
 
 
 # ---- the pydantic class ------------------------------------------------------------------------
@@ -151,6 +157,13 @@ def _not_a_boolean(value):
     """pydantic takes true for 1; a boolean where a number goes is a mistake."""
     if isinstance(value, bool):
         raise ValueError(f"a number, not {str(value).lower()}")
+    return value
+
+
+def _not_empty_path(value):
+    """"" would become Path("."), and then be refused as "not '.'": say what was written."""
+    if value == "" or (isinstance(value, (list, tuple)) and "" in value):
+        raise ValueError("must be an absolute path, not empty")
     return value
 
 
@@ -175,6 +188,8 @@ def _fields(cls) -> dict:
             continue
         if "bounds" in f.metadata:
             hint = Annotated[hint, BeforeValidator(_not_a_boolean)]
+        if Path in (hint, *typing.get_args(hint)):
+            hint = Annotated[hint, BeforeValidator(_not_empty_path)]
         if f.name in FIELD_VALIDATORS:
             hint = Annotated[hint, BeforeValidator(FIELD_VALIDATORS[f.name])]
         default = ({"default": f.default} if f.default is not record.MISSING

@@ -40,10 +40,10 @@ def range_text(bounds: dict) -> str:
 
 def check_settings(settings) -> None:
     check_fields(settings)
-    url = settings.webhook_url
-    if url is not None and (not url.startswith(("http://", "https://"))
-                            or any(c.isspace() or not c.isprintable() for c in url)):
-        raise SettingError("webhook_url", "must be an http:// or https:// URL (no spaces)")
+    if settings.webhook_url is not None:
+        _check_url(settings.webhook_url)
+    if settings.exec_hook:
+        _check_command(settings.exec_hook)
     if settings.metrics_address is not None:
         try:
             settings.metrics_endpoint()
@@ -57,6 +57,42 @@ def check_settings(settings) -> None:
     if settings.socket_group:  # "": root only
         _check_group(settings.socket_group)
     check_socket_path(settings.socket_path)
+
+
+def _check_url(url: str) -> None:
+    """An http:// or https:// URL the webhook can POST to: a host, a port from 1 to 65535, no
+    spaces; what would fail only when the first event is sent is refused here."""
+    from urllib.parse import urlsplit
+
+    problem = None
+    if any(c.isspace() or not c.isprintable() for c in url):
+        problem = "spaces or control characters"
+    else:
+        try:
+            parts = urlsplit(url)
+            port = parts.port  # ValueError: not a number, or beyond 65535
+        except ValueError as e:  # "Invalid IPv6 URL", a bracketed host that is no address, ...
+            problem = f"a part that does not parse ({e})"
+        else:
+            if parts.scheme not in ("http", "https") or not url.partition(":")[2].startswith("//"):
+                problem = "another scheme"
+            elif not parts.hostname:
+                problem = "no host"
+            elif port == 0:
+                problem = "port 0"
+    if problem:  # the URL itself is not repeated: it may carry a secret token
+        raise SettingError("webhook_url", f"must be an http:// or https:// URL with a host (and a port from 1 to "
+                                          f"65535); this one has {problem}")
+
+
+def _check_command(argv: tuple[str, ...]) -> None:
+    """exec_hook's program: an absolute path. A bare name would be looked up in the daemon's PATH
+    (the service manager's, not the shell's the admin tried it in), an empty one runs nothing."""
+    if not argv[0]:
+        raise SettingError("exec_hook", 'its first item, the program to run, is empty (e.g. ["/usr/local/bin/notify"])')
+    if not os.path.isabs(argv[0]):
+        raise SettingError("exec_hook", f"the program (its first item) must be an absolute path, not {_shown(argv[0])} "
+                                        "(the daemon runs with the service manager's PATH, in /)")
 
 
 def check_thresholds(thresholds) -> None:

@@ -21,12 +21,19 @@ class UsageError(Exception):
 
 def select_checks(settings: Settings, only: list[str] | None = None, skip: list[str] | None = None,
                   system: str | None = None) -> list[CheckSpec]:
-    """The checks to run: --only / --skip (validated), minus those whose policy is `ignore` and
-    (given the platform's system) those that do not exist there."""
+    """The checks to run: --only / --skip (validated: known ids, none in both), minus those whose
+    policy is `ignore` and (given the platform's system) those that do not exist there."""
+    from netwarden.checks import check_ids
+
     specs = all_checks()
+    both = sorted(set(only or ()) & set(skip or ()))
+    if both:
+        raise UsageError(f"--only and --skip both name {', '.join(both)}")
     for check_id in (only or []) + (skip or []):
         if check_id not in CHECK_IDS:
-            raise UsageError(f"no such check: {check_id} (known: {', '.join(CHECK_IDS)})")
+            known = check_ids(system) if system is not None else CHECK_IDS
+            raise UsageError(f"no such check: {check_id[:100]} (known{f' on {system}' if system else ''}: "
+                             f"{', '.join(known)})")
         if system is not None and check_id in (only or []) and not specs[check_id].runs_on(system):
             raise UsageError(f"{check_id} does not exist on {system} (it runs on {', '.join(specs[check_id].platforms)})")
     wanted = [i for i in CHECK_IDS if (not only or i in only) and i not in (skip or [])]

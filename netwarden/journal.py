@@ -176,7 +176,7 @@ class ApplyLock:
             if time.monotonic() >= deadline:
                 holder = os.pread(self.fd, 32, 0).decode(errors="replace").strip() or "?"
                 os.close(self.fd)
-                raise LockBusy(f"another netwarden (pid {holder}) holds {self.path}; "
+                raise LockBusy(f"another netwarden holds {self.path} (pid {holder} last wrote it); "
                                f"gave up after {self.timeout:g} s")
             time.sleep(0.05)
         os.ftruncate(self.fd, 0)
@@ -207,7 +207,7 @@ class ApplyLock:
                     os.lseek(self.fd, 0, os.SEEK_SET)
                     holder = os.read(self.fd, 32).decode(errors="replace").strip() or "?"
                     os.close(self.fd)
-                    raise LockBusy(f"another netwarden (pid {holder}) holds {self.path}; "
+                    raise LockBusy(f"another netwarden holds {self.path} (pid {holder} last wrote it); "
                                    f"gave up after {self.timeout:g} s") from None
             time.sleep(0.05)
         os.ftruncate(self.fd, 0)

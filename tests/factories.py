@@ -135,3 +135,34 @@ DUMP_TWO = bytes.fromhex(
     "241231453c0000001800220076410d6bf901000002180000fe03fd011000000008000f00fe00000008000100c6130200080006"
     "000700000008000400020000003c0000001800220076410d6bf901000002180000fe03fd011000000008000f00fe0000000800"
     "0100c613020008000600080000000800040002000000")
+
+
+def _digits(text: str, digits) -> str:
+    import re
+
+    return re.sub(r"[0-9]+", lambda m: digits(m.group()), text)
+
+
+def wrong_forms(value) -> list:
+    """Answers a hand-edited support bundle may hold instead of `value`: other types; for an
+    object each key left out (an older or newer recorder), each value put in a list, each text
+    value replaced by "x" (text where an address or a state word goes); for a list its first item
+    spoiled; and for text, its numbers of 5,000 digits (past int()'s 4,300) or in Arabic-Indic
+    digits (str.isdigit() says yes, the kernel never writes them)."""
+    forms = [7, "?", [7], {"x": 7}, None, True]
+    if isinstance(value, dict):
+        forms += [{k: v for k, v in value.items() if k != key} for key in value]
+        forms += [{**value, key: [value[key]]} for key in value]
+        forms += [{**value, key: "x"} for key in value if isinstance(value[key], str)]
+        forms += [{**value, key: odd} for key in value if isinstance(value[key], str) for odd in _odd_numbers(value[key])]
+    if isinstance(value, list) and value:
+        forms.append([7] + value[1:])
+    if isinstance(value, str):
+        forms += _odd_numbers(value)
+    return [f for f in forms if f != value]
+
+
+def _odd_numbers(text: str) -> list[str]:
+    if not any(c.isdigit() for c in text):
+        return []
+    return [_digits(text, lambda d: "9" * 5000), _digits(text, lambda d: d.translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")))]

@@ -161,6 +161,7 @@ def bundle(directory: Path, host: dict, settings=None) -> Path:
     from netwarden.config import Settings
     from netwarden.platform import bundle as bundles
 
+    directory.parent.mkdir(parents=True, exist_ok=True)  # bundle.write makes DIR only, as --record does
     bundles.write(directory, entries(host), "darwin", [], settings or Settings())
     return directory
 

@@ -177,7 +177,27 @@ def test_concurrent_apply_waits_then_fails_clearly(host, capsys):
     with ApplyLock(tmp / "state" / "apply.lock", 0):
         code, _, err = nw(capsys, "--apply")
     assert code == 75
-    assert f"pid {os.getpid()}" in err and "gave up after 0.3 s" in err
+    # The pid in the lock file is who last took it, which may not be who holds it now: said so.
+    assert f"holds {tmp / 'state' / 'apply.lock'} (pid {os.getpid()} last wrote it)" in err
+    assert "gave up after 0.3 s" in err and err.count("\n") == 1
+
+
+def test_a_failed_revert_says_once_that_the_original_stays_in_the_journal(host, capsys):
+    tmp, proc, _ = host
+    journal = Journal(tmp / "state")
+    for target, original in (("net.ipv4.ip_local_port_range", "1 2\n3 4"),  # unusable: two lines
+                             ("net.ipv4.tcp_nope", "1")):  # no such file in the fake /proc: the write fails
+        journal.record("sysctl", target, original, "ports.range")
+        journal.mark_applied("sysctl", target, "5")
+    code, _, err = nw(capsys, "--revert")
+    assert code == 74
+    lines = err.splitlines()
+    assert len(lines) == 2 and all(line.count("stays in the journal") == 1 for line in lines), err
+    unusable = next(line for line in lines if "unusable" in line)
+    assert "run --revert again" not in unusable  # another run cannot help a journaled value that is not one
+    assert "run --revert again" in next(line for line in lines if line is not unusable)
+    assert {e["target"] for e in Journal(tmp / "state").entries} == {"net.ipv4.ip_local_port_range",
+                                                                     "net.ipv4.tcp_nope"}
 
 
 def test_unreadable_journal_stops_before_any_change(host, capsys):

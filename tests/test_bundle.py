@@ -53,7 +53,14 @@ FILE_CLASSES = {
     "meta null": lambda d: make(d, meta=b"null"),
     "another format": lambda d: make(d, meta={**META, "format": 2}),
     "format as text": lambda d: make(d, meta={**META, "format": "1"}),
+    "format true": lambda d: make(d, meta={**META, "format": True}),  # True == 1 in Python
+    "format 1.0": lambda d: make(d, meta={**META, "format": 1.0}),
+    "format 1 in a list": lambda d: make(d, meta={**META, "format": [1]}),
     "no format": lambda d: make(d, meta={"system": "linux"}),
+    "a system with no backend": lambda d: make(d, meta={**META, "system": "plan9"}),
+    "a system in other case": lambda d: make(d, meta={**META, "system": "Linux"}),
+    "an empty system": lambda d: make(d, meta={**META, "system": ""}),
+    "a system of 100 KB": lambda d: make(d, meta={**META, "system": "linux" * 20000}),
     "no system": lambda d: make(d, meta={"format": 1}),
     "system not a string": lambda d: make(d, meta={**META, "system": ["linux"]}),
     "entries an object": lambda d: make(d, entries={"op": "read", "key": "/proc/version", "result": "Linux"}),
@@ -71,6 +78,19 @@ FILE_CLASSES = {
     "settings with NaN": lambda d: make(d, meta=json.dumps({**META, "settings": {"probe_timeout": float("nan")}}).encode()),
     "settings with a number too large for a float": lambda d: make(d, meta=b'{"format": 1, "system": "linux", '
                                                                       b'"settings": {"probe_timeout": 1e999}}'),
+    "settings with an unknown policy id": lambda d: make(d, meta={**META, "settings": {"policy": {"ports.nope": "enforce"}}}),
+    "settings with a policy of another word": lambda d: make(d, meta={**META, "settings": {
+        "policy": {"ports.range": "sometimes"}}}),
+    "settings with a quoted number": lambda d: make(d, meta={**META, "settings": {"probe_timeout": "3"}}),
+    "settings with a quoted threshold": lambda d: make(d, meta={**META, "settings": {
+        "thresholds": {"dns_slow_ms": "500"}}}),
+    "settings with a boolean for a number": lambda d: make(d, meta={**META, "settings": {"middlebox_idle_budget": True}}),
+    "settings with a number for a boolean": lambda d: make(d, meta={**META, "settings": {
+        "tunnels_remove_stale_routes": 1}}),
+    "settings with a word for a boolean": lambda d: make(d, meta={**META, "settings": {
+        "tunnels_remove_stale_routes": "yes"}}),
+    "settings nested too deep": lambda d: make(d, meta=b'{"format": 1, "system": "linux", "settings": {"policy": '
+                                                       + b'{"a": ' * 5000 + b"1" + b"}" * 5001 + b"}"),
     "settings with a 5000-digit number": lambda d: make(d, meta=b'{"format": 1, "system": "linux", '
                                                                  b'"settings": {"middlebox_idle_budget": 1' + b"0" * 5000 + b"}}"),
 }
@@ -83,6 +103,79 @@ def test_a_bundle_that_cannot_be_read_is_exit_65_and_one_line(tmp_path, name):
     code, out, err = netwarden("--replay", str(directory))
     assert code == 65, (code, out, err)
     assert out == "" and err.startswith("netwarden: ") and err.count("\n") == 1, err
+
+
+DESTINATION_CLASSES = {  # --record DIR that cannot take a bundle: refused before any work
+    "a directory that is not empty": lambda d: (d.mkdir(), (d / "notes.txt").write_text("mine"), d)[-1],
+    "a file": lambda d: (d.write_text("mine"), d)[-1],
+    "a FIFO": lambda d: (os.mkfifo(d), d)[-1],
+    "a missing parent": lambda d: d / "x",
+    "missing parents": lambda d: d / "x" / "y" / "z",
+    "a name too long": lambda d: d / ("n" * 300),
+    "a parent that is a file": lambda d: (d.write_text("mine"), d / "bundle")[-1],
+    "a symlink to a non-empty directory": lambda d: (d.mkdir(), (d / "f").write_text("x"),
+                                                      d.with_name("link").symlink_to(d), d.with_name("link"))[-1],
+}
+
+
+@pytest.mark.parametrize("command", [["check", "--only", "ports.range"], ["probe", "127.0.0.1:9", "--idle", "3600"]])
+@pytest.mark.parametrize("name", DESTINATION_CLASSES)
+def test_a_record_directory_that_cannot_take_a_bundle_is_refused_before_any_work(tmp_path, no_netwarden_env,
+                                                                                  command, name):
+    """A probe with --idle 3600 would run for an hour before finding out; `check` created missing
+    parents 0755 (/nonexistent/x/y)."""
+    import time
+
+    no_netwarden_env.setenv("NETWARDEN_CONFIG", "")
+    destination = DESTINATION_CLASSES[name](tmp_path / "dest")
+    made = sorted(str(p) for p in tmp_path.rglob("*"))
+    start = time.monotonic()
+    code, out, err = netwarden(*command, "--record", str(destination))
+    assert code == 64 and out == "" and err.count("\n") == 1 and f"--record {destination}:" in err, (code, err)
+    assert time.monotonic() - start < 5
+    assert sorted(str(p) for p in tmp_path.rglob("*")) == made, "nothing created"
+
+
+def test_a_record_directory_this_user_cannot_create_is_refused_before_any_work():
+    import shutil
+    import tempfile
+
+    from factories import assert_one_line_error, run_cli
+
+    prefix = ("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--") if os.geteuid() == 0 else ()
+    mine = Path(tempfile.mkdtemp(prefix="nwtest-"))  # in /tmp: pytest's own directory is closed to others
+    try:
+        mine.chmod(0o755)  # others may look in, not write
+        for destination in (mine / "bundle", mine):  # to be created; already there, empty
+            r = run_cli("probe", "127.0.0.1:9", "--idle", "3600", "--record", str(destination),
+                        env={"NETWARDEN_CONFIG": ""}, prefix=prefix, timeout=30)
+            assert_one_line_error(r, 64, f"--record {destination}:", "writable")
+    finally:
+        shutil.rmtree(mine)
+
+
+def test_a_record_directory_that_is_new_or_empty_takes_the_bundle(tmp_path, no_netwarden_env):
+    no_netwarden_env.setenv("NETWARDEN_CONFIG", "")
+    (tmp_path / "empty").mkdir()
+    for destination in (tmp_path / "new", tmp_path / "empty"):
+        code, _, err = netwarden("check", "--only", "ports.range", "--record", str(destination))
+        assert code in (0, 1, 2, 3) and err == "", err
+        assert sorted(p.name for p in destination.iterdir()) == ["entries.json", "meta.json"]
+    assert (tmp_path / "new").stat().st_mode & 0o777 == 0o700
+
+
+@pytest.mark.parametrize("command", [["check", "--only", "ports.range"], ["probe", "127.0.0.1:9"]])
+def test_a_bundle_that_cannot_be_written_after_the_work_is_exit_74(tmp_path, no_netwarden_env, monkeypatch, command):
+    import errno
+
+    def full(path, data, mode=0o644):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(bundle, "atomic_write", full)
+    no_netwarden_env.setenv("NETWARDEN_CONFIG", "")
+    code, _, err = netwarden(*command, "--record", str(tmp_path / "bundle"))
+    assert code == 74 and err.count("\n") == 1 and "cannot write the support bundle" in err, (code, err)
+    assert "No space left on device" in err
 
 
 def test_config_and_replay_together_is_a_usage_error(tmp_path):

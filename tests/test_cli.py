@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from factories import clean_env
+from factories import assert_one_line_error, clean_env
 
 from netwarden.cli import build_parser, parse, parser_for
 
@@ -59,3 +59,96 @@ def test_only_and_skip_naming_the_same_check_is_a_usage_error(capsys, no_netward
     no_netwarden_env.setenv("NETWARDEN_CONFIG", "")
     err = usage_error(capsys, ["check", "--only", *only, "--skip", *skip])
     assert "--only and --skip both name" in err and (set(only) & set(skip)).pop() in err
+
+
+def path_options() -> list[tuple[str, str]]:
+    """(command, option) for every option of every command that takes a PATH or a DIR."""
+    return [(name, action.option_strings[-1]) for name, command in sorted(build_parser().commands.items())
+            for action in command._actions if action.metavar in ("PATH", "DIR")]
+
+
+def test_every_path_option_is_found():
+    found = set(path_options())
+    assert {("check", "--replay"), ("check", "--record"), ("check", "--config"), ("probe", "--replay"),
+            ("probe", "--record"), ("status", "--socket"), ("release", "--socket"), ("daemon", "--config"),
+            ("events", "--config")} <= found, found
+
+
+@pytest.mark.parametrize("command, option", path_options())
+def test_an_empty_path_is_a_usage_error_not_an_option_left_out(capsys, command, option):
+    """'' read as "not given" made `--replay '' --apply` a live apply, `--config ''` the default file."""
+    err = usage_error(capsys, [command, option, ""])
+    assert f"argument {option}" in err and "an empty path" in err, err
+
+
+@pytest.mark.parametrize("argv", [
+    ["check", "--replay", "", "--apply", "--only", "ports.range"],
+    ["--replay", "", "--apply", "--only", "ports.range"],  # `netwarden [options]` is check
+    ["check", "--record", "", "--revert"],
+    ["probe", "127.0.0.1:9", "--replay", ""],
+    ["probe", "127.0.0.1:9", "--record", ""],
+])
+def test_an_empty_bundle_directory_touches_nothing(tmp_path, argv):
+    """Had '' been taken for "not given", these would have widened the port range, reverted, or
+    probed: here in a fake /proc and an empty state dir, which must stay as they were."""
+    from factories import fake_proc, run_cli
+
+    proc = fake_proc(tmp_path)
+    before = (proc / "sys/net/ipv4/ip_local_port_range").read_text()
+    r = run_cli(*argv, env={"NETWARDEN_CONFIG": "", "NETWARDEN_PROC_DIR": str(proc),
+                            "NETWARDEN_STATE_DIR": str(tmp_path / "state"),
+                            "NETWARDEN_SYSCTL_DIR": str(tmp_path), "NETWARDEN_SYSCTL_SEARCH_DIRS": "[]",
+                            "NETWARDEN_SOCKET": str(tmp_path / "sock"), "NETWARDEN_GAI_CONF": str(tmp_path / "gai"),
+                            "NETWARDEN_RESOLV_CONF": str(tmp_path / "resolv")})
+    assert_one_line_error(r, 64, "an empty path")
+    assert r.stdout == "" and (proc / "sys/net/ipv4/ip_local_port_range").read_text() == before
+    assert not (tmp_path / "state").exists()
+
+
+@pytest.mark.parametrize("system, absent", [("linux", "ports.clock-freeze"), ("darwin", "conntrack"),
+                                            ("win32", "ports.tw-reuse")])
+def test_no_such_check_lists_the_checks_of_this_platform_only(system, absent):
+    from netwarden.checks import check_ids
+    from netwarden.config import Settings
+    from netwarden.engine import UsageError, select_checks
+
+    with pytest.raises(UsageError) as e:
+        select_checks(Settings(), ["ports.nope"], None, system)
+    assert f"known on {system}: {', '.join(check_ids(system))})" in str(e.value) and absent not in str(e.value)
+    with pytest.raises(UsageError, match="--only and --skip both name ports.range"):  # the socket's apply too
+        select_checks(Settings(), ["ports.range"], ["ports.range"], system)
+
+
+@pytest.mark.parametrize("extra", [["extra"], ["--json"], ["check"], ["--version"], [""], ["--help"]])
+def test_version_takes_no_other_argument(capsys, extra):
+    """`netwarden --version extra` printed the version and exited 0."""
+    err = usage_error(capsys, ["--version", *extra])
+    assert "--version takes no other arguments" in err and capsys.readouterr().out == ""
+
+
+def test_the_readme_synopsis_and_help_name_every_option_of_every_command():
+    """The README's synopsis left out `--config` for status, events and release; events had no
+    description in its --help."""
+    readme = (ROOT / "README.md").read_text()
+    synopsis = readme[readme.index("## The command line"):readme.index("### Exit codes")].split("```")[1]
+    lines = {line.split()[1].strip("[]"): line for line in synopsis.splitlines() if line.startswith("netwarden ")}
+    for name, command in build_parser().commands.items():
+        line = lines[name] + (" " + synopsis.split("\n")[2] if name == "check" else "")  # check's goes on
+        for action in command._actions:
+            option = max(action.option_strings, key=len, default=None)
+            if option and option != "--help":
+                assert option in line, (name, option, line)
+        assert command.description and len(command.description) > 40, name
+
+
+@pytest.mark.parametrize("key", ["net.ipv4.tcp_nope", "kernel.hostname", "net.inet.tcp.keepidle"])
+def test_release_of_a_key_no_check_uses_is_64_whether_a_daemon_runs_or_not(tmp_path, key):
+    """Without a daemon it exited 3 ("no daemon"): the key is checked here, against this
+    platform's checks (net.inet.tcp.keepidle is macOS's)."""
+    from factories import run_cli
+
+    r = run_cli("release", key, env={"NETWARDEN_CONFIG": "", "NETWARDEN_SOCKET": str(tmp_path / "none.sock")})
+    assert_one_line_error(r, 64, f"{key} is not a key netwarden's checks use", "net.ipv4.ip_local_port_range")
+    used = run_cli("release", "net.ipv4.tcp_tw_reuse", env={"NETWARDEN_CONFIG": "",
+                                                            "NETWARDEN_SOCKET": str(tmp_path / "none.sock")})
+    assert_one_line_error(used, 3, "no netwarden daemon")

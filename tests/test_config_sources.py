@@ -101,6 +101,58 @@ def test_an_empty_file_means_the_defaults(tmp_path, text):
     assert run_cli(*ONLY, "--config", str(path)).returncode in (0, 1, 2, 3)
 
 
+COMMENT_CLASSES = {  # a comment TOML refuses; beside a key and alone the same: 78
+    "not UTF-8": (b"# r\xe9seau\n", "not UTF-8"),
+    "a lone surrogate": (b"# \xed\xa0\x80\n", "not UTF-8"),
+    "a NUL": (b"# a\x00b\n", "not valid TOML"),
+    "a control character": (b"# a\x01b\n", "not valid TOML"),
+    "DEL": (b"# a\x7fb\n", "not valid TOML"),
+    "a bare CR": (b"# a\rb\n", "not valid TOML"),
+    "a form feed line": (b"# a\n\x0c\n", "not valid TOML"),
+    "a no-break space line": ("# a\n\u00a0\n".encode(), "not valid TOML"),
+}
+
+
+@pytest.mark.parametrize("name", COMMENT_CLASSES)
+def test_a_comments_only_file_is_refused_for_what_toml_refuses_in_a_comment(tmp_path, name):
+    """The comments-only shortcut (no tomllib, no pydantic) took these while the same comment
+    beside a key was refused: it must accept nothing the parser would refuse."""
+    data, words = COMMENT_CLASSES[name]
+    path = tmp_path / "netwarden.toml"
+    for text in (data, data + b'state_dir = "/srv/nw"\n'):
+        path.write_bytes(text)
+        with pytest.raises(ConfigError, match=words):
+            load_settings(path)
+    assert_one_line_error(run_cli(*ONLY, "--config", str(path)), 78, words)
+
+
+@pytest.mark.parametrize("text", [b"# \xc3\xa9t\xc3\xa9 \xe6\x97\xa5\n", b"# a\r\n# b\r\n", b"\t# tab\n\t\n"])
+def test_a_comments_only_file_of_legitimate_text_is_the_defaults(tmp_path, text):
+    path = tmp_path / "netwarden.toml"
+    path.write_bytes(text)
+    assert load_settings(path) == Settings()
+
+
+@pytest.mark.parametrize("body", [b"", b"# packaged: comments only\n", VALID.encode(), b'state_dir = "/srv/nw"\r\n'])
+def test_a_utf8_byte_order_mark_is_read_past(tmp_path, body):
+    """Windows Notepad starts a UTF-8 file with one; TOML does not allow it."""
+    path = tmp_path / "netwarden.toml"
+    path.write_bytes(body)
+    plain = load_settings(path)
+    path.write_bytes(b"\xef\xbb\xbf" + body)
+    assert load_settings(path) == plain
+    assert run_cli(*ONLY, "--config", str(path)).returncode in (0, 1, 2, 3)
+    path.write_bytes(b"\xef\xbb\xbf" * 2 + body)  # one: two is not UTF-8 text TOML takes
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_settings(path)
+
+
+def test_a_byte_order_mark_does_not_hide_the_control_socket_s_path(tmp_path):
+    path = tmp_path / "netwarden.toml"
+    path.write_bytes(b'\xef\xbb\xbfsocket_path = "/run/nw-test.sock"\n')
+    assert str(control_socket_path(path)) == "/run/nw-test.sock"
+
+
 def test_a_file_truncated_anywhere_loads_or_is_refused_in_one_line(tmp_path):
     """Every prefix of a valid file (an editor's crash, a full disk): never another exception."""
     path = tmp_path / "netwarden.toml"

@@ -145,7 +145,8 @@ def test_the_defaults_follow_the_rules():
 
 MANY = "[" + ", ".join(['"/x"'] * 300) + "]"
 WRONG = {
-    "bool": ['"maybe"', "2", "-1", "1.5", "[true]", "{ a = true }", "1979-05-27", "nan"],
+    "bool": ['"maybe"', "2", "-1", "1.5", "[true]", "{ a = true }", "1979-05-27", "nan",
+             '"yes"', '"no"', '"off"', '"on"', '"true"', '"false"', '""', "0", "1", "0.0", "1.0"],  # pydantic took these
     "path": ["5", "true", "1.5", '["/a"]', '{ a = "/a" }', "1979-05-27", '""', '"relative"', '"./x"',
              '"/a\\u0000b"', '"/' + "a" * 5000 + '"'],
     "paths": ['"/a"', "5", "[5]", '["relative"]', '[["/a"]]', '["/a\\u0000"]', '[""]', MANY],
@@ -156,7 +157,10 @@ WRONG = {
 }
 WRONG_TEXT = {
     "sysctl_dropin": ["5", "true", "[]", '"a/b.conf"', '"60-netwarden"', '"\\u0000.conf"', '""'],
-    "webhook_url": ["5", "true", '"ftp://x"', '"http://a b"', '"http://a\\u0000"', '"http://a\\n"', '""'],
+    "webhook_url": ["5", "true", '"ftp://x"', '"http://a b"', '"http://a\\u0000"', '"http://a\\n"', '""',
+                    '"http://"', '"https://"', '"http:///hook"', '"http://:8080/"', '"http:hook"', '"//host/hook"',
+                    '"http://[::1/"', '"http://[zz]/"', '"http://a:99999/"', '"http://a:0/"', '"http://a:-1/"',
+                    '"http://a:x/"', '"http://a:８０/"'],
     "metrics_address": ["5", '"0.0.0.0:9847"', '"127.0.0.1"', '"127.0.0.1:0"', '"127.0.0.1:x"', '"[::1]:70000"',
                         '"localhost:٩٨٤٧"', '""'],
     "socket_group": ["true", "1.5", "-1", "[5]", '"-x"', '"a b"', '"réseau"', '"a\\u0000"', '"4294967295"',
@@ -209,6 +213,45 @@ def test_socket_group_is_a_name_or_a_number_as_the_readme_says(tmp_path, literal
 ])
 def test_legitimate_values_of_text_settings_load(tmp_path, text):
     loaded(tmp_path, text)
+
+
+@pytest.mark.parametrize("literal, words", [
+    ('[""]', "is empty"), ('["", "--x"]', "is empty"), ('["notify"]', "absolute path"),
+    ('["./notify.sh"]', "absolute path"), ('["bin/notify"]', "absolute path"),
+])
+def test_exec_hook_runs_a_program_named_by_its_absolute_path(tmp_path, literal, words):
+    message = refused(tmp_path, f"exec_hook = {literal}\n")
+    assert "exec_hook" in message and words in message, message
+
+
+def test_exec_hook_s_other_items_are_the_admin_s_arguments(tmp_path):
+    assert loaded(tmp_path, 'exec_hook = ["/bin/cat", "", " "]\n').exec_hook == ("/bin/cat", "", " ")
+    assert loaded(tmp_path, "exec_hook = []\n").exec_hook == ()  # no hook
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8099/hook", "https://hooks.example/T0/secret?x=1", "HTTP://A/",
+                                 "http://[2001:db8::1]:8443/", "https://user:pass@hooks.example/", "http://a:/"])
+def test_a_webhook_url_of_any_usual_form_loads(tmp_path, url):
+    assert loaded(tmp_path, f'webhook_url = "{url}"\n').webhook_url == url
+
+
+def test_a_refused_webhook_url_is_not_repeated_in_the_message(tmp_path):
+    message = refused(tmp_path, 'webhook_url = "https://hooks.example:99999/T0/secret-token"\n')
+    assert "secret-token" not in message and "webhook_url" in message
+
+
+@pytest.mark.parametrize("key", [k for k, kind_ in OTHERS if kind_ in ("path", "paths")])
+def test_an_empty_path_is_called_empty(tmp_path, key):
+    """"" becomes Path("."): the message said "not '.'", which nobody wrote."""
+    literal = '""' if kind(typing.get_type_hints(Settings)[key]) == "path" else '["/etc", ""]'
+    message = refused(tmp_path, toml(key, literal))
+    assert f"{key}: must be an absolute path, not empty" in message, message
+
+
+def test_booleans_from_the_environment_are_still_words(no_netwarden_env):
+    for value, expected in (("true", True), ("false", False), ("1", True), ("0", False), ("TRUE", True)):
+        no_netwarden_env.setenv("NETWARDEN_ROLLBACK_ON_STOP", value)
+        assert load_settings("").rollback_on_stop is expected
 
 
 def test_unknown_keys_are_refused_at_every_level(tmp_path):

@@ -139,6 +139,25 @@ def test_stale_socket_is_replaced_and_a_live_one_refuses_a_second_daemon(ns, dae
     assert r.returncode == 75 and f"another netwarden daemon is listening on {sock}" in r.stderr
 
 
+@pytest.mark.parametrize("kind", ["a regular file", "a directory", "a FIFO", "a symlink to a file"])
+def test_a_file_at_socket_path_that_is_not_a_socket_is_bad_configuration_not_another_daemon(ns, tmp_path, kind):
+    """It exited 75 ("another daemon runs"): nothing runs, the configuration names the wrong file (78).
+    The file is left as it was."""
+    from daemon_lab import DaemonRun
+
+    run = DaemonRun(ns, tmp_path)
+    sock = Path(run.env["NETWARDEN_SOCKET"])
+    {"a regular file": lambda: sock.write_text("mine"), "a directory": sock.mkdir, "a FIFO": lambda: os.mkfifo(sock),
+     "a symlink to a file": lambda: ((tmp_path / "target").write_text("mine"), sock.symlink_to(tmp_path / "target"))}[kind]()
+    before = os.lstat(sock)
+    r = ns.netwarden("daemon", env=run.env, timeout=20)
+    assert r.returncode == 78 and "Traceback" not in r.stderr, r.stderr
+    last = r.stderr.splitlines()[-1]  # after the daemon's log of its stop
+    assert last.startswith(f"netwarden: bad configuration: socket_path {sock} names a file that is not a socket"), last
+    after = os.lstat(sock)
+    assert (after.st_ino, after.st_mode, after.st_mtime_ns) == (before.st_ino, before.st_mode, before.st_mtime_ns)
+
+
 def test_events_stream_live(ns, daemon):
     d = daemon()
     env = dict(os.environ, NETWARDEN_SOCKET=d.env["NETWARDEN_SOCKET"])

@@ -12,6 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from netwarden.daemon.protocol import METHOD_PARAMS
+
 pytestmark = pytest.mark.lab
 
 JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
@@ -185,7 +187,7 @@ def nested(depth: int) -> list[tuple[bytes, set]]:
         (arrays, INVALID),  # JSON, but not an object
         (b"[" * depth, PARSE),  # truncated
         (b'{"a":' * depth + b"1" + b"}" * depth, INVALID),  # an object without jsonrpc/method
-        (request("status", b'{"a":' + arrays + b"}"), RESULT),  # status takes no params and ignores them
+        (request("status", b'{"a":' + arrays + b"}"), PARAMS),  # status takes no params: "a" is refused
         (request("history", b'{"limit":' + arrays + b"}"), PARAMS),
         (request("check", b'{"ids":' + arrays + b"}"), PARAMS),
         (request("version", id_=arrays), INVALID),
@@ -207,7 +209,8 @@ CLASSES = {
         (b"A" * (1 << 20), TOO_LARGE),
         (request("version", id_=json.dumps("i" * 60000).encode()), RESULT),  # a huge id, echoed
         (request("m" * 60000), NO_METHOD),  # a huge method name, not echoed whole
-        (request("history", {"limit": 5, "pad": "p" * 60000}), RESULT),
+        (request("history", {"limit": 5, "pad": "p" * 60000}), PARAMS),  # history takes no "pad", not echoed whole
+        (request("history", b'{"limit": 5' + b" " * 60000 + b"}"), RESULT),  # a long request the method takes
     ]),
     "truncated": exact([(VALID[:n], PARSE) for n in range(1, len(VALID))]),
     "non-utf-8": exact([
@@ -249,6 +252,15 @@ CLASSES = {
         + [(request("release", {"key": v}), PARAMS)
            for v in (5, None, [], {}, "", "../../etc/passwd", "a b", "k" * 300, "net.nope.not_a_check_key")]
         + [(request("release", {}), PARAMS)]
+    ),
+    "unknown or contradictory params": exact(  # refused, never ignored: nothing runs (apply and revert neither)
+        [(request(m, {"bogus": 1}), PARAMS) for m in METHOD_PARAMS]
+        + [(request(m, {"": None}), PARAMS) for m in ("status", "revert", "subscribe")]
+        + [(request("history", {"offset": 0, "limit": 1, "Limit": 1}), PARAMS)]
+        + [(request("apply", {"only": ["ports.range"], "skip": ["ports.range"]}), PARAMS),
+           (request("apply", {"only": ["ports.range", "conntrack"], "skip": ["mtu.path", "conntrack"]}), PARAMS),
+           (request("apply", {"only": ["ports.range"], "skip": ["ports.range"], "dry_run": True}), PARAMS)]
+        + [(request("history", {"limit": 1}), RESULT), (request("status", {}), RESULT)]  # known ones still work
     ),
     "unknown methods": exact([(request(m), NO_METHOD) for m in (
         "nope", "", " status", "STATUS", "status\n", "rpc.discover", "__init__", "read", "_operation",

@@ -172,11 +172,31 @@ def test_a_reload_applies_what_it_can_and_refuses_what_only_a_restart_changes(ns
     assert d.stop()[0] == 0
 
 
+def test_after_a_restart_status_counts_the_drift_events_its_history_holds(ns, daemon):
+    """It said "0 drift events" while history.jsonl held the earlier ones."""
+    first = daemon()
+    ns.sysctl(RANGE, "60700 61000")
+    first.wait_event("appeared", "ports.range")
+    held = len(first.events())
+    assert first.stop()[0] == 0 and held >= 1
+    second = daemon()
+
+    def status() -> dict:
+        return json.loads(second.netwarden("status", "--json").stdout).get("status", {})
+
+    second.wait_for(lambda: status().get("status") not in (None, "starting"), "the first check")
+    total = status()["events_total"]
+    assert total >= held, (total, held)
+    assert f"{total} drift events" in second.netwarden("status").stdout.splitlines()[0]
+
+
 def test_a_second_daemon_with_the_same_state_dir_refuses(ns, daemon):
     d = daemon()
     r = ns.netwarden("daemon", env=d.env, timeout=20)
     assert r.returncode == 75
-    assert f"another netwarden daemon (pid {d.proc.pid}) is running" in r.stderr
+    # The pid that last wrote daemon.pid: said as such, since a pid in a file may not be the holder.
+    assert f"another netwarden daemon is running with state dir {d.state} (pid {d.proc.pid} last wrote daemon.pid)" \
+        in r.stderr
 
 
 def test_sd_notify_ready_status_watchdog_reload_stopping_in_order(ns, daemon, tmp_path):

@@ -19,9 +19,10 @@ from netwarden.platform.source import CommandResult
 WORDS = ["utun6", "default", "link#18", "UCSg", "TIME_WAIT", "Disconnected", "Connected", "nameserver[0] :",
          "net.inet.ip.portrange.first:", "net.inet.tcp.msl: ", "kern.boottime: { sec = ", "inet ", "-->",
          "flags=8051<UP,POINTOPOINT,RUNNING,MULTICAST> mtu", "[ctl com.apple.net.utun_control id 1 unit ",
-         "resolver #", "Internet6:", "Destination", "%", "/", ":", ".", "-1", "99999999999999999999999", "nan",
+         "resolver #", "Internet6:", "Destination", "%", "/", ":", ".", "-1", "99999999999999999999999", "9" * 5000, "nan",
          "\x00", "é", "\t", "(*)"]
-ODD_VALUES = ["", "0", "-1", "1", "2", "65536", "80", "4294967295", "99999999999999999999999", "nan", "1e3", "0x10",
+ODD_VALUES = ["", "0", "-1", "1", "2", "65536", "80", "4294967295", "99999999999999999999999", "9" * 5000, "nan", "1e3",
+              "0x10",
               "{ sec = 99999999999, usec = 1 }", "{ sec = 0, usec = 0 }", "²", "49152 65535"]
 # every output the stale-VPN Mac answers, and the sysctl dump its sysctls come from
 KEYS = [key for key in stale_vpn_mac() if isinstance(key, tuple) and key[0] != "/usr/sbin/sysctl"] + ["sysctl -a"]

@@ -78,8 +78,19 @@ def test_wsl2_with_no_way_to_read_the_mode_is_unknown_not_guessed(tmp_path):
 
 
 def test_a_bundle_from_a_system_without_a_backend_is_refused_clearly(tmp_path):
-    with pytest.raises(UnsupportedPlatform, match="freebsd14"):
-        detect(bundle(tmp_path, [], system="freebsd14"), Settings())
+    """No netwarden records there, so it is not a readable bundle (65), not an unknown host (3)."""
+    from netwarden.platform.bundle import BundleError
+
+    with pytest.raises(BundleError, match="freebsd14"):
+        bundle(tmp_path, [], system="freebsd14")
+
+
+def test_a_live_system_without_a_backend_is_refused_clearly():
+    class FreeBSD(Source):
+        system = "freebsd14"
+
+    with pytest.raises(UnsupportedPlatform, match="no backend for freebsd14"):
+        detect(FreeBSD(), Settings())
 
 
 def test_a_macos_bundle_gets_the_macos_backend_even_when_it_lacks_the_kernel_release(tmp_path):

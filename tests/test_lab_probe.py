@@ -1,17 +1,21 @@
 """`netwarden probe HOST:PORT` end to end, in network namespaces (issue #14): each failure made to
 happen for real between a client, sometimes a router, and a TLS server whose certificate the test
 makes, then probed from the client. Traffic stays inside the lab (198.18.0.0/15, 2001:db8::/32);
-every sysctl written is a namespace's own."""
+every sysctl written is a namespace's own. A recorded probe replays on any machine, and replays
+with any one of its answers removed or spoiled as a hand-edited bundle may: never a crash."""
 
 import json
 import os
 import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 import probe_lab as pl
-from lab import ROOT
+from factories import clean_env, wrong_forms
+from factories import run_main
+from lab import ROOT, Netns, lab_unavailable
 from probe_lab import PORT, finding, phases, probe, verdicts
 
 from netwarden.diagnose.phases import PHASES
@@ -217,3 +221,58 @@ def test_a_path_mtu_blackhole_gets_the_checks_verdict_and_explains_the_large_hel
     check = check_finding(path.client, env, tmp_path, "mtu.path", "probe_timeout = 2.0\n")
     assert (found["severity"], found["title"]) == (check["severity"], check["title"])
     assert found["severity"] == "critical" and "blackhole" in found["title"]
+
+
+@pytest.fixture(scope="module")
+def recorded_probe(tmp_path_factory):
+    """(bundle, the recording's document): a healthy dual-stack probe of every phase, idle included."""
+    reason = lab_unavailable() or pl.openssl_missing() or (shutil.which("nft") is None and "nft is not installed")
+    if reason:
+        pytest.skip(reason)
+    tmp = tmp_path_factory.mktemp("recorded-probe")
+    (tmp / "certs").mkdir()
+    certs = pl.make_certs(tmp / "certs")
+    made: list[Netns] = []
+
+    def netns() -> Netns:
+        made.append(Netns())
+        return made[-1]
+
+    try:
+        path = pl.direct(netns, certs, v6=True)
+        env = pl.trusting(clean_env(NETWARDEN_CONFIG=""), certs)
+        _, doc, _ = probe(path.client, env, TARGET, "--all", "--idle", "1", "--record", str(tmp / "bundle"))
+        yield tmp / "bundle", doc
+    finally:
+        for ns in made:
+            ns.close()
+
+
+def test_every_probe_answer_removed_or_spoiled_is_unknown_or_a_refused_bundle_never_a_crash(recorded_probe, tmp_path,
+                                                                                              no_netwarden_env):
+    """An address that is not one (`"address": "x"` in probe.connect: inet_pton's OSError was exit
+    70), numbers of 5,000 digits, answers of another type or missing: each replay is a probe
+    document (exit 0-3, six phases) or a bundle refused in one line (65)."""
+    bundle, live = recorded_probe
+    code, out, err = run_main("probe", "--json", "--replay", str(bundle))
+    assert code == live["exit_code"] and err == "", err
+    assert json.loads(out)["phases"] == live["phases"]
+    entries = json.loads((bundle / "entries.json").read_text())
+    calls = {json.loads(e["key"])[0] for e in entries if e["op"] == "call"}
+    assert {"probe.plan", "probe.connect", "probe.tls", "probe.dns-lookup", "probe.idle", "probe.transfer"} <= calls, calls
+    work = tmp_path / "bundle"
+    work.mkdir()
+    (work / "meta.json").write_text((bundle / "meta.json").read_text())
+    failures, runs, start = [], 0, time.monotonic()
+    for i, entry in enumerate(entries):
+        field = "result" if "result" in entry else "error"
+        for variant in [None] + [{**entry, field: form} for form in wrong_forms(entry[field])]:
+            (work / "entries.json").write_text(json.dumps(entries[:i] + ([variant] if variant else []) + entries[i + 1:]))
+            code, out, err = run_main("probe", "--json", "--replay", str(work))
+            runs += 1
+            refused = code == 65 and err.count("\n") == 1
+            if not (refused or code in (0, 1, 2, 3)) or "Traceback" in err or (
+                    code < 4 and len(json.loads(out)["phases"]) != 6):
+                failures.append((entry["op"], entry["key"][:80], str(variant and variant[field])[:80], code, err[-400:]))
+    print(f"{runs} probe replays of {len(entries)} entries in {time.monotonic() - start:.1f} s")
+    assert not failures, failures[:5]

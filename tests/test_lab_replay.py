@@ -1,6 +1,8 @@
 """A support bundle recorded in a namespace lab with targets (so it holds probe answers), replayed
 on this host: the same report; and replayed once per entry with that entry removed or its answer
-replaced by one of another form: always a report (exit 0-3) or a refused bundle (65), never a crash."""
+replaced by one of another form, or of the same form holding what a live answer never does (text
+where an address goes, numbers of 5,000 digits or in another script): always a report (exit 0-3)
+or a refused bundle (65), never a crash."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import sys
 import time
 
 import pytest
-from factories import clean_env
+from factories import clean_env, wrong_forms
 from factories import run_main as netwarden
 from lab import TOOLS, Netns, lab_unavailable, link
 
@@ -82,18 +84,6 @@ def test_an_older_bundle_without_settings_still_replays_on_the_defaults(recorded
     code, out, err = netwarden("--json", "--replay", str(old))
     assert code in (0, 1, 2, 3) and err.count("does not carry the settings") == 1, err
     assert json.loads(out)["facts"]["targets"] is None  # the defaults have no targets
-
-
-def wrong_forms(value) -> list:
-    """Answers of another form than `value`: other types, and for an object each key left out
-    (an older or newer recorder), for a list its first item spoiled."""
-    forms = [7, "?", [7], {"x": 7}, None, True]
-    if isinstance(value, dict):
-        forms += [{k: v for k, v in value.items() if k != key} for key in value]
-        forms += [{**value, key: [value[key]]} for key in value]
-    if isinstance(value, list) and value:
-        forms.append([7] + value[1:])
-    return [f for f in forms if f != value]
 
 
 def test_every_answer_removed_or_of_another_form_is_unknown_never_a_crash(recorded, tmp_path, no_netwarden_env):

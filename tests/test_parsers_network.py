@@ -69,7 +69,7 @@ def test_resolv_conf_as_glibc_reads_it():
             "nameserver 10.0.0.2\nnameserver 10.0.0.3\noptions timeout:1 attempts:3 rotate\nsearch a b\nsearch c\n")
     parsed = parse_resolv_conf(text, "r", symlink_target="/run/systemd/resolve/stub-resolv.conf")
     assert parsed.nameservers == ("10.0.0.1", "fe80::1%eth0", "10.0.0.2")  # the first three usable ones
-    assert parsed.search == ("c",) and parsed.option("timeout", 5) == 1 and parsed.option("attempts", 2) == 3
+    assert parsed.search == ("c",) and parsed.option("timeout", 5, 30) == 1 and parsed.option("attempts", 2, 5) == 3
     assert parsed.manager == "systemd-resolved"
     problems = "\n".join(parsed.problems)
     assert "inline comment" not in problems  # glibc reads a nameserver line's first word only

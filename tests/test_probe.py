@@ -98,6 +98,31 @@ def test_a_check_bundle_is_not_a_probe(tmp_path):
     assert r.returncode == 65 and "not a recorded probe" in r.stderr and r.stderr.count("\n") == 1, r.stderr
 
 
+@pytest.mark.parametrize("configured, used, note", [
+    ("1000", 120.0, True), ("3600", 120.0, True), ("0.001", 0.1, True),  # valid for the checks, beyond the probe's
+    ("2.0000001", 2.0, False),  # finer than a bundle records: rounded, silently
+    ("7", 7.0, False),
+])
+def test_a_probe_timeout_the_checks_allow_is_brought_into_the_probe_s_range(tmp_path, configured, used, note):
+    """Not a bundle error (exit 65, "None: not a recorded probe") of a live probe: its default
+    timeout, said once on stderr when moved; and the recording replays the same."""
+    import json
+
+    bundle = tmp_path / "bundle"
+    r = netwarden("probe", "127.0.0.1:9", "--json", "--record", str(bundle), NETWARDEN_PROBE_TIMEOUT=configured)
+    assert r.returncode in (0, 1, 2, 3) and "Traceback" not in r.stderr, r.stderr
+    assert json.loads(r.stdout)["options"]["timeout"] == used
+    if note:
+        assert r.stderr.count("\n") == 1 and f"probe_timeout {configured} s is outside" in r.stderr, r.stderr
+        assert f"probing with {used:g} s" in r.stderr
+    else:
+        assert r.stderr == ""
+    replay = netwarden("probe", "--json", "--replay", str(bundle))
+    assert replay.returncode == r.returncode and json.loads(replay.stdout)["options"]["timeout"] == used, replay.stderr
+    given = netwarden("probe", "127.0.0.1:9", "--json", "--timeout", "1", NETWARDEN_PROBE_TIMEOUT=configured)
+    assert given.stderr == "" and json.loads(given.stdout)["options"]["timeout"] == 1.0
+
+
 def test_targets_as_users_type_them():
     assert inputs.parse_target(" svc.lab:443 ") == Target("svc.lab", 443)
     assert inputs.parse_target("bücher.lab:443") == Target("xn--bcher-kva.lab", 443)  # IDNA, as curl does

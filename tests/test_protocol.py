@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from netwarden.daemon.protocol import (INVALID_PARAMS, INVALID_REQUEST, MAX_MESSAGE_TEXT, PARSE_ERROR, Encoded,
-                                       Request, encode_message, parse_request)
+from netwarden.daemon.protocol import (INVALID_PARAMS, INVALID_REQUEST, MAX_MESSAGE_TEXT, METHOD_PARAMS, PARSE_ERROR,
+                                       Encoded, Request, encode_message, parse_request)
 from netwarden.jsontext import loads
 
 SCALARS = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
@@ -73,3 +73,23 @@ def test_answers_are_one_line_and_an_error_message_is_clipped():
     assert len(answer["error"]["message"]) == MAX_MESSAGE_TEXT and answer["id"] == "x" * 10
     assert json.loads(encode_message(7, Encoded(b'{"a":[1,2]}'))) == {"jsonrpc": "2.0", "id": 7, "result": {"a": [1, 2]}}
     assert b"\\ud800" in encode_message("\ud800", {})  # a lone surrogate goes back escaped, not as broken UTF-8
+
+
+def line(method: str, params) -> bytes:
+    return json.dumps({"jsonrpc": "2.0", "method": method, "params": params, "id": 1}).encode()
+
+
+@pytest.mark.parametrize("method", sorted(METHOD_PARAMS))
+def test_a_param_a_method_does_not_take_is_refused_naming_it(method):
+    """`history {"bogus": 1}` was answered as if it were not there."""
+    for params in ({"bogus": 1}, {"": 1}, {"x" * 10000: 1}, {name.upper(): 1 for name in METHOD_PARAMS[method]}
+                   or {"LIMIT": 1}):
+        request = parse_request(line(method, params))
+        assert request.error is not None and request.error[0] == INVALID_PARAMS, (params, request)
+        assert method in request.error[1] and len(request.error[1]) < 300, request.error
+    known = {name: None for name in METHOD_PARAMS[method]}
+    assert parse_request(line(method, known)) == Request(method, known, 1, False)
+
+
+def test_a_method_this_netwarden_does_not_have_is_left_to_method_not_found():
+    assert parse_request(line("nope", {"bogus": 1})) == Request("nope", {"bogus": 1}, 1, False)

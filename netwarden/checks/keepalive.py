@@ -14,12 +14,15 @@ RFC1122_RETRIES = 8  # Linux tcp_retries2 at RFC 1122's floor: at least 100 s be
 
 
 def retries_timeout(retries: int, rto_min: float = 0.2, rto_max: float = 120.0) -> float:
-    """Seconds before Linux gives up on unacknowledged data: the doubling RTO, capped."""
-    total, rto = 0.0, rto_min
-    for _ in range(retries + 1):
+    """Seconds before Linux gives up on unacknowledged data: the doubling RTO, capped. The
+    doublings are counted (a dozen at most); the retransmissions at the cap are multiplied, so a
+    count of any size takes no time."""
+    total, rto, left = 0.0, rto_min, retries + 1
+    while left > 0 and rto < rto_max:
         total += rto
         rto = min(rto * 2, rto_max)
-    return total
+        left -= 1
+    return total + max(left, 0) * rto_max
 
 
 def check_keepalive(facts: Facts, settings: Settings) -> list[Finding]:

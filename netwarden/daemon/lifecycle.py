@@ -62,14 +62,15 @@ class Lifecycle:
             return ApplyLock(path, 0).__enter__()
         except LockBusy:
             holder = path.read_text(errors="replace").strip()[:32] or "?"
-            raise DaemonError(f"another netwarden daemon (pid {holder}) is running with state dir "
-                              f"{path.parent}") from None
+            raise DaemonError(f"another netwarden daemon is running with state dir "
+                              f"{path.parent} (pid {holder} last wrote {path.name})") from None
         except JournalError as e:  # a pid file that is not netwarden's own
             raise DaemonError(str(e), exit_code=74) from None
 
     def _setup(self) -> None:
         warn = partial(self.log.write, WARNING)
         self.history = History(self.settings.state_dir, self.settings.history_size)
+        self.status.events_total = len(self.history.events)  # a restart goes on counting from its history
         for problem in self.history.problems:
             warn(problem)
         self.enforcer = Enforcer(self.settings)

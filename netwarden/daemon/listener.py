@@ -57,8 +57,10 @@ def _bind(path: Path, group: int | None, group_name: str | None, log) -> socket.
     except FileNotFoundError:
         st = None
     if st is not None:
-        if not stat.S_ISSOCK(st.st_mode):
-            raise ControlError(f"{path} exists and is not a socket; refusing to replace it")
+        if not stat.S_ISSOCK(st.st_mode):  # not another daemon (75): the configuration names the wrong file (78)
+            from netwarden.config import ConfigError
+
+            raise ConfigError(f"socket_path {path} names a file that is not a socket; refusing to replace it")
         probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             probe.connect(str(path))

@@ -19,6 +19,13 @@ PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS, INTERNAL_ERROR =
 PERMISSION_DENIED, TOO_MANY_CLIENTS, REQUEST_TOO_LARGE, BUSY = -32001, -32002, -32003, -32004
 
 
+# The params each method takes (README, "The control socket"): any other is refused, as a
+# misspelt key in the config file is, rather than ignored.
+METHOD_PARAMS = {"version": (), "status": (), "findings": (), "facts": (), "history": ("offset", "limit"),
+                 "check": ("ids",), "subscribe": (), "apply": ("only", "skip"), "revert": (), "release": ("key",),
+                 "reload": ()}
+
+
 class Encoded(bytes):
     """A result already encoded as JSON (the daemon encodes each snapshot once, not per request)."""
 
@@ -51,6 +58,12 @@ def parse_request(line: bytes) -> Request:
         params = {}
     if not isinstance(params, dict):
         return Request(request["method"], {}, id_, notification, (INVALID_PARAMS, "params must be an object"))
+    known = METHOD_PARAMS.get(request["method"])
+    unknown = sorted(str(name) for name in params if known is not None and name not in known)
+    if unknown:
+        takes = f"takes {', '.join(known)}" if known else "takes no params"
+        return Request(request["method"], {}, id_, notification,
+                       (INVALID_PARAMS, f"{request['method']} {takes}; not {_clip(', '.join(unknown), 120)}"))
     return Request(request["method"], params, id_, notification)
 
 

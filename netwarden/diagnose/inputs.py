@@ -37,6 +37,12 @@ def make_plan(target: str | None, timeout: str | None, idle: str | None, all_add
                 () if idle is None else parse_idle(idle), bool(all_addresses))
 
 
+def default_timeout(probe_timeout: float) -> float:
+    """The probe's --timeout when none is given: the config's probe_timeout (0 < x <= 3600, for
+    the checks' probes too) brought into TIMEOUT_RANGE, to the microsecond a bundle records."""
+    return round(min(max(probe_timeout, TIMEOUT_RANGE[0]), TIMEOUT_RANGE[1]), 6)
+
+
 def _plan_or_nothing(value) -> bool:
     """a probe plan (checked again like a command line)"""
     return value is None or isinstance(value, dict)
@@ -50,9 +56,12 @@ def _plan_document(plan: Plan | None) -> dict | None:
 
 def through(source, plan: Plan | None) -> Plan:
     """The plan through the Source: a recording keeps it in the bundle, a replay (plan None)
-    answers with the recorded one, checked again like a command line (ValueError, OSError)."""
+    answers with the recorded one, checked again like a command line (ValueError, OSError: the
+    bundle's fault). A live plan (given) is returned as it is: it was checked as typed."""
     # The plan is the question's answer, not part of the question: a replay does not know it yet.
     recorded = source.call("probe.plan", partial(_plan_document, plan))
+    if plan is not None:
+        return plan
     if not isinstance(recorded, dict):
         raise ValueError("no probe plan")
     idle = recorded.get("idle") or None

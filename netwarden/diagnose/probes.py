@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import time
 
+from netwarden.platform.parse.netfs import is_ip_address
 from netwarden.platform.sockdiag import census
 from netwarden.platform.source import answers
 
 
-@answers({"server": str, "name": str, "type": str, "outcome": str, "rcode": str, "ms": float, "addresses": [str],
-          "error": str})
+@answers({"server": is_ip_address, "name": str, "type": str, "outcome": str, "rcode": str, "ms": float,
+          "addresses": [is_ip_address], "error": str})
 def dns_lookup(server: str, name: str, rdtype: str, timeout: float) -> dict:
     """One UDP question straight to a nameserver, no retry: outcome "ok" for any answer (even
     NXDOMAIN: the server is alive), "timeout" or "error"; the rcode and the addresses it gave."""

@@ -15,6 +15,7 @@ from netwarden import record
 from typing import NamedTuple
 
 from netwarden.model import Census, ConnectProbe, Destination, DnsProbe, Finding, Severity, TargetProbe, Unknown, worst
+from netwarden.platform.parse.numbers import as_int
 
 HAPPY_EYEBALLS_MS = 250  # RFC 8305's connection attempt delay; Node >= 20 (autoSelectFamily)
 
@@ -144,8 +145,9 @@ def _happy_eyeballs(probe: TargetProbe, timeout: float, retries: str | None) -> 
         return [f"IPv6 fails at once ({v6.error}): clients move on to IPv4 without waiting"]
     if v6.outcome != "timeout":
         return []
-    kernel = (f", {2 ** (int(retries) + 1) - 1} s with the kernel's own limit (tcp_syn_retries = {retries})"
-              if retries and retries.isdigit() and int(retries) < 16 else "")
+    syn_retries = as_int(retries, maximum=15)  # a bundle's text: ASCII digits, bounded ('²' is isdigit())
+    kernel = (f", {2 ** (syn_retries + 1) - 1} s with the kernel's own limit (tcp_syn_retries = {retries})"
+              if syn_retries is not None else "")
     return [f"a client that dials IPv6 first without Happy Eyeballs waits out its connect timeout before IPv4: "
             f"{timeout:g} s here{kernel}",
             f"with Happy Eyeballs (Node >= 20's autoSelectFamily, {HAPPY_EYEBALLS_MS} ms attempt delay) IPv4 starts "

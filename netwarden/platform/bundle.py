@@ -30,6 +30,7 @@ from netwarden.jsontext import loads
 from netwarden.model import to_jsonable
 
 BUNDLE_FORMAT = 1
+SYSTEMS = ("linux", "darwin", "win32")  # sys.platform where netwarden records; each has a backend
 MAX_FILE_BYTES = 256 << 20  # a host with a full BGP table has a ~150 MB /proc/net/route
 # The settings a bundle carries: what decides which files are read, what is probed, and how the
 # facts are judged. tests/test_bundle.py makes every new Settings field land in one of the two lists.
@@ -60,9 +61,28 @@ class Bundle(NamedTuple):
     meta: dict
 
 
+def unusable_destination(directory: Path) -> str | None:
+    """Why a bundle cannot be written to `directory` (checked before the work it records), or
+    None: it must not exist or be an empty directory, and its parent must be a directory this
+    user may write to (netwarden creates no parents: a typo must not become a tree)."""
+    try:
+        if directory.is_dir():
+            if any(directory.iterdir()):
+                return "is not empty (a bundle needs a new or empty directory)"
+            return None if os.access(directory, os.W_OK | os.X_OK) else "is not writable"
+        if os.path.lexists(directory):
+            return "exists and is not a directory"
+        parent = directory.absolute().parent
+        if not parent.is_dir():
+            return f"{parent} does not exist (netwarden creates only DIR itself)"
+        return None if os.access(parent, os.W_OK | os.X_OK) else f"cannot be created: {parent} is not writable"
+    except OSError as e:  # a name too long, a directory that cannot be listed
+        return e.strerror or str(e)
+
+
 def write(directory: Path, entries: list[dict], system: str, argv: list[str], settings) -> None:
     """The bundle in `directory`, which must not exist or be empty; it is made private (0700)."""
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    directory.mkdir(mode=0o700, exist_ok=True)
     if any(directory.iterdir()):
         raise FileExistsError(errno.EEXIST, f"{directory} is not empty")
     meta = {"format": BUNDLE_FORMAT, "netwarden": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -76,10 +96,11 @@ def read(directory: Path) -> Bundle:
     meta = _load(directory, "meta.json")
     if not isinstance(meta, dict):
         raise BundleError(directory, f"meta.json holds {_kind(meta)}, not an object: not a netwarden support bundle")
-    if meta.get("format") != BUNDLE_FORMAT:
+    if type(meta.get("format")) is not int or meta["format"] != BUNDLE_FORMAT:  # not true, nor 1.0: both == 1
         raise BundleError(directory, f"bundle format {str(meta.get('format'))[:40]!r}, this netwarden reads {BUNDLE_FORMAT}")
-    if not isinstance(meta.get("system"), str):
-        raise BundleError(directory, "meta.json names no system: not a netwarden support bundle")
+    if meta.get("system") not in SYSTEMS:
+        raise BundleError(directory, f"meta.json names the system {str(meta.get('system'))[:40]!r}, not one a netwarden "
+                                     f"records ({', '.join(SYSTEMS)}): not a netwarden support bundle")
     entries = _load(directory, "entries.json")
     if not isinstance(entries, list):
         raise BundleError(directory, f"entries.json holds {_kind(entries)}, not a list of entries")

@@ -16,6 +16,7 @@ from netwarden.platform.parse.darwin import netstat
 from netwarden.platform.parse.darwin import sysctl as sc
 from netwarden.platform.parse.darwin.utun import VPN_LIKE, classify_utun
 from netwarden.platform.parse.netfs import is_ip_address
+from netwarden.platform.parse.numbers import as_int
 
 FIRST, LAST = "net.inet.ip.portrange.first", "net.inet.ip.portrange.last"
 HIFIRST, HILAST = "net.inet.ip.portrange.hifirst", "net.inet.ip.portrange.hilast"
@@ -60,8 +61,8 @@ def reason(values: Mapping[str, str | Unknown], key: str) -> str:
 
 def old_netstat(kernel: str) -> bool:
     """macOS 10.10-10.14 (Darwin 14-18): its netstat leaves TIME_WAIT sockets out."""
-    major = kernel.split(".", 1)[0]
-    return major.isascii() and major.isdigit() and 14 <= int(major) <= 18
+    major = as_int(kernel.split(".", 1)[0])
+    return major is not None and 14 <= major <= 18
 
 
 def port_range(values: Mapping[str, str | Unknown], at_boot: tuple[AtBoot | None, list[str]]) -> PortRange | Unknown:

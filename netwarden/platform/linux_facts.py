@@ -11,6 +11,7 @@ from netwarden.config import Settings
 from netwarden.model import (AddressPolicy, AtBoot, Conntrack, Facts, Keepalive, PmtuProbing, PortBlock, PortRange,
                              Resolvers, TimeWait, Unknown)
 from netwarden.platform.linux_types import BootSysctls, GaiConf, ResolvConf, SockStat
+from netwarden.platform.parse.numbers import as_int
 from netwarden.platform.parse.procfs import count_in_range, parse_port_list, parse_port_range
 
 RANGE = "net.ipv4.ip_local_port_range"
@@ -23,6 +24,13 @@ KEEPALIVE = ("net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_keepalive_intvl", "net
 CT_COUNT, CT_MAX, CT_LIBERAL = ("net.netfilter.nf_conntrack_count", "net.netfilter.nf_conntrack_max",
                                 "net.netfilter.nf_conntrack_tcp_be_liberal")
 KERNEL_DEFAULT = (32768, 60999)
+INT_MAX, U8_MAX, U32_MAX = 2**31 - 1, 255, 2**32 - 1
+# The largest value of each sysctl's type in the kernel: the keepalive times are ints (of
+# jiffies: fewer seconds fit, this is the outer bound), tcp_keepalive_probes and tcp_retries2 are
+# u8 (proc_dou8vec_minmax), the conntrack count and size unsigned ints.
+KEEPALIVE_LIMITS = dict(zip(KEEPALIVE, (INT_MAX, INT_MAX, U8_MAX, U8_MAX)))
+CONNTRACK_LIMITS = {CT_COUNT: U32_MAX, CT_MAX: U32_MAX}
+RES_MAXRETRANS, RES_MAXRETRY = 30, 5  # glibc's <resolv.h>: resolv.conf's timeout and attempts are capped there
 TIME_WAIT_SECONDS = 60  # fixed in the kernel (TCP_TIMEWAIT_LEN); tcp_fin_timeout does not shorten it
 
 # neutral fact -> (settings the daemon polls for drift, counters read alongside, raw facts)
@@ -80,6 +88,11 @@ def _windows_layer(facts: Facts) -> PortRange | None:
     return side.range if isinstance(side.range, PortRange) else None
 
 
+def _clipped(value: str) -> str:
+    """A value as evidence: quoted, at most 40 characters of it (a bundle may hold megabytes)."""
+    return repr(value) if len(value) <= 40 else f"{value[:40]!r}... ({len(value):,} characters)"
+
+
 def _sysctl(facts: Facts, key: str) -> str | Unknown:
     return facts.sysctls.get(key, Unknown(f"{key} not collected"))
 
@@ -94,7 +107,7 @@ def port_range(facts: Facts, settings: Settings) -> PortRange | Unknown:
         return raw
     bounds = parse_port_range(raw)
     if bounds is None:
-        return Unknown(f"{RANGE} = {raw!r} is not two port numbers")
+        return Unknown(f"{RANGE} = {_clipped(raw)} is not two port numbers")
     low, high = bounds
     reserved_raw = facts.sysctls.get(RESERVED, "")
     reserved, _ = parse_port_list("" if isinstance(reserved_raw, Unknown) else reserved_raw)
@@ -182,9 +195,9 @@ def resolvers(facts: Facts, settings: Settings) -> Resolvers | Unknown:
     if not isinstance(resolv, ResolvConf):
         return resolv or Unknown("resolv.conf not collected")
     source = resolv.path + (f" -> {resolv.symlink_target}" if resolv.symlink_target else "")
-    return Resolvers(source, resolv.manager, resolv.nameservers, resolv.option("timeout", 5),
-                     resolv.option("attempts", 2), "rotate" in resolv.options, resolv.problems, resolv.dangling,
-                     blocking=resolv.blocking)
+    return Resolvers(source, resolv.manager, resolv.nameservers, resolv.option("timeout", 5, RES_MAXRETRANS),
+                     resolv.option("attempts", 2, RES_MAXRETRY), "rotate" in resolv.options, resolv.problems,
+                     resolv.dangling, blocking=resolv.blocking)
 
 
 def pmtu(facts: Facts, settings: Settings) -> PmtuProbing | Unknown:
@@ -195,28 +208,38 @@ def pmtu(facts: Facts, settings: Settings) -> PmtuProbing | Unknown:
     return PmtuProbing(probing in ("1", "2"), f"{PROBING} = {probing}, {BASE_MSS} = {base if isinstance(base, str) else '?'}")
 
 
+def _numbers(facts: Facts, limits: dict[str, int]) -> list[int] | Unknown:
+    """The sysctls in `limits`, each a number of ASCII digits the kernel can hold (its type's
+    largest value); else Unknown naming each one that is not."""
+    values = [_sysctl(facts, key) for key in limits]
+    numbers = [None if isinstance(v, Unknown) else as_int(v, maximum=limit) for v, limit in zip(values, limits.values())]
+    wrong = [v.reason if isinstance(v, Unknown) else f"{key} = {_clipped(v)} is not a number from 0 to {limits[key]}"
+             for key, v, n in zip(limits, values, numbers) if n is None]
+    return Unknown("; ".join(wrong)) if wrong else numbers
+
+
 def keepalive(facts: Facts, settings: Settings) -> Keepalive | Unknown:
     from netwarden.checks.keepalive import retries_timeout
 
-    values = [_sysctl(facts, k) for k in KEEPALIVE]
-    missing = [v.reason if isinstance(v, Unknown) else f"{k} = {v!r}" for k, v in zip(KEEPALIVE, values)
-               if isinstance(v, Unknown) or not v.isdigit()]
-    if missing:
-        return Unknown("; ".join(missing))
-    idle, intvl, probes, retries = (int(v) for v in values)
+    numbers = _numbers(facts, KEEPALIVE_LIMITS)
+    if isinstance(numbers, Unknown):
+        return numbers
+    idle, intvl, probes, retries = numbers
     return Keepalive(idle, intvl, probes, f"keepalive {idle}/{intvl}/{probes} (tcp_keepalive_time/intvl/probes), "
                                           f"tcp_retries2 {retries}", retries, retries_timeout(retries))
 
 
 def conntrack(facts: Facts, settings: Settings) -> Conntrack | Unknown:
-    count, limit = _sysctl(facts, CT_COUNT), _sysctl(facts, CT_MAX)
-    for value in (count, limit):
+    for value in (_sysctl(facts, CT_COUNT), _sysctl(facts, CT_MAX)):
         if isinstance(value, Unknown):
             if "no such setting" in value.reason:
                 return Unknown("nf_conntrack is not loaded: there is no connection-tracking table here")
             return value
-    if not count.isdigit() or not limit.isdigit() or int(limit) == 0:
-        return Unknown(f"{CT_COUNT} = {count!r}, {CT_MAX} = {limit!r}")
+    numbers = _numbers(facts, CONNTRACK_LIMITS)
+    if isinstance(numbers, Unknown):
+        return numbers
+    count, limit = numbers
+    if limit == 0:
+        return Unknown(f"{CT_MAX} = 0: no table size to judge the count against")
     liberal = facts.sysctls.get(CT_LIBERAL)
-    return Conntrack(int(count), int(limit), liberal if isinstance(liberal, str) else None,
-                     CT_MAX in facts.read_only_sysctls)
+    return Conntrack(count, limit, liberal if isinstance(liberal, str) else None, CT_MAX in facts.read_only_sysctls)

@@ -15,6 +15,7 @@ from netwarden.target import Target
 from netwarden.platform.parse.gai_conf import parse_gai_conf
 from netwarden.platform.parse.netfs import (IFA_F_DEPRECATED, best_route, link_kind, parse_if_inet6, parse_ipv6_route,
                                             parse_proc_route)
+from netwarden.platform.parse.numbers import as_int
 from netwarden.platform.parse.resolv_conf import parse_resolv_conf
 from netwarden.platform.source import NotRecorded, answers, unknown_if_not_recorded
 
@@ -23,12 +24,14 @@ DNS_TIMEOUT = 1.0  # the issue's "1 s, no retry": a resolver slower than that is
 
 
 def _int(source, path: str) -> int | None:
+    """A sysfs number: decimal (mtu, carrier, counters) or 0x-prefixed hex (flags, tun_flags)."""
     try:
-        return int(source.read(path).strip(), 0)
+        text = source.read(path).strip()
     except NotRecorded:
         raise
-    except (OSError, ValueError):
+    except OSError:
         return None
+    return as_int(text, 16) if text[:2].lower() == "0x" else as_int(text)
 
 
 @unknown_if_not_recorded

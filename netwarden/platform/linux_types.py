@@ -57,9 +57,14 @@ class ResolvConf(NamedTuple):
     text: str = ""
     blocking: tuple[str, ...] = ()  # lines that make every lookup fail or hang
 
-    def option(self, name: str, default: int) -> int:
+    def option(self, name: str, default: int, cap: int) -> int:
+        """`options name:N` as glibc reads it: the last one that is a number, at most `cap`
+        (glibc's own limit: larger values are taken as the cap)."""
+        from netwarden.platform.parse.numbers import as_int
+
         for opt in reversed(self.options):
             key, _, value = opt.partition(":")
-            if key == name and value.isdigit():
-                return int(value)
+            number = as_int(value) if key == name else None
+            if number is not None:
+                return min(number, cap)
         return default

@@ -88,7 +88,12 @@ def parse_getent_ahosts(text: str) -> list[list]:
     return seen
 
 
-@answers({"family": int, "address": str, "outcome": str, "ms": float, "error": str})
+def _family(value) -> bool:
+    """4 or 6"""
+    return type(value) is int and value in (4, 6)
+
+
+@answers({"family": _family, "address": is_ip_address, "outcome": str, "ms": float, "error": str})
 def connect(address: str, port: int, timeout: float) -> dict:
     """One TCP connect: ok, fast-fail (an error came back: refused, unreachable) or timeout."""
     start = time.monotonic()
@@ -163,7 +168,7 @@ def _unacknowledged(sock: socket.socket) -> int:
     return int.from_bytes(outq, "little")
 
 
-@answers({"server": str, "name": str, "outcome": str, "ms": float, "error": str})
+@answers({"server": is_ip_address, "name": str, "outcome": str, "ms": float, "error": str})
 def dns_query(server: str, name: str, timeout: float) -> dict:
     """One UDP query straight to a nameserver, no retry. Any answer (even SERVFAIL or NXDOMAIN)
     means the server is alive. A link-local server keeps its scope (`fe80::1%eth0`): dnspython

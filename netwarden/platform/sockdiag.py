@@ -11,6 +11,7 @@ from __future__ import annotations
 import socket
 import struct
 
+from netwarden.platform.parse.netfs import is_ip_address
 from netwarden.platform.source import answers
 
 NETLINK_SOCK_DIAG = 4
@@ -84,7 +85,7 @@ def _positive(value) -> bool:
 
 
 @answers({"window": _positive, "sockets": int, "time_wait": int, "destinations": [
-    {"address": str, "port": int, "total": int, "time_wait": int, "tw_young": int, "tw_expiring": int}]})
+    {"address": is_ip_address, "port": int, "total": int, "time_wait": int, "tw_young": int, "tw_expiring": int}]})
 def census(low: int, high: int, window: int = 10, top: int = 20) -> dict:
     """Sockets whose local port is in [low, high], grouped by (remote address, remote port).
 

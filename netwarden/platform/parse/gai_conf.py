@@ -38,7 +38,7 @@ def parse_gai_conf(text: str, path: str, exists: bool = True) -> GaiConf:
         if not words or words[0] != "precedence":
             continue
         prefix = _prefix(words[1]) if len(words) == 3 else None
-        if prefix is None or not words[2].isdigit():
+        if prefix is None or not (words[2].isascii() and words[2].isdigit() and len(words[2]) <= 20):  # for int()
             problems.append(f"{path}:{number}: ignored by glibc: {raw.strip()[:80]!r}")
             continue
         precedence.append((prefix, int(words[2])))

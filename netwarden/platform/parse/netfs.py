@@ -5,11 +5,13 @@ from __future__ import annotations
 import socket
 
 from netwarden.model import Route
+from netwarden.platform.parse.numbers import as_int
 
 RTF_GATEWAY = 0x2
 RTF_REJECT = 0x200
 RTF_CACHE = 0x01000000
 IFA_F_DEPRECATED = 0x20
+U32 = 0xFFFFFFFF
 # /sys/class/net/*/type (ARPHRD_*) of the tunnels that say nothing else about themselves
 ARPHRD_KINDS = {768: "ipip", 769: "ip6tnl", 776: "sit", 778: "gre", 823: "ip6gre", 512: "ppp", 772: "loopback",
                 1: "ether"}
@@ -20,9 +22,11 @@ def parse_proc_route(text: str) -> list[Route]:
     routes = []
     for line in text.splitlines()[1:]:
         f = line.split()
-        try:
-            dev, dst, gateway, flags, metric, mask = f[0], int(f[1], 16), int(f[2], 16), int(f[3], 16), int(f[6]), int(f[7], 16)
-        except (IndexError, ValueError):
+        if len(f) < 8:
+            continue
+        dev, metric = f[0], as_int(f[6])
+        dst, gateway, flags, mask = (as_int(word, 16, maximum=U32) for word in (f[1], f[2], f[3], f[7]))
+        if None in (dst, gateway, flags, metric, mask):
             continue
         if flags & RTF_REJECT:
             continue
@@ -42,11 +46,12 @@ def _hex6(text: str) -> str:
     return socket.inet_ntop(socket.AF_INET6, bytes.fromhex(text))
 
 
-def is_ip_address(text: str) -> bool:
+def is_ip_address(text: object) -> bool:
+    """an IP address"""  # (also the form a replayed answer's address must have: source.conform says it)
     try:
         _address_bits(text)
         return True
-    except (OSError, ValueError):
+    except (OSError, ValueError, TypeError, AttributeError):  # not text at all
         return False
 
 
@@ -62,8 +67,11 @@ def parse_ipv6_route(text: str) -> list[Route]:
     for line in text.splitlines():
         f = line.split()
         try:
-            dst, plen, gateway, metric, flags, dev = _hex6(f[0]), int(f[1], 16), _hex6(f[4]), int(f[5], 16), int(f[8], 16), f[9]
+            dst, gateway, dev = _hex6(f[0]), _hex6(f[4]), f[9]
         except (IndexError, ValueError):
+            continue
+        plen, metric, flags = as_int(f[1], 16, maximum=128), as_int(f[5], 16), as_int(f[8], 16)
+        if None in (plen, metric, flags):
             continue
         if dev == "lo" or flags & (RTF_REJECT | RTF_CACHE) or dst.startswith("ff"):
             continue
@@ -78,9 +86,12 @@ def parse_if_inet6(text: str) -> list[tuple[str, str, int, int]]:
     for line in text.splitlines():
         f = line.split()
         try:
-            rows.append((_hex6(f[0]), f[5], int(f[3], 16), int(f[4], 16)))
+            address, name = _hex6(f[0]), f[5]
         except (IndexError, ValueError):
             continue
+        scope, flags = as_int(f[3], 16), as_int(f[4], 16)
+        if scope is not None and flags is not None:
+            rows.append((address, name, scope, flags))
     return rows
 
 
@@ -97,17 +108,24 @@ def link_kind(uevent: str, arphrd: int | None, tun_flags: int | None) -> str:
 
 def best_route(routes, address: str) -> Route | None:
     """The main-table route the kernel would pick: longest prefix, then lowest metric (policy
-    routing aside)."""
-    family, ip = _address_bits(address)
+    routing aside). None for an `address` that is not an IP address (a replayed answer may hold
+    anything); a route whose destination cannot be read is passed over."""
+    try:
+        family, ip = _address_bits(address)
+    except (OSError, ValueError):
+        return None
     width = 32 if family == 4 else 128
     best = None
     for route in routes:
         if route.family != family:
             continue
         if route.dst != "default":
-            net, plen = route.dst.rsplit("/", 1)
-            shift = width - int(plen)
-            if _address_bits(net)[1] >> shift != ip >> shift:
+            net, _, plen = route.dst.rpartition("/")
+            length = as_int(plen, maximum=width)
+            try:
+                if length is None or _address_bits(net)[1] >> (width - length) != ip >> (width - length):
+                    continue
+            except (OSError, ValueError):
                 continue
         key = (route.prefixlen, -route.metric)
         if best is None or key > best[0]:

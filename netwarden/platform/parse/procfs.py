@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import re
-
 from netwarden.platform.linux_types import SockStat
+from netwarden.platform.parse.numbers import as_int
 
-_INT = re.compile(r"-?\d+")
+PORT_MAX = 65535
 
 
 def parse_port_range(text: str) -> tuple[int, int] | None:
     """`ip_local_port_range`: two numbers separated by a TAB (pastes show spaces too)."""
-    numbers = _INT.findall(text)
-    if len(numbers) != 2:
+    words = text.split()
+    if len(words) != 2:
         return None
-    low, high = int(numbers[0]), int(numbers[1])
-    return (low, high) if 0 < low <= high <= 65535 else None
+    low, high = as_int(words[0], maximum=PORT_MAX), as_int(words[1], maximum=PORT_MAX)
+    return (low, high) if low is not None and high is not None and 0 < low <= high else None
 
 
 def parse_port_list(text: str) -> tuple[list[tuple[int, int]], list[str]]:
@@ -28,10 +27,10 @@ def parse_port_list(text: str) -> tuple[list[tuple[int, int]], list[str]]:
         item = item.strip()
         if not item:
             continue
-        m = re.fullmatch(r"(\d+)(?:\s*-\s*(\d+))?", item)
-        low = int(m.group(1)) if m else -1
-        high = int(m.group(2) or m.group(1)) if m else -1
-        if m and 0 <= low <= high <= 65535:
+        first, _, last = item.partition("-")
+        low = as_int(first.strip(), maximum=PORT_MAX)
+        high = as_int(last.strip(), maximum=PORT_MAX) if last else low
+        if low is not None and high is not None and low <= high:
             ranges.append((low, high))
         else:
             bad.append(item)
@@ -55,8 +54,6 @@ def parse_sockstat(text: str) -> SockStat | None:
         if line.startswith("TCP:"):
             fields = line.split()[1:]
             values = dict(zip(fields[::2], fields[1::2]))
-            try:
-                return SockStat(int(values["inuse"]), int(values["tw"]), int(values.get("orphan", 0)))
-            except (KeyError, ValueError):
-                return None
+            numbers = [as_int(values.get(name, "0" if name == "orphan" else None)) for name in ("inuse", "tw", "orphan")]
+            return None if None in numbers else SockStat(*numbers)
     return None

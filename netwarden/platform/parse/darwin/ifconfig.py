@@ -15,7 +15,7 @@ import re
 import socket
 from typing import NamedTuple
 
-from netwarden.platform.parse.darwin._common import as_int
+from netwarden.platform.parse.numbers import as_int
 
 _HEADER = re.compile(r"([A-Za-z][A-Za-z0-9_.-]{0,15}):\s+flags=([0-9A-Fa-f]{1,8})?(?:<([^>]*)>?)?(.*)")
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,15}")  # IFNAMSIZ is 16 with the NUL

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from netwarden.platform.parse.darwin._common import as_int
 from netwarden.platform.parse.netfs import is_ip_address
+from netwarden.platform.parse.numbers import as_int
 
 
 class Policy(NamedTuple):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-from netwarden.platform.parse.darwin._common import as_int
+from netwarden.platform.parse.numbers import as_int
 
 _UTUN_CONTROL = re.compile(r"\[ctl com\.apple\.net\.utun_control id (\d{1,9}) unit (\d{1,9})\]")
 

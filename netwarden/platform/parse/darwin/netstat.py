@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Iterable, NamedTuple
 
-from netwarden.platform.parse.darwin._common import as_int
+from netwarden.platform.parse.numbers import as_int
 
 _DEFAULT_COLUMNS = ["Proto", "Recv-Q", "Send-Q", "Local", "Foreign", "(state)"]
 
