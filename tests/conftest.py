@@ -10,12 +10,13 @@ from lab import Netns, lab_unavailable, link, without_probe_checks
 
 
 def _find_fixtures() -> Path:
-    """../shared/fixtures beside the checkout: /work/main -> /work/shared, and a worktree one level
-    deeper (/work/wt/<name>) finds the same folder."""
+    """The real command outputs the parsers are tested on: ../shared/fixtures beside the checkout
+    when it is there (/work/main -> /work/shared; a worktree one level deeper finds the same), the
+    project's copy of it in tests/fixtures otherwise (a clone on its own: CI)."""
     for parent in Path(__file__).resolve().parents[1:]:
         if (parent / "shared" / "fixtures").is_dir():
             return parent / "shared" / "fixtures"
-    return Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+    return Path(__file__).resolve().parent / "fixtures"
 
 
 FIXTURES = _find_fixtures()
