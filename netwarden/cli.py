@@ -143,14 +143,10 @@ def add_probe_parser(commands) -> None:
                                                          "against, e.g. 30,120,350 (opt-in: it takes that long)")
     probe.add_argument("--timeout", metavar="S", help="seconds a connect, handshake or transfer may take, 0.1 to "
                                                       "120 (default: probe_timeout, 3, brought into that range)")
-    probe.add_argument("--config", metavar="PATH", type=path_argument,
-                       help="config file (thresholds, probe_timeout, resolv_conf)")
-    bundle = probe.add_mutually_exclusive_group()
-    bundle.add_argument("--record", metavar="DIR", type=path_argument,
-                        help="also save every answer as a support bundle in DIR (new or empty, in a directory "
-                             "that exists: checked before the probe)")
-    bundle.add_argument("--replay", metavar="DIR", type=path_argument,
-                        help="show a recorded probe again (target and options from it)")
+    add_config_and_bundle(probe, "config file (thresholds, probe_timeout, resolv_conf)",
+                          "also save every answer as a support bundle in DIR (new or empty, in a directory that "
+                          "exists: checked before the probe)",
+                          "show a recorded probe again (target and options from it)")
 
 
 def parser_for(argv: list[str]):
@@ -202,15 +198,19 @@ def add_check_arguments(p) -> None:
                       help="put back every original value and file netwarden changed (root)")
     p.add_argument("--only", nargs="+", metavar="ID", help="run only these checks")
     p.add_argument("--skip", nargs="+", metavar="ID", help="do not run these checks")
-    p.add_argument("--config", metavar="PATH", type=path_argument,
-                   help="config file (default $NETWARDEN_CONFIG, else /etc/netwarden/netwarden.toml if present)")
+    add_config_and_bundle(p, "config file (default $NETWARDEN_CONFIG, else /etc/netwarden/netwarden.toml if present)",
+                          "also save everything read as a support bundle in DIR (new or empty, in a directory "
+                          "that exists: checked before the check runs)",
+                          "analyse a support bundle instead of this machine, with the settings it was recorded "
+                          "with (not --config, nor NETWARDEN_* variables)")
+
+
+def add_config_and_bundle(p, config_help: str, record_help: str, replay_help: str) -> None:
+    """--config PATH and the exclusive pair --record DIR | --replay DIR, as check and probe take them."""
+    p.add_argument("--config", metavar="PATH", type=path_argument, help=config_help)
     bundle = p.add_mutually_exclusive_group()
-    bundle.add_argument("--record", metavar="DIR", type=path_argument,
-                        help="also save everything read as a support bundle in DIR (new or empty, in a directory "
-                             "that exists: checked before the check runs)")
-    bundle.add_argument("--replay", metavar="DIR", type=path_argument,
-                        help="analyse a support bundle instead of this machine, with the settings it was recorded "
-                             "with (not --config, nor NETWARDEN_* variables)")
+    bundle.add_argument("--record", metavar="DIR", type=path_argument, help=record_help)
+    bundle.add_argument("--replay", metavar="DIR", type=path_argument, help=replay_help)
 
 
 def main(argv: list[str] | None = None) -> int:
