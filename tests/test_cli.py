@@ -29,6 +29,22 @@ def test_a_bare_check_runs_without_importing_argparse(tmp_path):
     assert int(rc) in (0, 1, 2, 3) and "ports.range" in out.stdout
 
 
+def test_a_check_that_probes_targets_imports_no_dns_library_nor_thread_pool(tmp_path):
+    """Probing targets is work `check` does on every run: it must not bring in dnspython or
+    concurrent.futures (and with it logging): ~90 ms of imports before they went."""
+    (tmp_path / "resolv.conf").write_text("nameserver 127.0.0.1\n")
+    config = tmp_path / "netwarden.toml"
+    config.write_text(f'targets = ["127.0.0.1:9", "localhost:9"]\nprobe_timeout = 0.2\n'
+                      f'resolv_conf = "{tmp_path}/resolv.conf"\n')
+    code = ("import sys; from netwarden.cli import main; rc = main(['check', '--only', 'dns.resolvers', 'ipv6.preference']); "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'dns', 'concurrent', 'logging'}), file=sys.stderr)")
+    env = clean_env(NETWARDEN_CONFIG=str(config), XDG_CACHE_HOME=str(tmp_path / "cache"))
+    for _ in range(2):  # the first run validates the config with pydantic (which imports logging)
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env, cwd=ROOT)
+    assert out.stderr.splitlines()[-1] == "[]", out.stderr
+    assert "dns.resolvers" in out.stdout
+
+
 def usage_error(capsys, argv: list[str]) -> str:
     from netwarden.cli import main
 

@@ -5,7 +5,6 @@ it. (The route MTU is platform.probe.route_mtu's.)"""
 
 from __future__ import annotations
 
-import time
 
 from netwarden.platform.parse.netfs import is_ip_address
 from netwarden.platform.sockdiag import census
@@ -17,25 +16,9 @@ from netwarden.platform.source import answers
 def dns_lookup(server: str, name: str, rdtype: str, timeout: float) -> dict:
     """One UDP question straight to a nameserver, no retry: outcome "ok" for any answer (even
     NXDOMAIN: the server is alive), "timeout" or "error"; the rcode and the addresses it gave."""
-    import dns.exception
-    import dns.message
-    import dns.query
-    import dns.rcode
+    from netwarden.platform.dnswire import ask
 
-    result = {"server": server, "name": name, "type": rdtype, "outcome": "", "rcode": "", "ms": 0.0,
-              "addresses": [], "error": ""}
-    start = time.monotonic()
-    try:
-        answer = dns.query.udp(dns.message.make_query(name, rdtype), server.split("%", 1)[0], timeout=timeout)
-        result.update(outcome="ok", rcode=dns.rcode.to_text(answer.rcode()),
-                      addresses=sorted({item.to_text() for rrset in answer.answer for item in rrset
-                                        if rrset.rdtype in (1, 28)}))  # A, AAAA
-    except dns.exception.Timeout:
-        result.update(outcome="timeout", error=f"no answer within {timeout:g} s")
-    except (OSError, dns.exception.DNSException) as e:
-        result.update(outcome="error", error=str(e) or type(e).__name__)
-    result["ms"] = round((time.monotonic() - start) * 1000, 1)
-    return result
+    return {"server": server, "name": name, "type": rdtype, **ask(server, name, rdtype, timeout)}
 
 
 @answers(census.answer_shape)

@@ -171,21 +171,9 @@ def _unacknowledged(sock: socket.socket) -> int:
 @answers({"server": is_ip_address, "name": str, "outcome": str, "ms": float, "error": str})
 def dns_query(server: str, name: str, timeout: float) -> dict:
     """One UDP query straight to a nameserver, no retry. Any answer (even SERVFAIL or NXDOMAIN)
-    means the server is alive. A link-local server keeps its scope (`fe80::1%eth0`): dnspython
-    (>= 2.0) sends through that interface."""
-    import dns.exception
-    import dns.message
-    import dns.query
-    import dns.rcode
+    means the server is alive; a link-local server keeps its scope (`fe80::1%eth0`)."""
+    from netwarden.platform.dnswire import ask
 
-    query = dns.message.make_query(name, "A" if name != "." else "NS")
-    start = time.monotonic()
-    try:
-        answer = dns.query.udp(query, server, timeout=timeout)
-        outcome, error = "ok", dns.rcode.to_text(answer.rcode())
-    except dns.exception.Timeout:
-        outcome, error = "timeout", f"no answer within {timeout:g} s"
-    except (OSError, dns.exception.DNSException) as e:
-        outcome, error = "error", str(e) or type(e).__name__
-    return {"server": server, "name": name, "outcome": outcome,
-            "ms": round((time.monotonic() - start) * 1000, 1), "error": error}
+    answer = ask(server, name, "A" if name != "." else "NS", timeout)
+    return {"server": server, "name": name, "outcome": answer["outcome"], "ms": answer["ms"],
+            "error": answer["rcode"] if answer["outcome"] == "ok" else answer["error"]}
