@@ -38,9 +38,10 @@ listens, something else does, or no answer in time: 10 s; release, which waits f
 loop, 30 s).
 
 environment: NETWARDEN_CONFIG (config file), NETWARDEN_STATE_DIR, NETWARDEN_SYSCTL_DIR,
-NETWARDEN_SOCKET (the daemon's control socket), and NETWARDEN_<KEY> for any config key (nested:
-NETWARDEN_THRESHOLDS__PORTS_RANGE_CRITICAL; lists and tables as JSON). Other NETWARDEN_* names
-are refused (78)."""
+NETWARDEN_SOCKET or NETWARDEN_SOCKET_PATH (the daemon's control socket), and NETWARDEN_<KEY> for
+any config key (nested: NETWARDEN_THRESHOLDS__PORTS_RANGE_CRITICAL; lists and tables as JSON,
+e.g. NETWARDEN_POLICY='{"keepalive.idle": "enforce"}'; booleans true, false, 1 or 0). Other
+NETWARDEN_* names are refused (78)."""
 
 
 class Fail(Exception):
@@ -65,6 +66,9 @@ def build_parser():
     import argparse
 
     class Parser(argparse.ArgumentParser):
+        def __init__(self, *args, **kwargs):  # --onl is not --only: an option is spelt out
+            super().__init__(*args, **{**kwargs, "allow_abbrev": False})
+
         def error(self, message):  # usage errors exit 64, not argparse's 2 (which means critical here)
             # A subcommand's parser has its own prog ("netwarden status"): point at its help.
             raise Fail(EXIT_USAGE, f"{message} (see `{self.prog} --help`)")
@@ -161,7 +165,7 @@ def parser_for(argv: list[str]):
             raise Fail(EXIT_USAGE, f"{message} (see `netwarden check --help`)")
 
     # A fixed width: this parser never prints help, and asking the terminal's imports shutil (~2 ms).
-    parser = CheckParser(prog="netwarden", add_help=False,
+    parser = CheckParser(prog="netwarden", add_help=False, allow_abbrev=False,
                          formatter_class=lambda prog: argparse.HelpFormatter(prog, width=100))
     parser.add_argument("command", choices=["check"])
     add_check_arguments(parser)
@@ -196,11 +200,12 @@ def add_check_arguments(p) -> None:
     mode.add_argument("--dry-run", action="store_true", help="show the changes --apply would make, change nothing")
     mode.add_argument("--revert", action="store_true",
                       help="put back every original value and file netwarden changed (root)")
-    p.add_argument("--only", nargs="+", metavar="ID", help="run only these checks")
-    p.add_argument("--skip", nargs="+", metavar="ID", help="do not run these checks")
+    # extend: `--skip A --skip B` skips both (store kept only B, and --apply would have changed A)
+    p.add_argument("--only", nargs="+", action="extend", metavar="ID", help="run only these checks")
+    p.add_argument("--skip", nargs="+", action="extend", metavar="ID", help="do not run these checks")
     add_config_and_bundle(p, "config file (default $NETWARDEN_CONFIG, else /etc/netwarden/netwarden.toml if present)",
                           "also save everything read as a support bundle in DIR (new or empty, in a directory "
-                          "that exists: checked before the check runs)",
+                          "that exists: checked before the check runs; not with --apply or --revert)",
                           "analyse a support bundle instead of this machine, with the settings it was recorded "
                           "with (not --config, nor NETWARDEN_* variables)")
 
@@ -235,7 +240,11 @@ def main(argv: list[str] | None = None) -> int:
 
         return cli_check.run_probe(args) if args.command == "probe" else cli_check.run_check(args)
     except Fail as e:
-        print(f"netwarden: {e}", file=sys.stderr)
+        message = str(e)
+        if e.code == EXIT_USAGE and "--help`" not in message:  # every usage error says where the usage is
+            command = argv[0] if argv[0] in ("check", "daemon", "release", "status", "events", "probe") else ""
+            message += f" (see `netwarden {command} --help`)".replace("  ", " ")
+        print(f"netwarden: {message}", file=sys.stderr)
         return e.code
     except KeyboardInterrupt:
         print("netwarden: interrupted", file=sys.stderr)

@@ -21,6 +21,9 @@ def run_check(args) -> int:
     _check_record_directory(args)
     if args.replay is not None:
         source, settings = _replay_source(args)
+        if source.recorded_probe:
+            raise Fail(EXIT_DATAERR, f"{args.replay}: a recorded probe, not a check: replay it with "
+                                     f"`netwarden probe --replay {args.replay}`")
     else:
         settings = settings_or_fail(args)
         source = RecordingSource() if args.record is not None else Source()
@@ -103,6 +106,9 @@ def run_probe(args) -> int:
         if any(value is not None for value in (args.target, args.idle, args.timeout)) or args.all:
             raise Fail(EXIT_USAGE, "--replay shows the recorded probe: HOST:PORT and options come from the bundle")
         source, settings = _replay_source(args)
+        if not source.recorded_probe:
+            raise Fail(EXIT_DATAERR, f"{args.replay}: a recorded check, not a probe: replay it with "
+                                     f"`netwarden check --replay {args.replay}`")
         try:
             plan = inputs.through(source, None)
         except (OSError, ValueError) as e:
@@ -275,7 +281,7 @@ def print_report(doc: dict, args) -> None:
             print(f"  - {c['description']}")
     else:
         print()
-    for c in doc["refused"]:
-        print(f"  --apply would not make: {c['description']}: {c['reason']}")
+    for c in doc["refused"]:  # after a real apply these were refused, not only foreseen
+        print(f"  {'not made' if outcome else '--apply would not make'}: {c['description']}: {c['reason']}")
     if outcome and outcome["result"] == "nothing to change":
         print("Nothing to change.")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import json
+import re
 import typing
 from pathlib import Path
 from typing import Annotated
@@ -23,6 +24,7 @@ from netwarden import record
 from netwarden.config import (ENV_PREFIX, SOCKET_ENV, ConfigError, Settings, Thresholds, socket_from_environment,
                               toml_module)
 from netwarden.config_rules import NESTED, SettingError, check_names
+from netwarden.jsontext import plain_digits_limit
 from netwarden.target import shown
 
 
@@ -47,6 +49,7 @@ def validate_table(table: dict, source: Path | None, environment: dict[str, str]
 def _validate_table(table: dict, source: Path | None, environment: dict[str, str]) -> Settings:
     check_names(environment)
     check_json(environment)
+    check_scalars(environment)
     socket = socket_from_environment(environment)
     _check_file_types(table, source)
     where = _Where(environment, source)
@@ -58,7 +61,7 @@ def _validate_table(table: dict, source: Path | None, environment: dict[str, str
         error = e.errors()[0]
         key = ".".join(str(part) for part in error["loc"]) or "(top level)"
         more = f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""
-        problem = " ".join(error["msg"].removeprefix("Value error, ").split())
+        problem = _PLAIN.get(error["type"]) or " ".join(error["msg"].removeprefix("Value error, ").split())
         raise ConfigError(f"{where(key)}: {key}: {problem}{more}") from None
     except SettingError as e:
         raise ConfigError(f"{where(e.key)}: {e}") from None
@@ -70,6 +73,16 @@ def _validate_table(table: dict, source: Path | None, environment: dict[str, str
         _FILE_TABLE.reset(file_table)
     _check_policy_ids(settings, where)
     return settings
+
+
+# pydantic's words for the mistakes a person makes, in the words of a config file (TOML, and JSON
+# in the environment)
+_PLAIN = {"extra_forbidden": "no such setting (README, Configuration, lists them)",
+          "tuple_type": 'must be a list, e.g. ["a", "b"]', "list_type": 'must be a list, e.g. ["a", "b"]',
+          "dict_type": "must be a table (in the environment a JSON object)",
+          "model_type": "must be a table (in the environment a JSON object)",
+          "model_attributes_type": "must be a table (in the environment a JSON object)",
+          "int_parsing_size": "a number far too long", "string_type": "must be text"}
 
 
 # ---- the environment ---------------------------------------------------------------------------
@@ -97,6 +110,27 @@ def check_json(environment: dict[str, str]) -> None:
         except ValueError as e:
             raise ConfigError(f"{name}: not valid JSON ({e}); lists and tables are written as JSON, "
                               f"e.g. {name}='{example}'") from None
+
+
+_NUMBER = {"int": re.compile(r"-?[0-9]+"), "float": re.compile(r"-?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?")}
+
+
+def check_scalars(environment: dict[str, str]) -> None:
+    """Booleans and numbers in the environment are written one way, as README says: `true`,
+    `false`, `1` or `0`; plain decimal numbers. pydantic would also take "yes", "off", "TRUE",
+    " 3" and "1_0" (ten), and a setting that lets --apply delete routes must not be on by a typo."""
+    for cls, prefix, key in ((Settings, ENV_PREFIX, ""), (Thresholds, f"{ENV_PREFIX}THRESHOLDS{NESTED}", "thresholds.")):
+        for f in record.fields(cls):
+            name = prefix + f.name.upper()
+            value = environment.get(name)
+            if not value:
+                continue
+            if f.type == "bool" and value not in ("true", "false", "1", "0"):
+                raise ConfigError(f"{name}: {key}{f.name}: true, false, 1 or 0, not {shown(value)}")
+            kind = "float" if "float" in str(f.type) else "int" if "int" in str(f.type) else None
+            if "bounds" in f.metadata and kind and not _NUMBER[kind].fullmatch(value):
+                what = "a whole number" if kind == "int" else "a finite number"
+                raise ConfigError(f"{name}: {key}{f.name}: {what} in plain digits, not {shown(value)}")
 
 
 class _Where:
@@ -132,7 +166,7 @@ def parse_toml(data: bytes, path: Path) -> dict:
     except RecursionError:
         raise ConfigError(f"{path}: not valid TOML: nested too deeply") from None
     except ValueError as e:  # TOMLDecodeError, and int()'s limit on digits
-        raise ConfigError(f"{path}: not valid TOML: {' '.join(str(e).split())}") from None
+        raise ConfigError(f"{path}: not valid TOML: {plain_digits_limit(e)}") from None
 
 
 def _check_file_types(table: dict, path: Path) -> None:
@@ -241,4 +275,6 @@ def _check_policy_ids(settings: Settings, where: _Where) -> None:
     for check_id in settings.policy:
         if check_id not in CHECK_IDS:
             key = f"policy.{check_id}"
-            raise ConfigError(f"{where(key)}: {key}: no such check (known: {', '.join(CHECK_IDS)})")
+            hint = ("; a check id has a dot, which a shell variable's name cannot: write "
+                    """NETWARDEN_POLICY='{"keepalive.idle": "enforce"}'""") if where(key).startswith(ENV_PREFIX) else ""
+            raise ConfigError(f"{where(key)}: {key}: no such check (known: {', '.join(CHECK_IDS)}){hint}")

@@ -130,6 +130,8 @@ def _check_number(key: str, value, integer: bool, metadata) -> None:
 
 def _check_text(key: str, value) -> None:
     if isinstance(value, (tuple, list, dict)):
+        if key == "targets" and len(value) > MAX_TARGETS:  # the same words however many more
+            raise SettingError("targets", f"{len(value)} targets; at most {MAX_TARGETS} (probed in parallel)")
         if len(value) > MAX_ITEMS:
             raise SettingError(key, f"holds {len(value)} items; at most {MAX_ITEMS}")
         for item in value.items() if isinstance(value, dict) else value:

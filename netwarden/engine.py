@@ -10,6 +10,7 @@ from netwarden.config import Settings
 from netwarden.model import Change, Facts, Finding
 from netwarden.platform.linux import ChangeFailed
 from netwarden.record import field, record
+from netwarden.target import shown
 
 if TYPE_CHECKING:
     from netwarden.journal import Journal
@@ -32,7 +33,7 @@ def select_checks(settings: Settings, only: list[str] | None = None, skip: list[
     for check_id in (only or []) + (skip or []):
         if check_id not in CHECK_IDS:
             known = check_ids(system) if system is not None else CHECK_IDS
-            raise UsageError(f"no such check: {check_id[:100]} (known{f' on {system}' if system else ''}: "
+            raise UsageError(f"no such check: {shown(check_id, 100)} (known{f' on {system}' if system else ''}: "
                              f"{', '.join(known)})")
         if system is not None and check_id in (only or []) and not specs[check_id].runs_on(system):
             raise UsageError(f"{check_id} does not exist on {system} (it runs on {', '.join(specs[check_id].platforms)})")

@@ -29,3 +29,12 @@ def loads(data: bytes | str):
         return json.loads(data, parse_constant=_not_json, parse_float=_finite)
     except RecursionError:
         raise ValueError("nested too deep") from None
+    except ValueError as e:
+        raise ValueError(plain_digits_limit(e)) from None
+
+
+def plain_digits_limit(error: ValueError) -> str:
+    """int()'s refusal of a 5,000-digit number tells a programmer to call
+    sys.set_int_max_str_digits(); a user reading a file's error is told what is wrong."""
+    text = " ".join(str(error).split())
+    return "a number of more than 4300 digits" if "int_max_str_digits" in text else text

@@ -19,7 +19,9 @@ class Target(NamedTuple):
         target otherwise. Names follow DNS rules and addresses are parsed, so whatever passes can
         be resolved and connected to (the probes take it as it is)."""
         host, sep, port = text.rpartition(":")
-        if not sep:
+        if "://" in text:
+            problem = "write HOST:PORT without a scheme (api.example.com:443, not https://api.example.com)"
+        elif not sep:
             problem = "not host:port (e.g. api.anthropic.com:443)"
         elif not (port.isascii() and port.isdigit() and len(port) <= 5 and 0 < int(port) < 65536):
             problem = "the port must be a number from 1 to 65535"
@@ -40,12 +42,19 @@ class Target(NamedTuple):
 
 
 def shown(value: Any, limit: int = 60) -> str:
-    """A user's value in an error message: repr (control characters escaped, so the message stays
-    one line), cut short (a huge value must not drown the message)."""
+    """A user's value in a message: repr (control characters escaped, so the message stays one
+    line), cut short (a huge value must not drown the message). A byte that was not UTF-8 (a file
+    read with surrogateescape) is shown as the byte it was, \\xe9, not as repr's \\udce9."""
     try:
         text = repr(value)
     except ValueError:  # an int of more than 4,300 digits
         return f"an {type(value).__name__} too long to show"
+    if "udc" in text:
+        import re
+
+        # an odd run of backslashes escapes the surrogate; an even one is the file's own backslashes
+        text = re.sub(r"(\\+)udc([89a-f][0-9a-f])",
+                      lambda m: m[1][:-1] + "\\x" + m[2] if len(m[1]) % 2 else m[0], text)
     return text if len(text) <= limit else text[:limit - 5] + "...'"
 
 

@@ -118,6 +118,7 @@ def test_dry_run_never_plans_what_apply_would_refuse_and_apply_says_why(host, ca
     assert doc["changes"] == [] and [c["target"] for c in doc["refused"]] == ["net.ipv4.ip_local_port_range"]
     code, out, err = nw(capsys, "--apply")
     assert code == 74 and "refused" in err and "Traceback" not in err
+    assert "not made: net.ipv4.ip_local_port_range" in out and "would not make" not in out  # it ran, not foreseen
     assert (proc / RANGE_FILE).read_text() == "60700\t61000\n"  # nothing half-done: no runtime-only fix
     assert not (tmp / "state" / "journal.json").exists()
 

@@ -177,7 +177,8 @@ def keepalive_facts(time="7200", retries="15"):
 
 def test_keepalive_is_advice_unless_enforced():
     observed = one(check_keepalive(keepalive_facts(), S))
-    assert observed.severity is Severity.OK and not observed.changes and len(observed.advice) == 3
+    assert observed.severity is Severity.OK and not observed.changes and len(observed.advice) == 4
+    assert any(a.startswith("sysctl -w net.ipv4.tcp_keepalive_time=240; or set policy") for a in observed.advice)
     assert any("SO_KEEPALIVE" in e for e in observed.evidence)
     enforced = one(check_keepalive(keepalive_facts(), Settings(policy={"keepalive.idle": "enforce"})))
     assert enforced.severity is Severity.WARNING

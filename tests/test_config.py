@@ -64,7 +64,7 @@ def test_netwarden_config_env_names_the_file(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("text, words", [
-    ("bogus = 1\n", ["bogus", "Extra inputs"]),
+    ("bogus = 1\n", ["bogus", "no such setting"]),
     ("[thresholds]\nports_range_critical = \"many\"\n", ["thresholds.ports_range_critical", "a number, not a string"]),
     ("[thresholds]\nports_range_critical = 20000\n", ["thresholds.ports_range_critical", "<= ports_range_warning"]),
     ("[policy]\n\"ports.nope\" = \"enforce\"\n", ["policy.ports.nope", "no such check"]),

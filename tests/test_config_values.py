@@ -249,12 +249,16 @@ def test_an_empty_path_is_called_empty(tmp_path, key):
 
 
 def test_booleans_from_the_environment_are_still_words(no_netwarden_env):
-    for value, expected in (("true", True), ("false", False), ("1", True), ("0", False), ("TRUE", True)):
+    for value, expected in (("true", True), ("false", False), ("1", True), ("0", False)):
         no_netwarden_env.setenv("NETWARDEN_ROLLBACK_ON_STOP", value)
         assert load_settings("").rollback_on_stop is expected
+    for value in ("TRUE", "yes", "off", " 1", "on"):  # README: true, false, 1 or 0, nothing else
+        no_netwarden_env.setenv("NETWARDEN_ROLLBACK_ON_STOP", value)
+        with pytest.raises(ConfigError, match="true, false, 1 or 0"):
+            load_settings("")
 
 
 def test_unknown_keys_are_refused_at_every_level(tmp_path):
-    assert re.search(r"bogus: Extra inputs", refused(tmp_path, "bogus = 1\n"))
+    assert re.search(r"bogus: no such setting", refused(tmp_path, "bogus = 1\n"))
     assert "thresholds.bogus" in refused(tmp_path, "[thresholds]\nbogus = 1\n")
     assert "no such check" in refused(tmp_path, '[policy]\n"bogus" = "enforce"\n')

@@ -146,6 +146,17 @@ def test_missing_portrange_first_line_is_unknown_and_nothing_crashes(tmp_path, c
     assert code == 3 and json.loads(out)["status"] == "unknown"
 
 
+def test_missing_msl_leaves_the_rate_unknown_not_linuxs_60_seconds(tmp_path, no_netwarden_env):
+    _, whole = replay(tmp_path / "whole", clean_mac())
+    assert "(30 s TIME_WAIT)" in whole["ports.range"].title  # 2 x net.inet.tcp.msl (15000 ms)
+    _, found = replay(tmp_path, with_sysctl(clean_mac(), drop=("net.inet.tcp.msl",)))
+    title = found["ports.range"].title
+    assert found["ports.range"].severity == whole["ports.range"].severity  # the range itself is still judged
+    assert "connections/s" not in title and "60 s" not in title
+    assert "TIME_WAIT duration: net.inet.tcp.msl: not in sysctl's answer" in title
+    assert not any("60 s" in line for line in found["ports.pressure"].evidence)
+
+
 def test_macos_26_without_ip6addrctl_still_runs_the_ipv6_check(tmp_path, no_netwarden_env):
     host = clean_mac()
     host[("/usr/sbin/ip6addrctl",)] = FileNotFoundError

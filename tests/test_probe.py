@@ -95,7 +95,7 @@ def test_a_check_bundle_is_not_a_probe(tmp_path):
     recorded = netwarden("check", "--only", "ports.range", "--record", str(tmp_path / "bundle"))
     assert recorded.returncode in (0, 1, 2, 3), recorded.stderr
     r = netwarden("probe", "--replay", str(tmp_path / "bundle"))
-    assert r.returncode == 65 and "not a recorded probe" in r.stderr and r.stderr.count("\n") == 1, r.stderr
+    assert r.returncode == 65 and "a recorded check, not a probe" in r.stderr and r.stderr.count("\n") == 1, r.stderr
 
 
 @pytest.mark.parametrize("configured, used, note", [

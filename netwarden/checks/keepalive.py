@@ -1,7 +1,7 @@
 """Idle connections cut by middleboxes, and dead connections that hang (DOMAIN.md).
 
-Advice unless the policy for keepalive.idle is enforce/always: the kernel defaults are
-everywhere, and runtimes often set their own per-socket keepalive (Node's agent does).
+Advice unless the policy for keepalive.idle is enforce/always (the intents say which: a backend
+that can change them does so only then): the kernel defaults are everywhere, and runtimes often set their own per-socket keepalive (Node's agent does).
 Platform-neutral: the keepalive idle time and the retransmission limit (Keepalive)."""
 
 from __future__ import annotations
@@ -34,15 +34,17 @@ def check_keepalive(facts: Facts, settings: Settings) -> list[Finding]:
     enforce = settings.policy_for("keepalive.idle") in ("enforce", "always")
     problems, intents = [], []
     if k.idle >= budget:
-        problems.append(f"the first keepalive comes after {k.idle} s, later than the {budget} s a NAT or load "
+        when = "later than" if k.idle > budget else "no sooner than"
+        problems.append(f"the first keepalive comes after {k.idle} s, {when} the {budget} s a NAT or load "
                         "balancer keeps an idle connection: it is already forgotten (reset or silent drop)")
-        intents.append(Intent("shorten-keepalive", {"idle": max(60, budget - 60), "current": k.idle}))
+        intents.append(Intent("shorten-keepalive", {"idle": max(60, budget - 60), "current": k.idle,
+                                                    "enforce": enforce}))
     dead_wait = k.retries_timeout or 0
     if k.retries is not None and dead_wait > retries_timeout(RFC1122_RETRIES) * 1.5:
         problems.append(f"{k.retries} retransmissions: a connection whose peer vanished hangs "
                         f"~{dead_wait / 60:.0f} min before the error (with Linux's RFC 1122 floor: "
                         f"~{retries_timeout(RFC1122_RETRIES):.0f} s)")
-        intents.append(Intent("limit-retries", {"retries": RFC1122_RETRIES, "current": k.retries}))
+        intents.append(Intent("limit-retries", {"retries": RFC1122_RETRIES, "current": k.retries, "enforce": enforce}))
     observed = k.setting
     honest = ("Keepalive settings act only on sockets that enable SO_KEEPALIVE; many clients set "
               "their own idle time (TCP_KEEPIDLE) per socket, which wins over these.")
@@ -51,11 +53,10 @@ def check_keepalive(facts: Facts, settings: Settings) -> list[Finding]:
     if not problems:
         return [Finding("keepalive.idle", Severity.OK, "Keepalive fits the middlebox idle budget",
                         observed=observed, evidence=(honest,), value=value)]
-    if not enforce:
+    if not enforce:  # the backend says how to change them (and whether netwarden would, under enforce)
         return [Finding("keepalive.idle", Severity.OK, "Advice: keepalive and retransmission defaults are long",
-                        observed=observed, expected=expected, evidence=(honest,), advice=tuple(problems) + (
-                            "Set policy.\"keepalive.idle\" = \"enforce\" to let netwarden change them.",),
-                        value=value)]
+                        observed=observed, expected=expected, evidence=(honest,), advice=tuple(problems),
+                        intents=tuple(intents), value=value)]
     return [Finding("keepalive.idle", Severity.WARNING, "Keepalive and retransmission settings outlast middleboxes",
                     observed=observed, expected=expected, evidence=tuple(problems) + (honest,),
                     intents=tuple(intents), value=value)]

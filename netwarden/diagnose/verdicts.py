@@ -224,7 +224,7 @@ def _idle_finding(obs, first: dict, survived: list, lines: list) -> Finding:
 
 
 def _ports(obs, facts, checks):
-    from netwarden.checks.ports import bounding_range, time_wait_seconds
+    from netwarden.checks.ports import bounding_range, time_wait_seconds, time_wait_unknown
 
     ports = bounding_range(facts)
     if isinstance(ports, Unknown):
@@ -235,9 +235,12 @@ def _ports(obs, facts, checks):
     found = checks.run("ports", facts)
     held = facts.census.destinations
     total, tw = sum(d.total for d in held), sum(d.time_wait for d in held)
-    rate = ports.usable / (time_wait_seconds(facts) or 60.0)
+    seconds = time_wait_seconds(facts)
+    rate = ports.usable / seconds if seconds else None
     summary = (f"{total} ephemeral ports held towards {obs.plan.target} ({tw} in TIME_WAIT) of {ports.usable:,} usable: "
-               f"the range sustains ~{rate:,.0f} new connections/s to one address")
-    data = {"range": [ports.low, ports.high], "usable": ports.usable, "sustained_per_second": round(rate, 1),
+               + (f"the range sustains ~{rate:,.0f} new connections/s to one address" if rate
+                  else time_wait_unknown(facts).replace("the rate it", "the rate the range")))
+    data = {"range": [ports.low, ports.high], "usable": ports.usable,
+            "sustained_per_second": round(rate, 1) if rate else None,
             "destinations": obs.ports["destinations"]}
     return None, summary, [f.title for f in found], data, found

@@ -70,14 +70,20 @@ def unusable_destination(directory: Path) -> str | None:
             if any(directory.iterdir()):
                 return "is not empty (a bundle needs a new or empty directory)"
             return None if os.access(directory, os.W_OK | os.X_OK) else "is not writable"
+        if os.path.islink(directory):
+            return "is a symbolic link to nothing (a bundle needs a new or empty directory)"
         if os.path.lexists(directory):
             return "exists and is not a directory"
         parent = directory.absolute().parent
         if not parent.is_dir():
             return f"{parent} does not exist (netwarden creates only DIR itself)"
-        return None if os.access(parent, os.W_OK | os.X_OK) else f"cannot be created: {parent} is not writable"
-    except OSError as e:  # a name too long, a directory that cannot be listed
-        return e.strerror or str(e)
+        if not os.access(parent, os.W_OK | os.X_OK):
+            return f"cannot be created: {parent} is not writable"
+        directory.mkdir(mode=0o700)  # the one sure test (root may "write" /proc, where nothing is made)
+        directory.rmdir()
+        return None
+    except OSError as e:  # a name too long, a directory that cannot be listed or made
+        return f"cannot be created: {e.strerror}" if e.strerror else str(e)
 
 
 def write(directory: Path, entries: list[dict], system: str, argv: list[str], settings) -> None:
@@ -97,7 +103,8 @@ def read(directory: Path) -> Bundle:
     if not isinstance(meta, dict):
         raise BundleError(directory, f"meta.json holds {_kind(meta)}, not an object: not a netwarden support bundle")
     if type(meta.get("format")) is not int or meta["format"] != BUNDLE_FORMAT:  # not true, nor 1.0: both == 1
-        raise BundleError(directory, f"bundle format {str(meta.get('format'))[:40]!r}, this netwarden reads {BUNDLE_FORMAT}")
+        raise BundleError(directory, f"bundle format {json.dumps(meta.get('format'))[:40]} ({_kind(meta.get('format'))}), "
+                                     f"this netwarden reads the number {BUNDLE_FORMAT}")
     if meta.get("system") not in SYSTEMS:
         raise BundleError(directory, f"meta.json names the system {str(meta.get('system'))[:40]!r}, not one a netwarden "
                                      f"records ({', '.join(SYSTEMS)}): not a netwarden support bundle")
@@ -112,7 +119,7 @@ def read(directory: Path) -> Bundle:
         answers.setdefault((entry["op"], entry["key"]), []).append(entry)
     settings = None
     if "settings" in meta:
-        settings = _settings(directory, meta["settings"])
+        settings = _settings(directory, meta["settings"], meta.get("netwarden") == __version__)
     return Bundle(meta["system"], answers, settings, meta)
 
 
@@ -144,14 +151,19 @@ def _kind(value: Any) -> str:
         type(value), "a number")
 
 
-def _settings(directory: Path, data: Any):
+def _settings(directory: Path, data: Any, same_version: bool):
     """The recorded settings as a Settings, validated as a config file's would be (pydantic: only a
-    replay pays for its import). Keys this netwarden does not know (a newer recorder's) are ignored."""
+    replay pays for its import). A key this netwarden does not record is refused, as a config file's
+    unknown key is (a hand edit's typo must not pass unseen), unless another version recorded it."""
     from netwarden.config import ConfigError
     from netwarden.config_load import validate_table
 
     if not isinstance(data, dict):
         raise BundleError(directory, f"meta.json settings holds {_kind(data)}, not an object")
+    unknown = sorted(str(name) for name in data if name not in RECORDED_SETTINGS)
+    if unknown and same_version:
+        raise BundleError(directory, f"meta.json settings: {', '.join(unknown)[:120]}: not a setting a bundle "
+                                     f"carries ({', '.join(RECORDED_SETTINGS)})")
     known = {name: data[name] for name in RECORDED_SETTINGS if name in data}
     try:
         return validate_table(known, Path("meta.json settings"), None)  # this machine's environment plays no part

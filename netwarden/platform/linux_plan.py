@@ -124,12 +124,18 @@ def _lower_mtu(check, intent: Intent, facts, settings):
 
 def _shorten_keepalive(check, intent: Intent, facts, settings):
     p = intent.params
+    if not p.get("enforce", True):
+        return [], [f"sysctl -w {KEEPALIVE[0]}={p['idle']}; or set policy.\"keepalive.idle\" = \"enforce\" to let "
+                    "netwarden change it (journaled; --revert puts it back)."]
     return [_sysctl(check, KEEPALIVE[0], str(p["current"]), str(p["idle"]),
                     "send keepalives before middleboxes forget idle connections")], []
 
 
 def _limit_retries(check, intent: Intent, facts, settings):
     p = intent.params
+    if not p.get("enforce", True):
+        return [], [f"sysctl -w {KEEPALIVE[3]}={p['retries']}; or set policy.\"keepalive.idle\" = \"enforce\" to let "
+                    "netwarden change it (journaled; --revert puts it back)."]
     return [_sysctl(check, KEEPALIVE[3], str(p["current"]), str(p["retries"]), "give up on dead connections sooner")], []
 
 

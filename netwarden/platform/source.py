@@ -232,6 +232,11 @@ class ReplaySource(Source):
         self._asked: dict[tuple[str, str], int] = {}
         self._lock = threading.Lock()  # probes ask from several threads
 
+    @property
+    def recorded_probe(self) -> bool:
+        """A bundle `netwarden probe --record` wrote (it holds the probe's plan), not a check's."""
+        return ("call", '["probe.plan"]') in self._answers
+
     def _answer(self, op: str, key: str, shape: Any) -> Any:
         """The next recorded answer to this question (a question asked twice, such as a value read
         again after a change, gets its answers in order; the last one after that)."""

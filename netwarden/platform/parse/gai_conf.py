@@ -5,6 +5,7 @@ from __future__ import annotations
 from netwarden.platform.linux_types import GaiConf
 from netwarden.platform.parse.lines import Line, bodies, join_lines, split_lines
 from netwarden.platform.parse.rfc6724 import RFC3484_DEFAULT, V4_MAPPED
+from netwarden.target import shown
 
 BEGIN = "# BEGIN netwarden ipv6.preference"
 END = "# END netwarden ipv6.preference"
@@ -39,7 +40,7 @@ def parse_gai_conf(text: str, path: str, exists: bool = True) -> GaiConf:
             continue
         prefix = _prefix(words[1]) if len(words) == 3 else None
         if prefix is None or not (words[2].isascii() and words[2].isdigit() and len(words[2]) <= 20):  # for int()
-            problems.append(f"{path}:{number}: ignored by glibc: {raw.strip()[:80]!r}")
+            problems.append(f"{path}:{number}: ignored by glibc: {shown(raw.strip(), 90)}")
             continue
         precedence.append((prefix, int(words[2])))
     return GaiConf(path, exists, tuple(precedence), block, tuple(problems), text)

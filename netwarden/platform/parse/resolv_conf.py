@@ -7,6 +7,7 @@ import socket
 
 from netwarden.platform.linux_types import ResolvConf
 from netwarden.platform.parse.lines import Line, join_lines, split_lines
+from netwarden.target import shown
 
 MAXNS = 3  # glibc uses the first three nameservers
 MANAGERS = (  # (text in the header or symlink target, manager)
@@ -93,22 +94,22 @@ def parse_resolv_conf(text: str, path: str, symlink_target: str | None = None) -
             continue
         where = f"{path}:{number}"
         if line.body[:1].isspace():
-            problems.append(f"{where}: starts with a blank: glibc ignores the line ({stripped[:80]!r})")
+            problems.append(f"{where}: starts with a blank: glibc ignores the line ({shown(stripped, 90)})")
             continue
         # glibc's words: split at spaces and tabs only, and a CRLF line's CR belongs to its last word
         words = [w for w in re.split(r"[ \t]+", line.body + ("\r" if line.end == "\r\n" else "")) if w]
         keyword, args = words[0], words[1:]
         if keyword in ("search", "domain") and args and args[-1].endswith("\r"):
-            problems.append(f"{where}: a CRLF line: glibc reads the last domain with its CR ({args[-1][:80]!r})")
+            problems.append(f"{where}: a CRLF line: glibc reads the last domain with its CR ({shown(args[-1], 90)})")
         if keyword in ("search", "options") and any(w.startswith(("#", ";")) for w in args):
             problems.append(f"{where}: inline comment: glibc has none, it reads it and the words after it as more "
-                            f"{'search domains' if keyword == 'search' else 'options'} ({stripped[:80]!r})")
+                            f"{'search domains' if keyword == 'search' else 'options'} ({shown(stripped, 90)})")
         if keyword == "nameserver":
             address, word = _glibc_nameserver(line)
             if address is None and word.endswith("\r") and _nameserver(word[:-1]):
                 problems.append(f"{where}: a CRLF line: glibc reads the address with its CR and ignores the line")
             elif address is None:
-                problems.append(f"{where}: not an IP address, ignored by glibc: {stripped[:80]!r}")
+                problems.append(f"{where}: not an IP address, ignored by glibc: {shown(stripped, 90)}")
             elif len(nameservers) == MAXNS:
                 problems.append(f"{where}: glibc uses only the first {MAXNS} nameservers: {address} is never asked")
             else:
@@ -118,10 +119,10 @@ def parse_resolv_conf(text: str, path: str, symlink_target: str | None = None) -
         elif keyword == "options":
             options += args
         elif keyword == "sortlist" and (stall := _sortlist_stall((line.body + line.end)[len("sortlist"):])):
-            blocking.append(f"{where}: glibc never finishes reading this sortlist line (it stalls at {stall!r}): "
+            blocking.append(f"{where}: glibc never finishes reading this sortlist line (it stalls at {shown(stall)}): "
                             "every lookup of every program hangs")
         elif keyword not in ("sortlist", "lookup", "family"):
-            problems.append(f"{where}: unknown keyword {keyword!r}, ignored")
+            problems.append(f"{where}: unknown keyword {shown(keyword)}, ignored")
     return ResolvConf(path=path, symlink_target=symlink_target, manager=manager_of(text, symlink_target),
                       nameservers=tuple(nameservers), options=tuple(options), search=tuple(search),
                       problems=tuple(problems), text=text, blocking=tuple(blocking))

@@ -6,6 +6,7 @@ import re
 
 from netwarden.platform.linux_types import SysctlAssignment
 from netwarden.platform.parse.lines import bodies
+from netwarden.target import shown
 
 _KEY = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]{0,199}")
 
@@ -34,7 +35,7 @@ def parse_sysctl_conf(text: str, path: str) -> tuple[list[SysctlAssignment], lis
         key, sep, value = line.partition("=")
         key = normalize_key(key)
         if not sep or not key or any(c.isspace() for c in key):
-            problems.append(f"{path}:{number}: not a `key = value` line: {raw.strip()[:80]!r}")
+            problems.append(f"{path}:{number}: not a `key = value` line: {shown(raw.strip(), 90)}")
             continue
         assignments.append(SysctlAssignment(path, number, key, value.strip()))
     return assignments, problems
