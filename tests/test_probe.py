@@ -210,6 +210,13 @@ def test_a_lost_large_hello_with_full_size_segments_passing_is_the_middlebox():
         assert phases["mtu"].verdict == "ok"
 
 
+def test_both_hellos_failing_names_each_ones_outcome():
+    for classic, large, words in (("reset", "reset", "reset with either ClientHello"),
+                                  ("no-connect", "reset", "the classic ClientHello no-connect, the large one reset")):
+        _, findings = judged(observed(hellos={"classic": hello("classic", classic), "large": hello("large", large)}))
+        assert words in findings["tls.handshake"].title
+
+
 def test_a_large_hello_stalled_by_a_path_mtu_blackhole_blames_the_path_not_a_middlebox():
     blackhole = PathProbe("198.18.0.2:443", "198.18.0.2", "eth0", 1500, 1500, "stalled", "delivered")
     phases, findings = judged(observed(path=blackhole, hellos={"classic": hello("classic"),

@@ -56,7 +56,9 @@ def judge_tls(obs):
     found = []
     if not small_ok and not large_ok:
         found.append(Finding("tls.handshake", Severity.CRITICAL,
-                             f"TLS handshakes with {target} fail: {classic['outcome']} with either ClientHello",
+                             f"TLS handshakes with {target} fail: " + (
+                                 f"{classic['outcome']} with either ClientHello" if classic["outcome"] == large["outcome"]
+                                 else f"the classic ClientHello {classic['outcome']}, the large one {large['outcome']}"),
                              observed="; ".join(lines), expected="a completed handshake"))
     elif not small_ok:
         found.append(Finding("tls.handshake", Severity.WARNING,
