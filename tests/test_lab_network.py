@@ -90,12 +90,19 @@ def test_ipv6_preferred_and_blackholed_then_ipv4_first(netns, nw_env, tmp_path):
     assert any("2001:db8:18::2 timeout" in e and "198.18.0.2 ok" in e for e in found["evidence"]), found
     assert any("--dns-result-order=ipv4first" in a for a in found["advice"])
     assert [c["target"] for c in doc["changes"]] == ["/etc/gai.conf"]
-    # Every check, not only this one: the path probe takes the IPv6 address that comes first.
-    full = full_check(client, env, ["dual.lab:8443"])
+    # Every check, not only this one. The path probe measures the address a client ends up on
+    # (IPv4 here, after the v6 timeout), so mtu.path is judged, not unknown; an IPv6 literal
+    # target still takes the IPv6 route's MTU (IPV6_MTU, which once crashed every run).
+    both = '"dual.lab:8443", "[2001:db8:18::2]:8443"'
+    full = full_check(client, configure(nw_env, tmp_path, f"targets = [{both}]\nprobe_timeout = 1.0\n",
+                                        nameserver="198.18.0.2"), ["dual.lab:8443", "[2001:db8:18::2]:8443"])
+    configure(nw_env, tmp_path, 'targets = ["dual.lab:8443"]\nprobe_timeout = 1.0\n', nameserver="198.18.0.2")
+    assert finding(full_check(client, env, ["dual.lab:8443"]), "mtu.path")["severity"] == "ok"
     assert finding(full, "ipv6.preference")["severity"] == "critical"
-    path = full["facts"]["paths"][0]
-    assert path["address"] == "2001:db8:18::2" and path["route_mtu"] == 1500 and path["error"] == "", path
-    assert path["full"] == path["small"] == "failed: connect: timeout", path
+    dual, literal = full["facts"]["paths"]
+    assert dual["address"] == "198.18.0.2" and dual["full"] == dual["small"] == "delivered", dual
+    assert literal["address"] == "2001:db8:18::2" and literal["route_mtu"] == 1500 and literal["error"] == "", literal
+    assert literal["full"] == literal["small"] == "failed: connect: timeout", literal
 
     # 2. --apply writes the block in place (the file is a bind mount: rename would fail EBUSY).
     r = client.netwarden("--apply", "--json", "--only", "ipv6.preference", env=env)

@@ -224,12 +224,19 @@ def probe_dns(source, resolv: ResolvConf, names: list[str]) -> tuple[DnsProbe, .
     return tuple(DnsProbe(**a) for a in replies)
 
 
+def _reached(t: TargetProbe) -> str:
+    connected = {c.address for c in t.connects if c.outcome == "ok"}
+    return next((address for _, address in t.addresses if address in connected), t.addresses[0][1])
+
+
 def probe_paths(source, targets: tuple[TargetProbe, ...], route_table, link_table, timeout: float) -> tuple[PathProbe, ...]:
-    """For each target's first address: egress link, route MTU, and a full-MSS vs small-MSS transfer."""
+    """For each target's address that a client ends up on (the first that connected, in getaddrinfo
+    order; else the first): egress link, route MTU, and a full-MSS vs small-MSS transfer. An IPv6
+    address that times out while IPv4 connects is ipv6.preference's finding, not a path unmeasured."""
     from netwarden.platform import probe
 
     mtus = {link.name: link.mtu for link in link_table} if not isinstance(link_table, Unknown) else {}
-    first = {t: (t.addresses[0][1], Target.parse(t.target).port) for t in targets if t.addresses}
+    first = {t: (_reached(t), Target.parse(t.target).port) for t in targets if t.addresses}
     jobs = {t: [(source.call, "probe.route_mtu", probe.route_mtu, address)] +
                [(source.call, "probe.transfer", probe.transfer, address, port, timeout, mss)
                 for mss in (None, probe.SMALL_MSS)] for t, (address, port) in first.items()}
