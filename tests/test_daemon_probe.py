@@ -144,3 +144,25 @@ def test_a_target_that_does_not_speak_tls_is_sent_no_hellos_after_the_first_prob
     assert [p["name"] for p in later["phases"]] == ["resolve", "connect", "mtu", "ports"], later  # tls skipped
     assert ("netwarden_probe_phase_ok", phase(target, "tls")) not in scrape(run)
     assert run.stop()[0] == 0
+
+
+def test_a_target_that_never_answers_holds_neither_status_nor_sigterm(netns, certs, tmp_path):
+    """The checks that probe targets (ipv6.preference, dns.resolvers, mtu.path, tunnels.stale) wait
+    on the waiting thread, not on the loop: with the target's SYNs dropped and probe_timeout 20 s,
+    the daemon answers `status` at once after its start and stops within 2 s of SIGTERM while they
+    wait (it took 30 s when they ran on the loop)."""
+    path = pl.direct(netns, certs)
+    path.server.nft("table inet lab {\n chain input {\n  type filter hook input priority 0;\n"
+                    f"  tcp dport {pl.PORT} drop\n }}\n}}\n".replace("}}", "}"))
+    run = DaemonRun(path.client, tmp_path, env={"NETWARDEN_TARGETS": json.dumps([TARGET]),
+                                                 "NETWARDEN_PROBE_TIMEOUT": "20", "NETWARDEN_PROBE_INTERVAL": "2"})
+    run.config.write_text("poll_interval = 0.3\ncensus_interval = 60\n")  # every check, the probing ones too
+    run.start()
+    for _ in range(3):
+        began = time.monotonic()
+        answer = run.netwarden("status", "--json")
+        assert answer.returncode in (0, 1, 2, 3) and time.monotonic() - began < 3, answer.stderr
+        assert json.loads(answer.stdout)["findings"], answer.stdout  # the loop's own checks are in
+        time.sleep(1)
+    code, took = run.stop(timeout=2.0)
+    assert code == 0 and took < 2

@@ -1,8 +1,9 @@
 """Checks and probes run, judged for drift, and published: each run's findings compared with the
 last states (drift.py), events emitted to every sink, the snapshot published (status.py).
 
-Checks run on the loop, except those whose facts wait (waiting.py): they are collected on the
-waiting thread and judged here when their facts are in; the targets' probes likewise.
+Checks run on the loop, except those whose facts wait (waiting.py: the TCP clock's second sample,
+and with targets the network probes): they are collected on the waiting thread and judged here
+when their facts are in; the targets' phase probes likewise.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from functools import partial
 from netwarden import engine
 from netwarden.daemon.drift import DriftEvent, diff_findings, finding_state
 from netwarden.daemon.probing import keyed_findings
-from netwarden.daemon.waiting import WAITING_FACTS
+from netwarden.daemon.waiting import waits
 from netwarden.daemon.watch import file_fingerprint
 from netwarden.journal import Journal, JournalError
 
@@ -31,7 +32,7 @@ class Checking:
     def check(self, specs, trigger: str, then=None) -> None:
         """Run the checks: now, on the loop, or for those whose facts wait, on the waiting thread
         and judged here when their facts are in. then(error) once every one is judged."""
-        waiting = [s for s in specs if set(s.facts) & WAITING_FACTS]
+        waiting = [s for s in specs if waits(s, self.settings)]
         at_once = [s for s in specs if s not in waiting]
         if at_once:
             started = time.monotonic()

@@ -6,7 +6,8 @@ ExitTimeOut, 10 s), feed systemd's watchdog, and handle events while something w
   2 x MSL after the first (~31 s of sleep, platform/darwin.py _time_wait_samples): checks that
   read WAITING_FACTS are collected here, and judged on the loop when their facts are in;
 - the targets' probes (resolve, connect, TLS, transfers) wait on the network, a dead target up to
-  its timeouts, each target in turn.
+  its timeouts, each target in turn; and so do the checks that probe the targets (ipv6.preference,
+  dns.resolvers, mtu.path, tunnels.stale read NETWORK_FACTS) when targets are configured.
 
 One job runs at a time. A job is handed back to the loop as a Trigger("done"): the loop calls each
 of its `then(result, error)` in turn, like any other event. A job submitted while another of the
@@ -22,7 +23,13 @@ from typing import Any, Callable
 
 from netwarden.daemon.watch import Trigger
 
-WAITING_FACTS = frozenset({"tcp_clock"})
+WAITING_FACTS = frozenset({"tcp_clock"})  # always: a 2 x MSL sleep
+NETWORK_FACTS = frozenset({"targets", "dns", "paths"})  # with targets: probes that wait on the network
+
+
+def waits(spec, settings) -> bool:
+    """Whether a check's facts are collected on the waiting thread rather than on the loop."""
+    return bool(set(spec.facts) & WAITING_FACTS or (settings.targets and set(spec.facts) & NETWORK_FACTS))
 
 
 class Waits:
