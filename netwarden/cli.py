@@ -96,7 +96,9 @@ def build_parser():
     release = commands.add_parser(
         "release", help="let the running daemon enforce KEY again after it stood back (root)",
         description="The daemon stops enforcing a key when someone else changes it, or when it rewrote it too "
-                    "often; this hands the key back to it (root). A key no check uses is a usage error (64).")
+                    "often; this hands the key back to it (root). A key no check uses is a usage error (64); "
+                    "3 when no netwarden daemon answers within 30 s (it answers from its loop, after the work "
+                    "in hand).")
     release.add_argument("keys", nargs="+", metavar="KEY", help="a sysctl name, e.g. net.ipv4.ip_local_port_range")
     release.add_argument("--config", metavar="PATH", type=path_argument, help="config file (for socket_path)")
     release.add_argument("--socket", metavar="PATH", type=path_argument, help="the daemon's control socket")

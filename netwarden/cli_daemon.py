@@ -4,6 +4,7 @@ status` must start fast."""
 
 from __future__ import annotations
 
+import os
 import sys
 
 from netwarden.cli import (EXIT_IOERR, EXIT_NOPERM, EXIT_OK, EXIT_TEMPFAIL, EXIT_UNKNOWN, EXIT_USAGE, RELEASE_TIMEOUT,
@@ -73,8 +74,12 @@ def keys_checks_use(system: str = sys.platform) -> tuple[str, ...]:
 def _socket_path(args):
     from netwarden.config import ConfigError, control_socket_path
 
+    if getattr(args, "socket", None):
+        if len(os.fsencode(args.socket)) > 107:  # nothing can listen there: a mistake, not "no daemon"
+            raise Fail(EXIT_USAGE, f"--socket {args.socket[:80]}…: longer than a Unix socket's 107 bytes")
+        return args.socket
     try:
-        return getattr(args, "socket", None) or control_socket_path(getattr(args, "config", None))
+        return control_socket_path(getattr(args, "config", None))
     except ConfigError as e:
         raise config_failure(e) from None
 

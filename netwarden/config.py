@@ -238,9 +238,10 @@ def socket_from_environment(environ) -> str | None:
 def control_socket_path(path: str | os.PathLike | None = None) -> Path:
     """Where the daemon listens, found without pydantic (`netwarden status` must start fast), by
     load_settings' rules: $NETWARDEN_SOCKET or $NETWARDEN_SOCKET_PATH (a bad value is a
-    ConfigError), else `socket_path` in the config file, else the default. A config file that
-    cannot be used just means the default here: the daemon refuses such a file at reload and
-    keeps running with the configuration it has."""
+    ConfigError), else `socket_path` in the config file, else the default. A config file named
+    (`--config`, $NETWARDEN_CONFIG) is validated as `check` validates it (a ConfigError: a typo must
+    not send the client to another daemon's socket; remembered, so fast after the first run); the
+    default file, not named, that cannot be used just means the default socket."""
     environment = our_environment()
     if environment:
         from netwarden.config_rules import check_names
@@ -249,6 +250,8 @@ def control_socket_path(path: str | os.PathLike | None = None) -> Path:
     value = socket_from_environment(environment)
     if value is not None:
         return _socket_path(value, "/".join(name for name in SOCKET_ENV if os.environ.get(name)))
+    if path is not None or os.environ.get(CONFIG_ENV):
+        return load_settings(path).socket_path
     try:
         data = read_config_file(config_file_path(path), explicit=False)
         table = toml_module().loads(data.decode()) if data and not _only_comments(data) else {}

@@ -2,6 +2,7 @@
 lifecycle and notifications."""
 
 import json
+import subprocess
 import os
 import signal
 import socket
@@ -116,6 +117,26 @@ def test_atomic_rewrites_of_watched_files_including_through_a_retargeted_symlink
     mark = len(d.events())
     replace(run_b / "resolv.conf", "nameserver 198.18.0.56\n")  # behind the new target: watch re-armed
     d.wait_event("file-changed", str(etc / "resolv.conf"), after=mark)
+
+
+def test_a_write_to_a_bind_mounted_watched_file_is_seen_on_the_poll(ns, daemon, tmp_path):
+    """`ip netns exec` and container runtimes bind-mount resolv.conf and gai.conf: an in-place write
+    through the mount's source reaches inotify on the source's directory only, so the daemon
+    compares the watched files on its poll timer too (0.3 s here)."""
+    etc, source = tmp_path / "etc", tmp_path / "netns-etc"
+    etc.mkdir(), source.mkdir()
+    (etc / "resolv.conf").write_text("nameserver 198.18.0.53\n")
+    (source / "resolv.conf").write_text("nameserver 198.18.0.54\n")
+    subprocess.run(["mount", "--bind", str(source / "resolv.conf"), str(etc / "resolv.conf")], check=True)
+    try:
+        d = daemon(env={"NETWARDEN_WATCH_FILES": json.dumps([str(etc / "resolv.conf")])})
+        mark = len(d.events())
+        with open(source / "resolv.conf", "a") as f:  # in place, as `echo >>` does: a bind mount cannot be renamed over
+            f.write("nameserver 198.18.0.55\n")
+        event = d.wait_event("file-changed", str(etc / "resolv.conf"), after=mark, timeout=3)
+        assert event["before"] != event["after"]
+    finally:
+        subprocess.run(["umount", str(etc / "resolv.conf")], check=False)
 
 
 def test_mtu_change_on_a_veth_is_an_event(ns, netns, daemon):

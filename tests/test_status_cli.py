@@ -167,10 +167,31 @@ def test_nothing_listening_is_one_line_and_exit_3_and_a_json_error_object_with_j
 
 def test_a_socket_path_too_long_is_bad_configuration_in_the_environment_and_no_daemon_on_the_command_line(tmp_path):
     """No Unix socket has a path over 107 bytes: NETWARDEN_SOCKET is refused like any bad
-    setting (78); --socket names a place nothing can listen on (3)."""
+    setting (78); --socket naming a place nothing can listen on is a usage error (64)."""
     sock = tmp_path / ("d" * 200) / "nw.sock"
     r, _ = netwarden("status", sock=sock)
     assert r.returncode == 78 and "107 bytes" in r.stderr and len(r.stderr.splitlines()) == 1, r.stderr
     r = subprocess.run([sys.executable, "-m", "netwarden", "status", "--socket", str(sock)], capture_output=True,
                        text=True, env=clean_env(), cwd=ROOT, timeout=30)
-    assert_no_daemon_answers(r, ["status"])
+    assert r.returncode == 64 and "107 bytes" in r.stderr and len(r.stderr.splitlines()) == 1, r.stderr
+
+
+@pytest.mark.parametrize("command", [["status"], ["events"], ["release", "net.ipv4.tcp_tw_reuse"]])
+@pytest.mark.parametrize("config", ["missing", "directory", "unknown key", "relative socket_path", "not TOML",
+                                    "NETWARDEN_CONFIG missing"])
+def test_a_named_config_the_client_cannot_use_is_exit_78_not_the_default_socket(tmp_path, command, config):
+    """A typo in the config named for a client must not read as "the daemon is down", nor send it
+    to the default socket (where another daemon may answer)."""
+    env, path = {}, tmp_path / "netwarden.toml"
+    if config == "directory":
+        path = tmp_path
+    elif config in ("unknown key", "relative socket_path", "not TOML"):
+        path.write_text({"unknown key": "bogus = 1\n", "relative socket_path": 'socket_path = "nw.sock"\n',
+                         "not TOML": "socket_path = \n"}[config])
+    args = [*command, "--config", str(path)]
+    if config == "NETWARDEN_CONFIG missing":
+        args, env = command, {"NETWARDEN_CONFIG": str(tmp_path / "nowhere.toml")}
+    r = subprocess.run([sys.executable, "-m", "netwarden", *args], capture_output=True, text=True,
+                       env=clean_env(XDG_CACHE_HOME=str(tmp_path / "cache"), **env), cwd=ROOT, timeout=30)
+    assert r.returncode == 78 and "bad configuration" in r.stderr and len(r.stderr.splitlines()) == 1, r.stderr
+    assert "/run/netwarden" not in r.stderr

@@ -189,6 +189,12 @@ class Daemon(Lifecycle, Checking):
                                       f"{trigger.detail}: {_describe_change(before, after)}", "ok", time.time()))
                 for check_id in self._checks_using(*KERNEL_FACTS):
                     affected.setdefault(check_id, f"{source} {trigger.detail}")
+        if poll:  # inotify misses a write through another mount (a file bind-mounted by `ip netns
+            # exec` or a container runtime: the event goes to its source's directory), so the
+            # watched files' fingerprints are compared on the poll timer too
+            for path in self.watched:
+                if str(path) not in seen_files:
+                    reload |= self._file_changed(Path(path), affected)
         if reload:
             self.reload()
         if poll:
