@@ -45,8 +45,8 @@ class Operations:
                 reply(result=result)
         except (ValueError, engine.UsageError) as e:
             reply(error=(INVALID_PARAMS, str(e)))
-        except (ChangeFailed, JournalError) as e:
-            reply(error=(INTERNAL_ERROR, str(e)))
+        except (ChangeFailed, JournalError, OSError) as e:  # said as the CLI says it without a daemon
+            reply(error=(INTERNAL_ERROR, engine.failure_text(e)))
         except LockBusy as e:
             reply(error=(BUSY, str(e)))
         except Exception as e:  # noqa: BLE001 - a request must never take the daemon down
