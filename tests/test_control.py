@@ -374,6 +374,19 @@ def test_release_of_something_that_is_not_a_key_netwarden_uses_is_a_usage_error(
     assert r.returncode == 0 and r.stdout == f"released {RANGE} (it was not held back)\n"
 
 
+def test_release_of_a_key_that_is_not_held_back_answers_so_and_records_nothing(ns, daemon):
+    """It wrote a `released` event to history and the log each time: any root user could fill
+    the history (and a webhook) with noise. Only a key the daemon stood back from is news."""
+    d = daemon()
+    events, log = d.events(), d.output()
+    keys = [RANGE, "net.ipv4.tcp_tw_reuse", "net.ipv4.tcp_keepalive_time"]
+    for _ in range(5):
+        r = d.netwarden("release", *keys)
+        assert r.returncode == 0 and r.stdout == "".join(f"released {k} (it was not held back)\n" for k in keys), r
+    assert d.events() == events
+    assert "released" not in d.output()[len(log):], d.output()
+
+
 def test_a_request_without_its_newline_before_eof_is_answered_then_the_connection_closed(ns, daemon):
     d = daemon()
     sock = str(d.env["NETWARDEN_SOCKET"])
