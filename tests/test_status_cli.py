@@ -144,38 +144,6 @@ def test_a_socket_that_never_answers_is_given_up_after_the_timeout(tmp_path):
         impostor.close()
 
 
-def stale_socket(path: Path) -> None:
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.bind(str(path))
-    s.close()  # the file stays, nobody listens
-
-
-@pytest.mark.parametrize("what", ["nothing", "a stale socket", "a regular file", "a directory"])
-def test_nothing_listening_is_one_line_and_exit_3_and_a_json_error_object_with_json(tmp_path, what):
-    sock = tmp_path / "nw.sock"
-    if what == "a stale socket":
-        stale_socket(sock)
-    elif what == "a regular file":
-        sock.write_text("not a socket\n")
-    elif what == "a directory":
-        sock.mkdir()
-    for args in (["status"], ["status", "--json"], ["status", "--follow", "--json"], ["events"]):
-        r, seconds = netwarden(*args, sock=sock)
-        assert_no_daemon_answers(r, args)
-        assert seconds < 5
-
-
-def test_a_socket_path_too_long_is_bad_configuration_in_the_environment_and_no_daemon_on_the_command_line(tmp_path):
-    """No Unix socket has a path over 107 bytes: NETWARDEN_SOCKET is refused like any bad
-    setting (78); --socket names a place nothing can listen on (3)."""
-    sock = tmp_path / ("d" * 200) / "nw.sock"
-    r, _ = netwarden("status", sock=sock)
-    assert r.returncode == 78 and "107 bytes" in r.stderr and len(r.stderr.splitlines()) == 1, r.stderr
-    r = subprocess.run([sys.executable, "-m", "netwarden", "status", "--socket", str(sock)], capture_output=True,
-                       text=True, env=clean_env(), cwd=ROOT, timeout=30)
-    assert_no_daemon_answers(r, ["status"])
-
-
 # An error's message as a server that is not netwarden (or a netwarden of another version) may word
 # it: what the CLI prints of it must be one line of text, as long as the daemon's own at most.
 EVIL_MESSAGES = {
@@ -239,3 +207,35 @@ def test_an_error_of_every_code_is_one_line_of_text_with_its_exit_code(tmp_path,
             assert "EEE\\x1b[31mRED\\nSECOND LINE" in assert_one_printable_line(r, ERROR_EXITS[code], args)
     finally:
         impostor.close()
+
+
+def stale_socket(path: Path) -> None:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(str(path))
+    s.close()  # the file stays, nobody listens
+
+
+@pytest.mark.parametrize("what", ["nothing", "a stale socket", "a regular file", "a directory"])
+def test_nothing_listening_is_one_line_and_exit_3_and_a_json_error_object_with_json(tmp_path, what):
+    sock = tmp_path / "nw.sock"
+    if what == "a stale socket":
+        stale_socket(sock)
+    elif what == "a regular file":
+        sock.write_text("not a socket\n")
+    elif what == "a directory":
+        sock.mkdir()
+    for args in (["status"], ["status", "--json"], ["status", "--follow", "--json"], ["events"]):
+        r, seconds = netwarden(*args, sock=sock)
+        assert_no_daemon_answers(r, args)
+        assert seconds < 5
+
+
+def test_a_socket_path_too_long_is_bad_configuration_in_the_environment_and_no_daemon_on_the_command_line(tmp_path):
+    """No Unix socket has a path over 107 bytes: NETWARDEN_SOCKET is refused like any bad
+    setting (78); --socket names a place nothing can listen on (3)."""
+    sock = tmp_path / ("d" * 200) / "nw.sock"
+    r, _ = netwarden("status", sock=sock)
+    assert r.returncode == 78 and "107 bytes" in r.stderr and len(r.stderr.splitlines()) == 1, r.stderr
+    r = subprocess.run([sys.executable, "-m", "netwarden", "status", "--socket", str(sock)], capture_output=True,
+                       text=True, env=clean_env(), cwd=ROOT, timeout=30)
+    assert_no_daemon_answers(r, ["status"])
