@@ -138,15 +138,13 @@ def run_probe(args) -> int:
     return doc["exit_code"]
 
 
-def _engine_failure(e: Exception, settings) -> Fail:
-    """An apply/revert failure as an exit code: the lock held elsewhere 75, the rest 74."""
-    from netwarden.journal import JournalError, LockBusy
+def _engine_failure(e: Exception) -> Fail:
+    """An apply/revert failure as an exit code: the lock held elsewhere 75, the rest 74 (a lock
+    that cannot be taken says so itself: journal.ApplyLock)."""
+    from netwarden.engine import failure_text
+    from netwarden.journal import LockBusy
 
-    if isinstance(e, LockBusy):
-        return Fail(EXIT_TEMPFAIL, str(e))
-    if isinstance(e, JournalError) or not isinstance(e, OSError):
-        return Fail(EXIT_IOERR, str(e))
-    return Fail(EXIT_IOERR, f"cannot take the apply lock {settings.apply_lock}: {e.strerror or e}")
+    return Fail(EXIT_TEMPFAIL if isinstance(e, LockBusy) else EXIT_IOERR, failure_text(e))
 
 
 def _reconcile(backend, settings) -> None:
@@ -159,7 +157,7 @@ def _reconcile(backend, settings) -> None:
         for message in engine.reconcile(backend, settings):
             print(f"netwarden: {message}", file=sys.stderr)
     except (LockBusy, JournalError, ChangeFailed, OSError) as e:
-        raise _engine_failure(e, settings) from None
+        raise _engine_failure(e) from None
 
 
 def _apply(backend, settings, specs, args) -> int:
@@ -182,7 +180,7 @@ def _apply(backend, settings, specs, args) -> int:
         try:
             doc, ok = engine.apply_and_verify(backend, settings, specs)
         except (LockBusy, JournalError, ChangeFailed, OSError) as e:
-            raise _engine_failure(e, settings) from None
+            raise _engine_failure(e) from None
         finally:
             signal.signal(signal.SIGTERM, previous)
     print_report(doc, args)
@@ -218,7 +216,7 @@ def _revert(backend, settings, args) -> int:
         try:
             restored, failures = engine.revert_all(backend, settings)
         except (LockBusy, JournalError, OSError) as e:
-            raise _engine_failure(e, settings) from None
+            raise _engine_failure(e) from None
     if args.json:
         print(json.dumps({"schema": JSON_SCHEMA, "netwarden": __version__, "reverted": [
             {"kind": e["kind"], "target": e["target"]} for e in restored], "failed": failures}, indent=2))

@@ -129,6 +129,15 @@ def apply(backend, journal: Journal, changes: list[Change]) -> None:
         raise ApplyFailed(current, reason, rolled_back, errors) from None
 
 
+def failure_text(e: BaseException) -> str:
+    """An apply's, revert's or reconcile's failure in one line, as the CLI prints it and the daemon
+    logs and answers it: an OSError as `path: reason`, never Python's `[Errno 21] ...: 'name'`."""
+    if isinstance(e, OSError):
+        why = e.strerror or str(e)
+        return f"{e.filename}: {why}" if e.filename else why
+    return str(e)
+
+
 def reconcile(backend, settings: Settings) -> list[str]:
     """Finish what a killed apply left, before anything else writes: `pending` journal entries
     (the change may or may not have happened; the original is exact either way) are put back, and

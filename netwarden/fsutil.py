@@ -92,6 +92,10 @@ def open_private_file(dir_fd: int, name: str, flags: int, directory: Path) -> in
     except OSError as e:
         if e.errno == errno.ELOOP:
             raise UnsafePath(errno.ELOOP, "a symlink", str(Path(directory) / name)) from None
+        # What cannot even be opened so (a directory for writing: EISDIR; a socket, or a FIFO
+        # without a reader: ENXIO) is refused as a FIFO opened for reading is, below.
+        if e.errno != errno.ENOENT and not _regular_at(dir_fd, name):
+            raise UnsafePath(errno.EPERM, "not a regular file", str(Path(directory) / name)) from None
         raise
     st = os.fstat(fd)
     why = ("not a regular file" if not stat.S_ISREG(st.st_mode) else f"it belongs to uid {st.st_uid}"
@@ -100,6 +104,13 @@ def open_private_file(dir_fd: int, name: str, flags: int, directory: Path) -> in
         os.close(fd)
         raise UnsafePath(errno.EPERM, why, str(Path(directory) / name))
     return fd
+
+
+def _regular_at(dir_fd: int, name: str) -> bool:
+    try:
+        return stat.S_ISREG(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
+    except OSError:
+        return True  # gone, or unreadable: the open's own error says it better
 
 
 def read_private(directory: Path, name: str) -> bytes | None:

@@ -143,44 +143,56 @@ def _absolute_path(target: str) -> bool:
 
 
 class ApplyLock:
-    """An exclusive flock on the lock file: a second --apply/--revert waits, then fails clearly."""
+    """An exclusive flock on the lock file: a second --apply/--revert waits, then fails clearly.
+    The daemon's pid file is one too (`what` names it in the error)."""
 
-    def __init__(self, path: Path, timeout: float):
+    def __init__(self, path: Path, timeout: float, what: str = "the apply lock"):
         self.path = Path(path)
         self.timeout = timeout
+        self.what = what
         self.fd = -1
 
     def __enter__(self) -> ApplyLock:
-        if WINDOWS:
-            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            return self._enter_windows()
-        import fcntl  # POSIX only: Windows takes the branch above
-
-        try:  # someone who could make or hold the lock file could stop every apply
-            dfd = open_private_dir(self.path.parent, create=True)
-            try:
-                self.fd = open_private_file(dfd, self.path.name, os.O_RDWR | os.O_CREAT, self.path.parent)
-            finally:
-                os.close(dfd)
+        """LockBusy when another holds it; JournalError, in one line, when it cannot be taken (a
+        lock file someone else could make or hold, which could stop every apply; a directory or a
+        socket in its place; a read-only or full disk): the CLI and the daemon say the same."""
+        try:
+            if WINDOWS:
+                self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                return self._enter_windows()
+            return self._enter_posix()
         except UnsafePath as e:
             raise unsafe_state(e) from None
-        deadline = time.monotonic() + self.timeout
-        while True:
-            try:
-                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError as e:
-                if e.errno not in (errno.EAGAIN, errno.EACCES):
-                    os.close(self.fd)
-                    raise
-            if time.monotonic() >= deadline:
-                holder = os.pread(self.fd, 32, 0).decode(errors="replace").strip() or "?"
-                os.close(self.fd)
-                raise LockBusy(f"another netwarden holds {self.path} (pid {holder} last wrote it); "
-                               f"gave up after {self.timeout:g} s")
-            time.sleep(0.05)
-        os.ftruncate(self.fd, 0)
-        os.pwrite(self.fd, f"{os.getpid()}\n".encode(), 0)
+        except OSError as e:
+            raise JournalError(f"cannot take {self.what} {self.path}: {e.strerror or e}; nothing was done") from None
+
+    def _enter_posix(self) -> ApplyLock:
+        import fcntl  # POSIX only
+
+        dfd = open_private_dir(self.path.parent, create=True)
+        try:
+            self.fd = open_private_file(dfd, self.path.name, os.O_RDWR | os.O_CREAT, self.path.parent)
+        finally:
+            os.close(dfd)
+        try:
+            deadline = time.monotonic() + self.timeout
+            while True:
+                try:
+                    fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except OSError as e:
+                    if e.errno not in (errno.EAGAIN, errno.EACCES):
+                        raise
+                if time.monotonic() >= deadline:
+                    holder = os.pread(self.fd, 32, 0).decode(errors="replace").strip() or "?"
+                    raise LockBusy(f"another netwarden holds {self.path} (pid {holder} last wrote it); "
+                                   f"gave up after {self.timeout:g} s")
+                time.sleep(0.05)
+            os.ftruncate(self.fd, 0)
+            os.pwrite(self.fd, f"{os.getpid()}\n".encode(), 0)
+        except BaseException:
+            os.close(self.fd)
+            raise
         return self
 
     def __exit__(self, *exc) -> None:

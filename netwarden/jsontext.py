@@ -24,7 +24,13 @@ def _finite(text: str) -> float:
 def loads(data: bytes | str):
     """NaN, Infinity and numbers that overflow a double (which Python's json takes) are refused,
     so no non-finite number gets in; nesting too deep for the parser (RecursionError) and bytes
-    that are not UTF-8 (UnicodeDecodeError) are ValueErrors like any other bad JSON."""
+    that are not UTF-8 are ValueErrors like any other bad JSON. Bytes are UTF-8 or refused as
+    such: json would guess UTF-16 from a leading \\xff\\xfe and say "'utf-16-le' codec can't ..."."""
+    if isinstance(data, (bytes, bytearray)):
+        try:
+            data = data.decode("utf-8-sig")  # a byte-order mark, as json takes it
+        except UnicodeDecodeError as e:
+            raise ValueError(f"not UTF-8 JSON: byte {data[e.start]:#04x} at offset {e.start}") from None
     try:
         return json.loads(data, parse_constant=_not_json, parse_float=_finite)
     except RecursionError:

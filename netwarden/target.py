@@ -1,6 +1,6 @@
 """Targets: the host:port pairs the user names (`targets`, `netwarden probe HOST:PORT`,
 `metrics_address`), parsed by DNS rules and address syntax; and `shown`, how a user's value
-appears in a one-line error."""
+appears in a one-line error, and `one_line`, how a message from elsewhere does."""
 
 from __future__ import annotations
 
@@ -56,6 +56,25 @@ def shown(value: Any, limit: int = 60) -> str:
         text = re.sub(r"(\\+)udc([89a-f][0-9a-f])",
                       lambda m: m[1][:-1] + "\\x" + m[2] if len(m[1]) % 2 else m[0], text)
     return text if len(text) <= limit else text[:limit - 5] + "...'"
+
+
+def one_line(text: str, limit: int) -> str:
+    """A message netwarden did not word (an error a socket answered, a parser's reason) as one
+    line of at most `limit` characters: what is not printable (a newline, an ANSI escape, a
+    bidi override) is shown escaped as `shown` shows it (\\n, \\x1b, \\u202e), and a longer
+    message is cut with "…", never inside an escape."""
+    if text.isprintable() and len(text) <= limit:
+        return text
+    pieces = [c if c.isprintable() else shown(c)[1:-1] for c in text]
+    if sum(map(len, pieces)) <= limit:
+        return "".join(pieces)
+    kept, size = [], 0
+    for piece in pieces:
+        if size + len(piece) > limit - 1:
+            break
+        kept.append(piece)
+        size += len(piece)
+    return "".join(kept) + "…"
 
 
 def _ipv6_problem(address: str) -> str:

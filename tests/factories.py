@@ -7,6 +7,7 @@ import contextlib
 import io
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -61,6 +62,34 @@ def assert_one_line_error(result, code: int, *words: str) -> str:
     for word in words:
         assert word in result.stderr, (word, result.stderr)
     return result.stderr
+
+
+def _a_directory(path):
+    path.mkdir()
+
+
+def _a_fifo(path):
+    os.mkfifo(path)
+
+
+def _a_socket(path):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(str(path))
+    s.close()  # the socket file stays
+
+
+def _a_symlink_to_a_file(path):
+    path.with_name("elsewhere").write_text("")
+    path.symlink_to(path.with_name("elsewhere"))
+
+
+def _a_dangling_symlink(path):
+    path.symlink_to(path.with_name("nowhere"))
+
+
+# What can be found where netwarden expects one of its own regular files, each made at `path`.
+NOT_REGULAR = {f.__name__.lstrip("_"): f for f in (_a_directory, _a_fifo, _a_socket, _a_symlink_to_a_file,
+                                                     _a_dangling_symlink)}
 
 
 def facts(port_range="32768 60999", reserved="", tw_reuse="2", destinations=(), platform=LINUX,

@@ -105,6 +105,22 @@ def test_the_packaged_config_is_the_defaults_and_loads_without_pydantic():
     assert out.stdout.split() == ["True", "False"], out.stderr
 
 
+def test_the_packaged_config_says_of_targets_what_the_readme_says():
+    """It said the probing checks report "unknown" without targets: they judge what they see
+    locally and say nothing was probed (README "Targets", and tests/test_checks_network.py)."""
+    import re
+
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    targets = readme[readme.index("**Targets.**"):readme.index("**IPv6.**")]
+    probing = re.findall(r"`([a-z0-9.-]+)`", targets[:targets.index("probe the network")])
+    comment = "\n".join(line for line in (ROOT / "packaging" / "netwarden.toml").read_text().splitlines()
+                        if line.startswith("# "))
+    block = " ".join(comment[comment.index("# Hosts the network checks probe"):comment.index("# targets = ")]
+                     .replace("# ", "").split())
+    assert re.search(r"probe \(" + ", ".join(map(re.escape, probing)) + r"[;)]", block), (probing, block)
+    assert "unknown" not in block and "no path was probed" in targets and "no path was probed" in block
+
+
 def test_the_examples_in_the_packaged_config_are_valid_when_uncommented(tmp_path):
     """The commented examples are what admins uncomment: one by one and all at once, they load."""
     lines = (ROOT / "packaging" / "netwarden.toml").read_text().splitlines()

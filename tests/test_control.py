@@ -374,6 +374,19 @@ def test_release_of_something_that_is_not_a_key_netwarden_uses_is_a_usage_error(
     assert r.returncode == 0 and r.stdout == f"released {RANGE} (it was not held back)\n"
 
 
+def test_release_of_a_key_that_is_not_held_back_answers_so_and_records_nothing(ns, daemon):
+    """It wrote a `released` event to history and the log each time: any root user could fill
+    the history (and a webhook) with noise. Only a key the daemon stood back from is news."""
+    d = daemon()
+    events, log = d.events(), d.output()
+    keys = [RANGE, "net.ipv4.tcp_tw_reuse", "net.ipv4.tcp_keepalive_time"]
+    for _ in range(5):
+        r = d.netwarden("release", *keys)
+        assert r.returncode == 0 and r.stdout == "".join(f"released {k} (it was not held back)\n" for k in keys), r
+    assert d.events() == events
+    assert "released" not in d.output()[len(log):], d.output()
+
+
 def test_a_request_without_its_newline_before_eof_is_answered_then_the_connection_closed(ns, daemon):
     d = daemon()
     sock = str(d.env["NETWARDEN_SOCKET"])
@@ -437,3 +450,36 @@ def test_status_follow_prints_the_status_first_then_the_events(ns, daemon):
         finally:
             follower.kill()
             follower.wait()
+
+
+def test_root_is_refused_only_when_every_slot_is_root_s_own_and_gets_in_once_idle_ones_are_closed(ns, daemon):
+    """README: root gets in past other users, not past itself. When root holds every slot, a
+    root `status` is refused in one line saying so (75), none of root's connections is cut off
+    for it, and the idle ones are closed after socket_idle_timeout, which lets root in again."""
+    d = daemon(env={"NETWARDEN_SOCKET_MAX_CLIENTS": "4", "NETWARDEN_SOCKET_IDLE_TIMEOUT": "3"})
+    sock = str(d.env["NETWARDEN_SOCKET"])
+    held = []
+    try:
+        for number in range(4):  # root's own: one subscription, three that sit idle
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(5)
+            s.connect(sock)
+            if number == 0:
+                s.sendall(b'{"jsonrpc":"2.0","method":"subscribe","id":1}\n')
+                assert json.loads(s.makefile("rb").readline())["result"] == {"subscribed": True}
+            held.append(s)
+        started = time.monotonic()
+        r = d.netwarden("status")
+        assert r.returncode == 75 and "too many clients (4), all of them root's" in one_line(r), r.stderr
+        held[0].setblocking(False)
+        with pytest.raises(BlockingIOError):  # still subscribed: not closed for the newcomer
+            held[0].recv(1)
+        while d.netwarden("status").returncode == 75:
+            assert time.monotonic() - started < 3 + 5, "root's idle connections were never closed"
+            time.sleep(0.5)
+        assert time.monotonic() - started >= 2  # in by the idle timeout, not by closing a connection of root's
+        with pytest.raises(BlockingIOError):  # the subscription held its place through it all
+            held[0].recv(1)
+    finally:
+        for s in held:
+            s.close()

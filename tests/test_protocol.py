@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from netwarden.daemon.protocol import (INVALID_PARAMS, INVALID_REQUEST, MAX_MESSAGE_TEXT, METHOD_PARAMS, PARSE_ERROR,
                                        Encoded, Request, encode_message, parse_request)
 from netwarden.jsontext import loads
+from netwarden.target import one_line
 
 SCALARS = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
 JSON_VALUES = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
@@ -73,6 +74,28 @@ def test_answers_are_one_line_and_an_error_message_is_clipped():
     assert len(answer["error"]["message"]) == MAX_MESSAGE_TEXT and answer["id"] == "x" * 10
     assert json.loads(encode_message(7, Encoded(b'{"a":[1,2]}'))) == {"jsonrpc": "2.0", "id": 7, "result": {"a": [1, 2]}}
     assert b"\\ud800" in encode_message("\ud800", {})  # a lone surrogate goes back escaped, not as broken UTF-8
+
+
+@settings(max_examples=2000)
+@given(st.text(), st.integers(1, 600))
+def test_a_message_is_one_line_of_text_at_most_its_limit_and_cut_only_between_characters(text, limit):
+    """What the server sends and what the CLI prints of an answered error (one_line)."""
+    whole = one_line(text, 10**9)
+    shown = one_line(text, limit)
+    assert shown.isprintable() and len(shown) <= limit
+    assert shown == whole if len(whole) <= limit else (shown.endswith("…") and whole.startswith(shown[:-1]))
+    if text.isprintable():
+        assert whole == text
+    if len(whole) > limit:  # cut between characters, never inside an escape
+        assert any(one_line(text[:n], 10**9) == shown[:-1] for n in range(len(text) + 1))
+
+
+def test_an_error_quoting_a_client_s_bytes_goes_back_as_one_line_of_text():
+    for method in ("a\nb", "\u001b[2J", "x\u2028y", "\u009b"):
+        message = json.loads(encode_message(1, error=(-32601, f"no such method: {method}")))["error"]["message"]
+        assert message.isprintable() and message.startswith("no such method: "), message
+    request = parse_request(line("status", {"a\nb\u001b": 1}))
+    assert request.error[1].isprintable() and "a\\nb\\x1b" in request.error[1], request.error
 
 
 def line(method: str, params) -> bytes:

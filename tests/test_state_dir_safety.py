@@ -12,7 +12,7 @@ import os
 import stat
 
 import pytest
-from factories import assert_one_line_error, fake_host, run_cli
+from factories import NOT_REGULAR, assert_one_line_error, fake_host, run_cli
 
 from netwarden import cli
 
@@ -205,3 +205,103 @@ def test_a_file_target_that_is_not_an_absolute_normal_path_is_a_malformed_journa
     err = capsys.readouterr().err
     assert code == 74 and "entry 1 is malformed" in err and len(err.strip().splitlines()) == 1, err
     assert (work / "rel" / "x.conf").read_bytes() == (work / "x.conf").read_bytes() == VICTIM_TEXT
+
+
+# ---- a state file that is not a regular file ----------------------------------------------------
+# Someone (or a confused admin, or a restore from a backup) can leave anything at a state file's
+# name: each kind is refused as the FIFO always was, in one line, whichever way netwarden opens it
+# (read: journal, findings, history; write: history; create: the apply lock and the pid file).
+
+
+
+@pytest.mark.parametrize("flags", ["read", "append", "create"])
+@pytest.mark.parametrize("kind", sorted(NOT_REGULAR))
+def test_a_state_file_that_is_not_a_regular_file_is_unsafe_however_it_is_opened(tmp_path, kind, flags):
+    from netwarden.fsutil import UnsafePath, open_private_dir, open_private_file
+
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    NOT_REGULAR[kind](state / "x")
+    how = {"read": os.O_RDONLY, "append": os.O_WRONLY | os.O_APPEND | os.O_CREAT, "create": os.O_RDWR | os.O_CREAT}
+    dfd = open_private_dir(state)
+    try:
+        with pytest.raises(UnsafePath) as caught:
+            os.close(open_private_file(dfd, "x", how[flags], state))
+    finally:
+        os.close(dfd)
+    assert caught.value.filename == str(state / "x")
+    assert caught.value.strerror in ("not a regular file", "a symlink")
+
+
+@pytest.mark.parametrize("name", ["journal.json", "apply.lock"])
+@pytest.mark.parametrize("kind", sorted(NOT_REGULAR))
+@pytest.mark.parametrize("command", ["--apply", "--revert"])
+def test_apply_and_revert_refuse_a_journal_or_lock_that_is_not_a_regular_file_in_one_line(host, capsys, name, kind,
+                                                                                           command):
+    state, _, _ = host
+    NOT_REGULAR[kind](state / name)
+    code = cli.main(["--only", "ports.range", command])
+    err = capsys.readouterr().err
+    assert code == 74, (code, err)
+    assert err.count("\n") == 1 and "Errno" not in err and "Traceback" not in err, err
+    assert f"{state / name}: " in err and ("not a regular file" in err or "a symlink" in err), err
+
+
+def test_a_lock_that_cannot_be_taken_for_another_reason_says_why_in_words(host, capsys, monkeypatch):
+    """Not only what is in the lock's place: a disk that is read-only or full, a flock the file
+    system refuses. One line, the lock named, the reason in words, as the daemon says it too."""
+    import errno
+    import fcntl
+
+    state, _, _ = host
+
+    def no_locks(fd, operation):
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    code = cli.main(["--only", "ports.range", "--apply"])
+    err = capsys.readouterr().err
+    assert code == 74, err
+    assert err == f"netwarden: cannot take the apply lock {state / 'apply.lock'}: No locks available; nothing was done\n"
+
+
+@pytest.mark.parametrize("kind", sorted(NOT_REGULAR))
+def test_the_daemon_refuses_a_pid_file_that_is_not_a_regular_file_in_one_line(host, kind):
+    """It crashed with a traceback (exit 70) on a directory: every kind is the documented 74."""
+    state, _, env = host
+    NOT_REGULAR[kind](state / "daemon.pid")
+    r = run_cli("daemon", env=env, timeout=30)
+    assert_one_line_error(r, 74, f"{state / 'daemon.pid'}: ")
+    assert "Errno" not in r.stderr
+    assert not (state / "findings.json").exists()  # refused before any work
+
+
+@pytest.mark.lab
+@pytest.mark.parametrize("name", ["journal.json", "apply.lock", "findings.json", "history.jsonl"])
+def test_the_daemon_runs_on_with_a_state_file_that_is_a_directory_and_says_it_as_the_cli_does(ns, daemon, tmp_path,
+                                                                                               name):
+    """The daemon logs the damage once, in words (it logged `[Errno 21] Is a directory: 'apply.lock'`),
+    and goes on observing. An apply or revert sent to it that needs the file is refused (74) with the
+    very line the CLI prints without a daemon (it said "internal error in apply: [Errno 21]...")."""
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    (state / name).mkdir()
+    d = daemon()
+    d.wait_for(lambda: "started on" in d.output() and d.netwarden("status").returncode in (0, 1, 2), "its status")
+    log = d.output()
+    assert "Errno" not in log and "Traceback" not in log and "a bug" not in log, log
+    said = [line for line in log.splitlines() if str(state / name) in line and "cannot write" not in line]
+    assert len(said) == 1, log  # the damage, said once at start
+    ns.sysctl("net.ipv4.ip_local_port_range", "60700 61000")  # something to apply
+    through_daemon = {command: d.netwarden(command) for command in ("--apply", "--revert")}
+    assert "Errno" not in d.output() and "a bug" not in d.output(), d.output()
+    d.stop()
+    for command, r in through_daemon.items():
+        if name in ("journal.json", "apply.lock"):
+            line = assert_one_line_error(r, 74, f"{state / name}: not a regular file")
+            alone = d.netwarden(command)  # the CLI without a daemon
+            assert alone.stderr == line, (alone.stderr, line)
+        else:  # not needed to apply: the daemon applies, and its write of the file fails, said once
+            assert r.returncode == 0, r.stderr
+    if name in ("findings.json", "history.jsonl"):
+        assert d.output().count(f"cannot write {state / name}: ") == 1, d.output()

@@ -6,7 +6,7 @@ import base64
 import json
 
 import pytest
-from factories import DUMP_V4, fake_host
+from factories import DUMP_V4, NOT_REGULAR, fake_host
 
 from netwarden import cli
 from netwarden.daemon.drift import DriftEvent, History
@@ -111,6 +111,8 @@ STATE_DAMAGE = {
     "truncated": b'{"ports.range": {"severity": "ok", "val', "deeply nested": b"[" * 100000 + b"]" * 100000,
     "values of the wrong type": b'{"ports.range": ["ok"]}', "severity a number": b'{"ports.range": {"severity": 1, "value": ""}}',
     "not utf-8": b'{"\xff": {}}', "non-finite": b'{"ports.range": {"severity": NaN, "value": Infinity}}',
+    "utf-16 with its byte-order mark": '{"ports.range": {"severity": "ok", "value": ""}}'.encode("utf-16"),
+    "truncated deep into the file": b'{"ports.range": {"severity": "ok", "title": "' + b"x" * 600 + b'", "value": "1',
 }
 
 
@@ -122,6 +124,48 @@ def test_a_damaged_findings_state_starts_afresh_and_says_so(tmp_path, name):
     assert history.problems and "findings.json" in history.problems[0]
     history.save_findings({"ports.range": {"severity": "ok", "value": "x", "title": ""}})  # and it can go on
     assert History(tmp_path, limit=10).findings["ports.range"]["value"] == "x"
+
+
+def _a_complete_reason(problem: str, ending: str) -> None:
+    """One line that says why in words and closes every parenthesis it opens: not Python's
+    `[Errno 1] ...: '/path/fin` cut mid-word, nor a codec's name."""
+    assert problem.endswith(ending) and "\n" not in problem and len(problem) < 400, problem
+    assert "Errno" not in problem and "codec" not in problem, problem
+    depth = 0
+    for c in problem:
+        depth += {"(": 1, ")": -1}.get(c, 0)
+        assert depth >= 0, problem
+    assert depth == 0, problem
+
+
+@pytest.mark.parametrize("name", sorted(STATE_DAMAGE))
+def test_a_damaged_findings_state_is_said_in_a_complete_reason(tmp_path, name):
+    (tmp_path / "findings.json").write_bytes(STATE_DAMAGE[name])
+    problem, = History(tmp_path, limit=10).problems
+    _a_complete_reason(problem, "; starting afresh")
+    if name in ("not utf-8", "utf-16 with its byte-order mark"):
+        assert "(not UTF-8 JSON: byte 0xff at offset " in problem, problem
+
+
+@pytest.mark.parametrize("kind", sorted(NOT_REGULAR))
+def test_a_findings_state_that_is_not_a_regular_file_is_said_plainly(tmp_path, kind):
+    NOT_REGULAR[kind](tmp_path / "findings.json")
+    problem, = History(tmp_path, limit=10).problems
+    _a_complete_reason(problem, "; starting afresh")
+    assert problem in (f"{tmp_path / 'findings.json'}: not a findings state ({why}); starting afresh"
+                       for why in ("not a regular file", "a symlink")), problem
+
+
+def test_a_reason_longer_than_a_line_is_cut_with_an_ellipsis_inside_its_parenthesis(tmp_path, monkeypatch):
+    import netwarden.daemon.drift as drift
+
+    def verbose(raw):
+        raise ValueError("a reason of many words " * 40)
+
+    monkeypatch.setattr(drift, "loads", verbose)
+    (tmp_path / "findings.json").write_bytes(b"{}")
+    problem, = History(tmp_path, limit=10).problems
+    _a_complete_reason(problem, "…); starting afresh")
 
 
 def _event_line(subject: str) -> bytes:
@@ -162,3 +206,23 @@ def test_history_that_cannot_be_rewritten_still_starts_the_next_event_on_a_new_l
     history.add(DriftEvent("file-changed", "/g", None, None, "t", "m"))
     monkeypatch.undo()
     assert [e["subject"] for e in History(tmp_path, limit=10).events] == ["/f", "/g"]
+
+
+HISTORY_DAMAGE = {  # content -> the words for it: torn only at the end, unfinished, after events
+    "events, then an unfinished last line": (_event_line("/f") * 2 + b'{"kind": "file-chan', "its torn last line"),
+    "events, then a whole line of garbage": (_event_line("/f") + b"garbage\n", "a line that is not an event"),
+    "one garbage line, unfinished": (b"garbage", "a line that is not an event"),
+    "one garbage line": (b"\x00\xff garbage\n", "a line that is not an event"),
+    "garbage lines only": (b"a\nb\nc", "3 lines that are not events"),
+    "garbage in the middle and torn at the end": (_event_line("/f") + b"x\n" + _event_line("/f") + b'{"ki',
+                                                  "2 lines that are not events (the last one torn: a crash mid-write)"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HISTORY_DAMAGE))
+def test_history_calls_a_line_torn_only_where_a_crash_mid_write_leaves_one(tmp_path, name):
+    content, words = HISTORY_DAMAGE[name]
+    (tmp_path / "history.jsonl").write_bytes(content)
+    problem, = History(tmp_path, limit=10).problems
+    assert problem == f"{tmp_path / 'history.jsonl'}: dropped {words}" + (
+        " (a crash mid-write)" if words == "its torn last line" else ""), problem

@@ -144,6 +144,71 @@ def test_a_socket_that_never_answers_is_given_up_after_the_timeout(tmp_path):
         impostor.close()
 
 
+# An error's message as a server that is not netwarden (or a netwarden of another version) may word
+# it: what the CLI prints of it must be one line of text, as long as the daemon's own at most.
+EVIL_MESSAGES = {
+    "an ANSI escape, a newline and 5,000 more characters": "EEE\u001b[31mRED\nSECOND LINE" + "x" * 5000,
+    "a carriage return": "looks fine\rnetwarden: all ok",
+    "a NUL and a DEL": "a\u0000b\u007fc",
+    "a C1 control sequence introducer": "\u009b2J cleared",
+    "a line separator": "one\u2028two\u2029three",
+    "a bidi override": "txt.\u202eexe",
+    "a lone surrogate": "\udce9",
+    "a tab": "a\tb",
+    "5,000 plain characters": "y" * 5000,
+    "escapes only": "\u001b" * 3000,
+    "empty": "",
+}
+ERROR_EXITS = {-32603: 74, -32001: 77, -32002: 75, -32004: 75, -32602: 64, -32003: 64, -32700: 3, -32601: 3, 7: 74}
+
+
+def answers_error(code: int, message: str):
+    return lambda data: json.dumps({"jsonrpc": "2.0", "id": request_id(data),
+                                    "error": {"code": code, "message": message}}).encode() + b"\n"
+
+
+def assert_one_printable_line(r: subprocess.CompletedProcess, code: int, args) -> str:
+    assert r.returncode == code, (args, r.returncode, r.stderr[-300:])
+    line, *rest = r.stderr.split("\n")
+    assert rest == [""], (args, r.stderr[:1000])
+    assert line.startswith("netwarden: ") and line.isprintable(), (args, line[:1000])
+    assert len(line) <= len("netwarden: ") + 500 + 150, (args, len(line))  # 150: the words around a foreign error
+    if "--json" in args:
+        assert line.removeprefix("netwarden: ").startswith(json.loads(r.stdout)["error"]["message"])  # + the --help hint
+    return line
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="release and --apply ask root first")
+@pytest.mark.parametrize("message", list(EVIL_MESSAGES))
+def test_an_error_answered_on_the_socket_is_printed_as_one_line_of_text_by_every_command(tmp_path, message):
+    from factories import fake_host
+
+    sock = tmp_path / "errors.sock"
+    _, host_env = fake_host(tmp_path)  # --apply: should it ever not ask the socket, it would change this fake host
+    impostor = Impostor(sock, answers_error(-32603, EVIL_MESSAGES[message]))
+    try:
+        for args in [*COMMANDS.values(), ["--only", "ports.range", "--apply"]]:
+            r = subprocess.run([sys.executable, "-m", "netwarden", *args], capture_output=True, text=True,
+                               env=clean_env(**{**host_env, "NETWARDEN_SOCKET": str(sock)}), cwd=ROOT, timeout=30)
+            line = assert_one_printable_line(r, 74, args)
+            if message.startswith("an ANSI escape"):
+                assert "EEE\\x1b[31mRED\\nSECOND LINE" in line and line.endswith("x…"), line
+    finally:
+        impostor.close()
+
+
+@pytest.mark.parametrize("code", list(ERROR_EXITS))
+def test_an_error_of_every_code_is_one_line_of_text_with_its_exit_code(tmp_path, code):
+    sock = tmp_path / "errors.sock"
+    impostor = Impostor(sock, answers_error(code, EVIL_MESSAGES["an ANSI escape, a newline and 5,000 more characters"]))
+    try:
+        for args in (["status"], ["status", "--json"], ["events"]):
+            r, _ = netwarden(*args, sock=sock)
+            assert "EEE\\x1b[31mRED\\nSECOND LINE" in assert_one_printable_line(r, ERROR_EXITS[code], args)
+    finally:
+        impostor.close()
+
+
 def stale_socket(path: Path) -> None:
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.bind(str(path))

@@ -14,8 +14,9 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from netwarden.daemon.protocol import PERMISSION_DENIED
+from netwarden.daemon.protocol import MAX_MESSAGE_TEXT, PERMISSION_DENIED
 from netwarden.jsontext import loads
+from netwarden.target import one_line
 
 MAX_ANSWER = 16 * 1024 * 1024  # the daemon sends at most ~1 MiB per answer; more is not netwarden
 _ids = itertools.count(1)
@@ -129,7 +130,9 @@ class _Connection:
         return NoAnswer(f"no netwarden daemon answers on {self.path}: no answer within {self.timeout:g} s")
 
     def error(self, message: dict) -> RpcError:
-        return RpcError(message["error"]["code"], message["error"]["message"], self.path)
+        """Its message as netwarden's daemon sends one (one line, at most MAX_MESSAGE_TEXT): what
+        answers may not be netwarden, and the CLI prints it to a terminal."""
+        return RpcError(message["error"]["code"], one_line(message["error"]["message"], MAX_MESSAGE_TEXT), self.path)
 
     def answer(self, id_: int, deadline: float | None):
         """The result of request `id_`; RpcError for an error answer (a refusal has id null)."""

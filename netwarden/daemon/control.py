@@ -4,7 +4,9 @@ One thread with a selector serves every client, so a slow or half-open client co
 never a thread, and never stalls the others:
 - a request line may be 64 KiB at most; a client idle for `socket_idle_timeout` is closed
   (subscribers and clients waiting for an answer excepted); past `socket_max_clients` new clients
-  get an error and are closed, except root, for whom the oldest non-root client is closed; a uid
+  get an error and are closed, except root, for whom the oldest non-root client is closed (when
+  every client is root's own, root is refused too: closing root's own connections could cut off
+  a request or subscription of its own, and idle ones go after the idle timeout anyway); a uid
   other than root may hold SUBSCRIBERS_PER_UID subscriptions; a client that does not read its
   answers is closed once 1 MiB waits for it;
 - a client that closes its writing side (EOF) is answered what it asked, then closed;
@@ -178,7 +180,8 @@ class ControlServer:
         uid, admin, refusal = self._credentials(sock)
         full = len(self.clients) >= self.settings.socket_max_clients
         if refusal is None and full and not (admin and self._evict_for_root()):
-            refusal = (TOO_MANY_CLIENTS, f"too many clients ({self.settings.socket_max_clients}); try again later")
+            whose = ", all of them root's" if admin else ""
+            refusal = (TOO_MANY_CLIENTS, f"too many clients ({self.settings.socket_max_clients}){whose}; try again later")
         if refusal is not None:
             try:
                 sock.send(encode_message(None, error=refusal))
@@ -191,8 +194,9 @@ class ControlServer:
         self.selector.register(sock, selectors.EVENT_READ, "client")
 
     def _evict_for_root(self) -> bool:
-        """Root always gets in: the oldest client that is not root makes room (clients are kept in
-        accept order). False when every client is root's own."""
+        """Root gets in past other users: the oldest client that is not root makes room (clients
+        are kept in accept order). False when every client is root's own (the module's docstring
+        says why none of them is closed)."""
         victim = next((c for c in self.clients.values() if not c.admin), None)
         if victim is None:
             return False

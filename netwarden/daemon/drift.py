@@ -17,6 +17,7 @@ from typing import Callable
 from netwarden.fsutil import append_private, atomic_write, read_private
 from netwarden.jsontext import loads
 from netwarden.model import Finding
+from netwarden.target import one_line
 
 
 @dataclass(frozen=True)
@@ -83,24 +84,25 @@ class History:
             return []
         events, dropped = [], 0
         for line in filter(None, lines):
-            try:
-                event = loads(line)
-            except ValueError:
-                event = None
-            if isinstance(event, dict) and EVENT_KEYS <= event.keys():
-                events.append(event)
-            else:
+            event = _event(line)
+            if event is None:
                 dropped += 1
-        events = events[-self.limit:]
+            else:
+                events.append(event)
         if dropped:
-            problem = f"{self.events_path}: {dropped} lines are not events (a torn last one: a crash mid-write); dropped"
+            # Torn is what a crash mid-append leaves: an unfinished last line (no newline), after events.
+            torn = bool(lines[-1]) and _event(lines[-1]) is None and bool(events)
+            what = ("its torn last line (a crash mid-write)" if torn and dropped == 1 else
+                    (f"{dropped} lines that are not events" if dropped > 1 else "a line that is not an event")
+                    + (" (the last one torn: a crash mid-write)" if torn else ""))
+            problem = f"{self.events_path}: dropped {what}"
             try:
-                self._rewrite(events)
+                self._rewrite(events[-self.limit:])
             except OSError as e:
                 self._torn = True
                 problem += f" (cannot rewrite the file: {e.strerror or e}; the next event starts on a new line)"
             self.problems.append(problem)
-        return events
+        return events[-self.limit:]
 
     def _rewrite(self, events: list[dict]) -> None:
         atomic_write(self.events_path, "".join(json.dumps(e) + "\n" for e in events).encode(), mode=0o600,
@@ -115,12 +117,17 @@ class History:
             if raw is None:
                 return {}
             data = loads(raw)
-        except (OSError, ValueError) as e:
-            data = e
-        if isinstance(data, dict) and all(isinstance(k, str) and isinstance(v, dict) and isinstance(v.get("severity"), str)
-                                          and isinstance(v.get("value"), str) for k, v in data.items()):
-            return data
-        self.problems.append(f"{self.state_path}: not a findings state ({str(data)[:60]}); starting afresh")
+        except OSError as e:  # UnsafePath included: a file that is not netwarden's own
+            why = e.strerror or str(e)
+        except ValueError as e:
+            why = str(e)
+        else:
+            if isinstance(data, dict) and all(isinstance(k, str) and isinstance(v, dict)
+                                              and isinstance(v.get("severity"), str) and isinstance(v.get("value"), str)
+                                              for k, v in data.items()):
+                return data
+            why = "JSON, but not a severity and value per check"
+        self.problems.append(f"{self.state_path}: not a findings state ({one_line(why, 120)}); starting afresh")
         return {}
 
     def add(self, event: DriftEvent) -> None:
@@ -136,6 +143,14 @@ class History:
     def save_findings(self, findings: dict[str, dict]) -> None:
         self.findings = findings
         atomic_write(self.state_path, json.dumps(findings).encode(), mode=0o600, private=True)
+
+
+def _event(line: bytes) -> dict | None:
+    try:
+        event = loads(line)
+    except ValueError:
+        return None
+    return event if isinstance(event, dict) and EVENT_KEYS <= event.keys() else None
 
 
 class StateWrites:

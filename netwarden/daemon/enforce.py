@@ -44,7 +44,8 @@ class Enforcement:
             self.count_applies(allowed, "failed")
             for change in allowed:
                 self.enforcer.applied(change.target)
-                self.emit(_event("enforce-failed", change, trigger, f"could not enforce {change.target}: {e}"))
+                self.emit(_event("enforce-failed", change, trigger,
+                                 f"could not enforce {change.target}: {engine.failure_text(e)}"))
             return set()
         self.count_applies(allowed, "ok")
         for change in allowed:
@@ -64,7 +65,7 @@ class Enforcement:
                 journal = Journal(settings.state_dir)
                 settled = {key: backend.read_setting(key) for key in changed}
         except (LockBusy, JournalError, OSError) as e:
-            self.log(f"cannot tell who changed {', '.join(changed)}: {e}")
+            self.log(f"cannot tell who changed {', '.join(changed)}: {engine.failure_text(e)}")
             return
         for key, (old, value) in changed.items():
             trigger = poll_trigger(key, old, value)

@@ -59,7 +59,7 @@ class Lifecycle:
         from netwarden.journal import ApplyLock
 
         try:
-            return ApplyLock(path, 0).__enter__()
+            return ApplyLock(path, 0, "the single-instance lock").__enter__()
         except LockBusy:
             holder = path.read_text(errors="replace").strip()[:32] or "?"
             raise DaemonError(f"another netwarden daemon is running with state dir "
@@ -146,7 +146,7 @@ class Lifecycle:
             for message in engine.reconcile(self.backend, self.settings):
                 self.log.write(WARNING, message)
         except (JournalError, LockBusy, ChangeFailed, OSError) as e:
-            self.log_error(f"journal not reconciled: {e}")
+            self.log_error(f"journal not reconciled: {engine.failure_text(e)}")
 
     def _watched_files(self) -> dict[Path, tuple[str, ...]]:
         """Each watched path -> the checks it affects (the sysctl files decide boot-time values)."""
@@ -181,7 +181,7 @@ class Lifecycle:
             restored, failures = engine.revert_all(self.backend, self.settings, keep=theirs)
             left = sorted({e["target"] for e in Journal(self.settings.state_dir).entries} & theirs)
         except (JournalError, LockBusy, OSError) as e:
-            self.log_error(f"rollback on stop failed: {e}")
+            self.log_error(f"rollback on stop failed: {engine.failure_text(e)}")
             return
         self.log.write(NOTICE, f"rollback on stop: {len(restored)} restored, {len(left)} left as someone else set them"
                                + (f" ({', '.join(left)})" if left else "") + (f", {len(failures)} failed" if failures else ""))

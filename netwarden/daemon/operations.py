@@ -45,8 +45,8 @@ class Operations:
                 reply(result=result)
         except (ValueError, engine.UsageError) as e:
             reply(error=(INVALID_PARAMS, str(e)))
-        except (ChangeFailed, JournalError) as e:
-            reply(error=(INTERNAL_ERROR, str(e)))
+        except (ChangeFailed, JournalError, OSError) as e:  # said as the CLI says it without a daemon
+            reply(error=(INTERNAL_ERROR, engine.failure_text(e)))
         except LockBusy as e:
             reply(error=(BUSY, str(e)))
         except Exception as e:  # noqa: BLE001 - a request must never take the daemon down
@@ -95,9 +95,11 @@ class Operations:
                 | d.enforcer.backed_off
             if key not in known:
                 raise ValueError(f"{key} is not a key netwarden's checks use: {', '.join(sorted(known))}")
-            was_held = d.release(key)
+            if not d.enforcer.holds_back(key):  # nothing to hand back: no event (any root user could fill history)
+                return {"released": key, "was_held": False}
+            d.release(key)
             d.check([s for s in d.specs if key in d.settings_of(s)], f"release {key}")  # enforce again now
-            return {"released": key, "was_held": was_held}
+            return {"released": key, "was_held": True}
         if method == "reload":
             error = d.reload()
             return {"reloaded": error is None, "error": error}

@@ -38,7 +38,7 @@ class Enforcer:
                           "warning", time.time(), check_id)
 
     def may_apply(self, key: str, check_id: str, trigger: str, now: float | None = None) -> tuple[bool, DriftEvent | None]:
-        if key in self.contested or key in self.backed_off:
+        if self.holds_back(key):
             return False, None
         now = time.monotonic() if now is None else now
         recent = self.applies[key]
@@ -55,8 +55,12 @@ class Enforcer:
     def applied(self, key: str, now: float | None = None) -> None:
         self.applies[key].append(time.monotonic() if now is None else now)
 
+    def holds_back(self, key: str) -> bool:
+        """Whether netwarden stands back from `key` (contested, or backed off): what release hands back."""
+        return key in self.contested or key in self.backed_off
+
     def release(self, key: str) -> bool:
-        known = key in self.contested or key in self.backed_off
+        known = self.holds_back(key)
         self.contested.pop(key, None)
         self.backed_off.discard(key)
         self.applies.pop(key, None)

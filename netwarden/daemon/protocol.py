@@ -11,9 +11,10 @@ import json
 from typing import NamedTuple
 
 from netwarden.jsontext import loads
+from netwarden.target import one_line
 
 MAX_REQUEST = 64 * 1024  # bytes in one request line
-MAX_MESSAGE_TEXT = 500  # characters of an error message sent back (it may quote a client's input)
+MAX_MESSAGE_TEXT = 500  # characters of an error message, sent or shown (it may quote the other side's input)
 
 PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS, INTERNAL_ERROR = -32700, -32600, -32601, -32602, -32603
 PERMISSION_DENIED, TOO_MANY_CLIENTS, REQUEST_TOO_LARGE, BUSY = -32001, -32002, -32003, -32004
@@ -44,7 +45,7 @@ def parse_request(line: bytes) -> Request:
     try:
         request = loads(line)
     except ValueError as e:  # UnicodeDecodeError is one
-        return Request("", {}, error=(PARSE_ERROR, f"parse error: not JSON ({_clip(str(e), 80)})"))
+        return Request("", {}, error=(PARSE_ERROR, f"parse error: not JSON ({one_line(str(e), 80)})"))
     except Exception:  # noqa: BLE001 - MemoryError and the like: still the client's bytes, not our bug
         return Request("", {}, error=(PARSE_ERROR, "parse error"))
     if not isinstance(request, dict) or request.get("jsonrpc") != "2.0" or not isinstance(request.get("method"), str):
@@ -63,21 +64,17 @@ def parse_request(line: bytes) -> Request:
     if unknown:
         takes = f"takes {', '.join(known)}" if known else "takes no params"
         return Request(request["method"], {}, id_, notification,
-                       (INVALID_PARAMS, f"{request['method']} {takes}; not {_clip(', '.join(unknown), 120)}"))
+                       (INVALID_PARAMS, f"{request['method']} {takes}; not {one_line(', '.join(unknown), 120)}"))
     return Request(request["method"], params, id_, notification)
 
 
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[:limit - 1] + "…"
-
-
 def encode_message(id_, result=None, error: tuple[int, str] | None = None) -> bytes:
-    """One answer line. An error's message is clipped (it may quote what a client sent)."""
+    """One answer line. An error's message is one line, clipped (it may quote what a client sent)."""
     if isinstance(result, Encoded) and error is None:
         return b'{"jsonrpc":"2.0","id":' + json.dumps(id_).encode() + b',"result":' + result + b"}\n"
     body = {"jsonrpc": "2.0", "id": id_}
     if error is not None:
-        body["error"] = {"code": error[0], "message": _clip(str(error[1]), MAX_MESSAGE_TEXT)}
+        body["error"] = {"code": error[0], "message": one_line(str(error[1]), MAX_MESSAGE_TEXT)}
     else:
         body["result"] = result
     return json.dumps(body, separators=(",", ":")).encode() + b"\n"
