@@ -9,6 +9,7 @@ import sys
 
 from netwarden.cli import (EXIT_IOERR, EXIT_NOPERM, EXIT_OK, EXIT_TEMPFAIL, EXIT_UNKNOWN, EXIT_USAGE, RELEASE_TIMEOUT,
                            STATUS_TIMEOUT, Fail, config_failure, require_root, settings_or_fail)
+from netwarden.target import one_line
 
 
 def run_daemon(args) -> int:
@@ -93,7 +94,7 @@ def _daemon_failure(e) -> Fail:
 
     if isinstance(e, RpcError) and e.code in (rpc.PARSE_ERROR, rpc.INVALID_REQUEST, rpc.METHOD_NOT_FOUND):
         return Fail(EXIT_UNKNOWN, f"no netwarden daemon answers on {e.path}: it did not understand the request "
-                                  f"(error {e.code}: {str(e)[:200]})")
+                                  f"(error {e.code}: {one_line(str(e), 200)})")
     if isinstance(e, RpcError):
         return Fail({rpc.PERMISSION_DENIED: EXIT_NOPERM, rpc.TOO_MANY_CLIENTS: EXIT_TEMPFAIL, rpc.BUSY: EXIT_TEMPFAIL,
                      rpc.INVALID_PARAMS: EXIT_USAGE, rpc.REQUEST_TOO_LARGE: EXIT_USAGE}.get(e.code, EXIT_IOERR), str(e))
@@ -205,11 +206,13 @@ def _print_status(status: dict, findings: list, args) -> int:
     print()
     for f in findings:
         policy = status["policy"].get(f["id"], "observe")
-        print(f"  {f['severity'].upper():9} {f['id']:18} {f['title']}" + (f"  [{policy}]" if policy != "observe" else ""))
+        print(f"  {f['severity'].upper():9} {f['id']:18} {one_line(f['title'], 300)}"
+              + (f"  [{policy}]" if policy != "observe" else ""))
     for target, probe in status.get("probes", {}).items():
         phases = ", ".join(f"{p['name']} {p['verdict']}" + (f" {p['ms']:,.0f} ms" if p["ms"] is not None else "")
                            for p in probe["phases"])
-        print(f"  probe     {target}: {probe['status']}" + (f" ({phases})" if phases else f" ({probe['error']})"))
+        print(one_line(f"  probe     {target}: {probe['status']}" + (f" ({phases})" if phases else f" ({probe['error']})"),
+                       500))
     for key in status["managed"]:
         print(f"\nmanaged by netwarden: {key}", end="")
     for key, held in status["contested"].items():
@@ -253,7 +256,7 @@ def _print_events(events, args) -> int:
                 print(json.dumps(event), flush=True)
             else:
                 when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(event["time"]))
-                print(f"{when}  {event['kind']:14} {event['message']}", flush=True)
+                print(f"{when}  {one_line(event['kind'], 30):14} {one_line(event['message'], 500)}", flush=True)
     except (NoDaemon, RpcError) as e:
         raise _daemon_failure(e) from None
     except KeyboardInterrupt:

@@ -260,3 +260,24 @@ def test_a_named_config_the_client_cannot_use_is_exit_78_not_the_default_socket(
                        env=clean_env(XDG_CACHE_HOME=str(tmp_path / "cache"), **env), cwd=ROOT, timeout=30)
     assert r.returncode == 78 and "bad configuration" in r.stderr and len(r.stderr.splitlines()) == 1, r.stderr
     assert "/run/netwarden" not in r.stderr
+
+
+def test_an_impostors_event_text_is_printed_escaped_one_line_each(tmp_path):
+    """A drift event's words come from the socket: an impostor's ANSI escapes and newlines must
+    not reach the terminal as such."""
+    sock = tmp_path / "events.sock"
+    evil = "EEE\x1b[31mRED\nSECOND LINE\u202e" + "x" * 5000
+
+    def subscribed(data):
+        ack = {"jsonrpc": "2.0", "id": request_id(data), "result": {"subscribed": True}}
+        event = {"jsonrpc": "2.0", "method": "event", "params": {"kind": "changed\x1b[2J", "message": evil,
+                                                                  "time": time.time()}}
+        return (json.dumps(ack) + "\n" + json.dumps(event) + "\n").encode()
+
+    impostor = Impostor(sock, subscribed)
+    try:
+        r, _ = netwarden("events", sock=sock)
+    finally:
+        impostor.close()
+    (line,) = r.stdout.splitlines()
+    assert line.isprintable() and "\\x1b[31mRED\\nSECOND LINE\\u202e" in line and len(line) < 600, line[:700]

@@ -143,9 +143,8 @@ class Checking:
     def release(self, key: str) -> bool:
         known = self.enforcer.release(key)
         check = next((s.id for s in self.specs if key in self.settings_of(s)), "")
-        self._emit(DriftEvent("released", key, None, None, "release",
-                              f"{key} released: netwarden enforces it again" if known
-                              else f"{key} released (it was not held back)", "ok", time.time(), check))
+        self._emit(DriftEvent("released", key, None, None, "release", f"{key} released: netwarden enforces it again",
+                              "ok", time.time(), check))
         return known
 
     def after_own_write(self, specs, trigger: str) -> None:
