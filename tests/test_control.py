@@ -312,6 +312,19 @@ def one_line(r: subprocess.CompletedProcess) -> str:
     return r.stderr
 
 
+def test_members_may_ask_for_a_check_run_every_ten_seconds_root_always(ns, daemon, socket_dir):
+    """Each check run probes the targets: a member looping on `check` must not keep them probed."""
+    sock = socket_dir / "nw.sock"
+    daemon(env={"NETWARDEN_SOCKET": str(sock), "NETWARDEN_SOCKET_GROUP": "12346"})
+    code = ("from netwarden.daemon.client import call, RpcError\nimport sys\n"
+            "for _ in range(3):\n    try:\n        print('ok', len(call(sys.argv[1], 'check', {'ids': ['ports.range']})['findings']))\n"
+            "    except RpcError as e:\n        print(e.code, e)\n")
+    member = run_as(MEMBER, "-c", code, str(sock), sock=sock).stdout.splitlines()
+    assert member[0] == "ok 1" and all(line.startswith("-32004 busy: a check ran") for line in member[1:]), member
+    root = run_as([], "-c", code, str(sock), sock=sock).stdout.splitlines()
+    assert root == ["ok 1"] * 3, root
+
+
 def test_root_gets_in_while_a_member_holds_every_slot_with_subscriptions(ns, daemon, socket_dir):
     sock = socket_dir / "nw.sock"
     d = daemon(env={"NETWARDEN_SOCKET": str(sock), "NETWARDEN_SOCKET_GROUP": "12346",

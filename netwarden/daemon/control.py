@@ -31,13 +31,14 @@ import time
 from collections import deque
 
 from netwarden.daemon.listener import open_listener, resolve_group
-from netwarden.daemon.protocol import (INTERNAL_ERROR, INVALID_PARAMS, MAX_REQUEST, METHOD_NOT_FOUND, PERMISSION_DENIED,
+from netwarden.daemon.protocol import (BUSY, INTERNAL_ERROR, INVALID_PARAMS, MAX_REQUEST, METHOD_NOT_FOUND, PERMISSION_DENIED,
                                        REQUEST_TOO_LARGE, TOO_MANY_CLIENTS, Request, encode_event, encode_message,
                                        parse_request)
 
 MAX_PENDING_OUTPUT = 1024 * 1024
 ANSWER_WAIT = 300.0  # seconds a client waiting for the loop's answer is kept (the CLI waits 120 for --apply)
 SUBSCRIBERS_PER_UID = 8  # subscriptions one non-root uid may hold (root: bounded by socket_max_clients)
+MEMBER_CHECK_EVERY = 10.0  # seconds between `check` runs the group's members may ask for: each probes the targets
 
 READ_METHODS = ("version", "status", "findings", "facts", "history")
 LOOP_METHODS = ("check",)
@@ -75,6 +76,7 @@ class ControlServer:
         self.activated = False
         self.running = False
         self._logged: set[str] = set()  # kinds of unexpected errors already logged
+        self._member_check_at = -MEMBER_CHECK_EVERY  # when a member last had a check run (monotonic)
 
     # ---- set-up ---------------------------------------------------------------------------------
 
@@ -282,6 +284,14 @@ class ControlServer:
             if method in ROOT_METHODS and not client.admin:
                 self._answer(client, request, error=(PERMISSION_DENIED, f"permission denied: {method} needs root"))
                 return
+            if method == "check" and not client.admin:  # a member looping on it would keep the targets probed
+                waited = time.monotonic() - self._member_check_at
+                if waited < MEMBER_CHECK_EVERY:
+                    self._answer(client, request, error=(BUSY, f"busy: a check ran {waited:.0f} s ago; members may ask "
+                                                               f"for one every {MEMBER_CHECK_EVERY:g} s (status shows "
+                                                               "its findings)"))
+                    return
+                self._member_check_at = time.monotonic()
             if not request.notification:
                 client.pending += 1
             self.daemon.submit(method, params, lambda result=None, error=None: self._from_loop(client, request, result, error))
