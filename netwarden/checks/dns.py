@@ -60,14 +60,20 @@ def check_dns(facts: Facts, settings: Settings) -> list[Finding]:
         return [Finding("dns.resolvers", severity, title, observed=observed, evidence=tuple(p for _, p in problems),
                         advice=(no_targets_advice(facts),), value=value)]
     live, dead, slowest = _servers(probes)
+    # A silent server costs every lookup `timeout`; one that refuses (ICMP port unreachable) is
+    # skipped at once by the resolver: dead, but no wait.
+    silent = [s for s in dead if any(p.server == s and p.outcome == "timeout" for p in probes)]
     if dead and dead == list(resolvers.nameservers):
         problems.append((Severity.CRITICAL, f"no nameserver answers ({', '.join(dead)}): every lookup fails"))
-    elif resolvers.nameservers and resolvers.nameservers[0] in dead:
+    elif resolvers.nameservers and resolvers.nameservers[0] in silent:
         problems.append((Severity.CRITICAL, f"the first nameserver {dead[0]} does not answer: every lookup waits "
                                             f"{timeout} s before asking the next"))
     elif dead:
-        problems.append((Severity.WARNING, f"nameservers not answering: {', '.join(dead)} "
-                                           f"(lookups that reach them wait {timeout} s)"))
+        problems.append((Severity.WARNING, f"nameservers not answering: {', '.join(dead)} ("
+                         + "; ".join(part for part in (
+                             f"lookups that reach {', '.join(silent)} wait {timeout} s" if silent else "",
+                             f"{', '.join(s for s in dead if s not in silent)} refused at once: no wait, but no answer"
+                             if set(dead) - set(silent) else "") if part) + ")"))
     t = settings.thresholds
     problems += [(Severity.WARNING, f"{s} answers slowly: {ms:.0f} ms (above {t.dns_slow_ms:.0f} ms)")
                  for s, ms in slowest if ms > t.dns_slow_ms]
