@@ -220,7 +220,59 @@ def add_config_and_bundle(p, config_help: str, record_help: str, replay_help: st
     bundle.add_argument("--replay", metavar="DIR", type=path_argument, help=replay_help)
 
 
+class Output:
+    """stdout that never raises into the work. A closed pipe (`netwarden check | head -1`) or an
+    output that cannot be written (a full disk) is remembered and the rest of the output dropped,
+    so the command still ends with its own exit code: the verdict after a closed pipe (a script
+    with `set -o pipefail` must still see a critical host), 74 after a write that failed."""
+
+    def __init__(self, stream) -> None:
+        self.stream, self.error = stream, None
+
+    def write(self, text: str) -> int:
+        if self.error is None:
+            try:
+                return self.stream.write(text)
+            except OSError as e:
+                self._failed(e)
+        return len(text)
+
+    def flush(self) -> None:
+        if self.error is None:
+            try:
+                self.stream.flush()
+            except OSError as e:
+                self._failed(e)
+
+    def _failed(self, error: OSError) -> None:
+        self.error = error
+        try:  # what is still buffered goes nowhere, so the interpreter's last flush fails no more
+            os.dup2(os.open(os.devnull, os.O_WRONLY), self.stream.fileno())
+        except (OSError, ValueError, AttributeError):  # not a file (a test's StringIO)
+            pass
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+
 def main(argv: list[str] | None = None) -> int:
+    original, sys.stdout = sys.stdout, Output(sys.stdout)
+    try:
+        try:
+            code = _run(argv)
+        except SystemExit as e:  # argparse's --help
+            code = e.code if isinstance(e.code, int) else EXIT_OK if e.code is None else EXIT_USAGE
+        sys.stdout.flush()
+        error = sys.stdout.error
+    finally:
+        sys.stdout = original
+    if error is not None and not isinstance(error, BrokenPipeError):
+        print(f"netwarden: cannot write the output: {error.strerror or error}", file=sys.stderr)
+        return EXIT_IOERR
+    return code
+
+
+def _run(argv: list[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv == ["--version"]:  # answered before argparse (+re) is imported: start-up budget, issue #2
         print(f"netwarden {__version__}")
@@ -251,8 +303,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("netwarden: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        return EXIT_OK
     except Exception:
         import traceback
 

@@ -257,6 +257,8 @@ def _print_events(events, args) -> int:
             else:
                 when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(event["time"]))
                 print(f"{when}  {one_line(event['kind'], 30):14} {one_line(event['message'], 500)}", flush=True)
+            if getattr(sys.stdout, "error", None) is not None:  # the reader is gone (`| head`): done
+                return EXIT_OK
     except (NoDaemon, RpcError) as e:
         raise _daemon_failure(e) from None
     except KeyboardInterrupt:

@@ -61,7 +61,7 @@ def _validate_table(table: dict, source: Path | None, environment: dict[str, str
         error = e.errors()[0]
         key = ".".join(str(part) for part in error["loc"]) or "(top level)"
         more = f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""
-        problem = _PLAIN.get(error["type"]) or " ".join(error["msg"].removeprefix("Value error, ").split())
+        problem = _PLAIN.get(error["type"]) or _plain(" ".join(error["msg"].removeprefix("Value error, ").split()))
         raise ConfigError(f"{where(key)}: {key}: {problem}{more}") from None
     except SettingError as e:
         raise ConfigError(f"{where(e.key)}: {e}") from None
@@ -82,7 +82,18 @@ _PLAIN = {"extra_forbidden": "no such setting (README, Configuration, lists them
           "dict_type": "must be a table (in the environment a JSON object)",
           "model_type": "must be a table (in the environment a JSON object)",
           "model_attributes_type": "must be a table (in the environment a JSON object)",
-          "int_parsing_size": "a number far too long", "string_type": "must be text"}
+          "int_parsing_size": "a number far too long", "string_type": "must be text",
+          "int_from_float": "must be a whole number", "path_type": "must be a path (text)"}
+
+
+def _plain(message: str) -> str:
+    """pydantic's other messages, "Input should be 'observe', 'enforce', …" and the like, in the
+    same words as the rest: "must be …"."""
+    for prefix in ("Input should be ", "Input is "):
+        if message.startswith(prefix):
+            return "must be " + message.removeprefix(prefix) if prefix == "Input should be " else message.replace(
+                "Input is", "is", 1)
+    return message
 
 
 # ---- the environment ---------------------------------------------------------------------------
@@ -173,6 +184,9 @@ def _check_file_types(table: dict, path: Path) -> None:
     """TOML has numbers and booleans: in the file a quoted number is a mistake, as `true` for a
     number is (_not_a_boolean), and a boolean is `true` or `false`, not "yes", "off" or 0 (which
     pydantic would take). The environment has only strings: pydantic parses those."""
+    when = _a_date(table)
+    if when:  # TOML has dates and times; no setting is one (pydantic would word it as a number's or a path's)
+        raise ConfigError(f"{path}: {when}: a date or time, which no setting takes")
     for cls, values, prefix in ((Settings, table, ""), (Thresholds, table.get("thresholds"), "thresholds.")):
         for f in record.fields(cls) if isinstance(values, dict) else ():
             if f.name not in values:
@@ -182,6 +196,20 @@ def _check_file_types(table: dict, path: Path) -> None:
                 raise ConfigError(f"{path}: {prefix}{f.name}: a number, not a string ({shown(value)})")
             if f.type == "bool" and not isinstance(value, bool):
                 raise ConfigError(f"{path}: {prefix}{f.name}: true or false, not {shown(value)}")
+
+
+def _a_date(value, key: str = "") -> str | None:
+    """The key of the first date, time or datetime in a TOML table (lists and tables walked)."""
+    import datetime
+
+    if isinstance(value, (datetime.date, datetime.time)):
+        return key or "(top level)"
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for name, item in items:
+        found = _a_date(item, f"{key}.{name}" if key else str(name))
+        if found:
+            return found
+    return None
 
 
 # ---- the pydantic class ------------------------------------------------------------------------

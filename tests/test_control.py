@@ -312,6 +312,14 @@ def one_line(r: subprocess.CompletedProcess) -> str:
     return r.stderr
 
 
+@pytest.mark.parametrize("group, logged", [("", False), ("no-such-group-nw", True)])
+def test_a_root_only_socket_is_said_only_when_the_group_was_meant_to_exist(ns, daemon, socket_dir, group, logged):
+    sock = socket_dir / "nw.sock"
+    d = daemon(config=f"socket_group = {json.dumps(group)}\n", env={"NETWARDEN_SOCKET": str(sock)})
+    assert stat.S_IMODE(os.stat(sock).st_mode) == 0o600
+    assert ("does not exist" in d.output()) is logged, d.output()
+
+
 def test_members_may_ask_for_a_check_run_every_ten_seconds_root_always(ns, daemon, socket_dir):
     """Each check run probes the targets: a member looping on `check` must not keep them probed."""
     sock = socket_dir / "nw.sock"

@@ -53,6 +53,7 @@ def test_someone_else_changing_an_enforced_value_is_reported_once_then_left_alon
     contested = [e for e in d.events()[mark:] if e["kind"] == "contested"]
     assert len(contested) == 1
     assert contested[0]["before"] == {"value": "32768 61000"} and contested[0]["after"]["value"].split() == ["50000", "51000"]
+    assert "was '32768 61000', now '50000 51000'" in contested[0]["message"]  # one way of writing, not a tab
     assert ns.sysctl(RANGE).split() == ["50000", "52000"]  # not fought over
     r = d.netwarden("release", RANGE)
     assert r.returncode == 0, r.stderr

@@ -111,12 +111,19 @@ def test_refusals_of_the_environment_speak_its_language(env, words):
                                                        "a number of more than 4300 digits"),
     ("targets = [" + ", ".join(['"127.0.0.1:1"'] * 6000) + "]\n", "6000 targets; at most 64"),
     ("targets = [" + ", ".join(['"127.0.0.1:1"'] * 65) + "]\n", "65 targets; at most 64"),
+    ('[policy]\nconntrack = "yes"\n', "policy.conntrack: must be 'observe', 'enforce', 'always' or 'ignore'"),
+    ("[policy]\nconntrack = 5\n", "policy.conntrack: must be"),
+    ("history_size = 5.5\n", "history_size: must be a whole number"),
+    ("probe_timeout = 1979-05-27T07:32:00Z\n", "probe_timeout: a date or time"),
+    ("state_dir = 1979-05-27\n", "state_dir: a date or time"),
+    ("watch_files = [1979-05-27]\n", "watch_files.0: a date or time"),
+    ("[thresholds]\nports_range_critical = 07:32:00\n", "thresholds.ports_range_critical: a date or time"),
 ])
 def test_refusals_of_the_file_speak_its_language(tmp_path, text, words):
     config = tmp_path / "netwarden.toml"
     config.write_text(text)
     message = assert_one_line_error(run_cli("check", "--config", str(config)), 78)
-    assert words in message and "Input should" not in message and "Extra inputs" not in message
+    assert words in message and "Input " not in message and "Extra inputs" not in message and "datetime" not in message
 
 
 # ---- bundles --------------------------------------------------------------------------------------
@@ -140,7 +147,7 @@ def test_a_bundle_setting_this_version_does_not_record_is_refused(tmp_path, no_n
 def test_another_versions_extra_setting_is_passed_over(tmp_path, no_netwarden_env):
     directory = _mac(tmp_path, lambda meta: meta.update(netwarden="9.0.0") or meta["settings"].update(newer=1))
     code, _, err = run_main("check", "--replay", str(directory))
-    assert code in (0, 1, 2, 3), err
+    assert code in (0, 1, 2, 3) and "recorded by netwarden 9.0.0" in err and "left out: newer" in err, err
 
 
 def test_a_string_format_is_named_as_one(tmp_path, no_netwarden_env):
@@ -198,3 +205,38 @@ def test_a_resolver_line_with_a_latin1_byte_shows_the_byte(tmp_path):
                      env={"XDG_CACHE_HOME": str(tmp_path / "cache")})
     text = json.dumps(json.loads(result.stdout)["findings"])
     assert r"caf\\xe9" in text and "udce9" not in text, text
+
+
+# ---- stdout that cannot be written --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("args", [["check"], ["check", "--json"], ["--version"], ["--help"], ["check", "--help"],
+                                  ["probe", "127.0.0.1:9", "--timeout", "0.3"]])
+def test_an_output_that_cannot_be_written_is_one_line_and_74(tmp_path, args):
+    import subprocess
+    import sys
+
+    from factories import ROOT, clean_env
+
+    with open("/dev/full", "w") as full:
+        r = subprocess.run([sys.executable, "-m", "netwarden", *args], stdout=full, stderr=subprocess.PIPE, text=True,
+                           env=clean_env(XDG_CACHE_HOME=str(tmp_path)), cwd=ROOT, timeout=60)
+    assert r.returncode == 74 and r.stderr == "netwarden: cannot write the output: No space left on device\n", r.stderr
+
+
+@pytest.mark.parametrize("args", [["check"], ["check", "--json"]])
+def test_a_reader_that_stops_early_still_gets_the_verdict(tmp_path, args):
+    """`netwarden check | head -1` under `set -o pipefail`: a critical host must not read as ok."""
+    import subprocess
+    import sys
+
+    from factories import ROOT, clean_env
+
+    env = clean_env(NETWARDEN_THRESHOLDS__PORTS_RANGE_CRITICAL="65000", NETWARDEN_THRESHOLDS__PORTS_RANGE_WARNING="65000",
+                    XDG_CACHE_HOME=str(tmp_path))  # this host's range is under 65,000 ports: critical
+    for _ in range(3):
+        with subprocess.Popen([sys.executable, "-m", "netwarden", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              env=env, cwd=ROOT) as p:
+            p.stdout.read(1)
+            p.stdout.close()  # the reader is gone before the report is written out
+            assert p.wait(timeout=60) == 2 and p.stderr.read() == b""

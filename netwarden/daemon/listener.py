@@ -84,7 +84,7 @@ def _bind(path: Path, group: int | None, group_name: str | None, log) -> socket.
         except PermissionError:  # no CAP_CHOWN (the hardened unit expects netwarden.socket to do it)
             log(f"cannot give {path} to group {group_name}: it stays root-only "
                 "(use netwarden.socket, which sets the group)")
-    else:
+    elif group_name:  # "" is the deliberate choice of a root-only socket: nothing to say
         log(f"socket group {group_name!r} does not exist: {path} is root-only")
     sock.listen(128)
     return sock

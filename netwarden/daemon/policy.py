@@ -33,7 +33,8 @@ class Enforcer:
             return None
         self.contested[key] = (written, now_value)
         return DriftEvent("contested", key, {"value": written}, {"value": now_value}, trigger,
-                          f"{key} changed by someone else: was {written!r}, now {now_value!r}; "
+                          f"{key} changed by someone else: was {' '.join(written.split())!r}, "
+                          f"now {' '.join(now_value.split())!r}; "  # as sysctl shows them: tabs are not news
                           f"netwarden stops enforcing it until `netwarden release {key}` or a restart",
                           "warning", time.time(), check_id)
 

@@ -164,6 +164,7 @@ def _settings(directory: Path, data: Any, same_version: bool):
     if unknown and same_version:
         raise BundleError(directory, f"meta.json settings: {', '.join(unknown)[:120]}: not a setting a bundle "
                                      f"carries ({', '.join(RECORDED_SETTINGS)})")
+
     known = {name: data[name] for name in RECORDED_SETTINGS if name in data}
     try:
         return validate_table(known, Path("meta.json settings"), None)  # this machine's environment plays no part

@@ -237,9 +237,13 @@ def probe_paths(source, targets: tuple[TargetProbe, ...], route_table, link_tabl
 
     mtus = {link.name: link.mtu for link in link_table} if not isinstance(link_table, Unknown) else {}
     first = {t: (_reached(t), Target.parse(t.target).port) for t in targets if t.addresses}
+    # An address whose connect already timed out is not connected to again for the transfers (a
+    # target that never answers would cost another probe_timeout): their outcome is that timeout.
+    silent = {t for t, (address, _) in first.items()
+              if any(c.address == address and c.outcome == "timeout" for c in t.connects)}
     jobs = {t: [(source.call, "probe.route_mtu", probe.route_mtu, address)] +
-               [(source.call, "probe.transfer", probe.transfer, address, port, timeout, mss)
-                for mss in (None, probe.SMALL_MSS)] for t, (address, port) in first.items()}
+               ([] if t in silent else [(source.call, "probe.transfer", probe.transfer, address, port, timeout, mss)
+                                        for mss in (None, probe.SMALL_MSS)]) for t, (address, port) in first.items()}
     replies = _once_each([job for parts in jobs.values() for job in parts])
     found = []
     for t in targets:
@@ -249,7 +253,7 @@ def probe_paths(source, targets: tuple[TargetProbe, ...], route_table, link_tabl
         address = first[t][0]
         route = best_route(route_table, address) if not isinstance(route_table, Unknown) else None
         dev = route.dev if route else ""
-        mtu, full, small = (replies[job] for job in jobs[t])
+        mtu, full, small = [replies[job] for job in jobs[t]] + ["failed: connect: timeout"] * 2 * (t in silent)
         failed = next((a for a in (mtu, full, small) if isinstance(a, OSError)), None)
         if failed:  # route_mtu's live error is a missing route; the transfers report theirs as outcomes
             why = failed.strerror if isinstance(failed, NotRecorded) else f"no route: {failed.strerror}"
