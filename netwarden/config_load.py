@@ -140,8 +140,9 @@ def check_scalars(environment: dict[str, str]) -> None:
                 raise ConfigError(f"{name}: {key}{f.name}: true, false, 1 or 0, not {shown(value)}")
             kind = "float" if "float" in str(f.type) else "int" if "int" in str(f.type) else None
             if "bounds" in f.metadata and kind and not _NUMBER[kind].fullmatch(value):
-                what = "a whole number" if kind == "int" else "a finite number"
-                raise ConfigError(f"{name}: {key}{f.name}: {what} in plain digits, not {shown(value)}")
+                what = "a whole number in plain digits" if kind == "int" else \
+                    "a finite number (digits, a decimal point, an exponent: 2.5, 1e3)"
+                raise ConfigError(f"{name}: {key}{f.name}: {what}, not {shown(value)}")
 
 
 class _Where:
@@ -196,6 +197,8 @@ def _check_file_types(table: dict, path: Path) -> None:
                 raise ConfigError(f"{path}: {prefix}{f.name}: a number, not a string ({shown(value)})")
             if f.type == "bool" and not isinstance(value, bool):
                 raise ConfigError(f"{path}: {prefix}{f.name}: true or false, not {shown(value)}")
+            if f.type == "int" and isinstance(value, float):  # 1e2 is TOML's float: the environment refuses it too
+                raise ConfigError(f"{path}: {prefix}{f.name}: a whole number in plain digits, not {shown(value)}")
 
 
 def _a_date(value, key: str = "") -> str | None:

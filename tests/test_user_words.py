@@ -113,7 +113,7 @@ def test_refusals_of_the_environment_speak_its_language(env, words):
     ("targets = [" + ", ".join(['"127.0.0.1:1"'] * 65) + "]\n", "65 targets; at most 64"),
     ('[policy]\nconntrack = "yes"\n', "policy.conntrack: must be 'observe', 'enforce', 'always' or 'ignore'"),
     ("[policy]\nconntrack = 5\n", "policy.conntrack: must be"),
-    ("history_size = 5.5\n", "history_size: must be a whole number"),
+    ("history_size = 5.5\n", "history_size: a whole number"), ("history_size = 1e2\n", "history_size: a whole number"),
     ("probe_timeout = 1979-05-27T07:32:00Z\n", "probe_timeout: a date or time"),
     ("state_dir = 1979-05-27\n", "state_dir: a date or time"),
     ("watch_files = [1979-05-27]\n", "watch_files.0: a date or time"),
