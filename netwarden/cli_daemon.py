@@ -85,14 +85,15 @@ def _socket_path(args):
         raise config_failure(e) from None
 
 
-def _daemon_failure(e) -> Fail:
+def _daemon_failure(e, params_sent: bool = True) -> Fail:
     """The one place that turns the daemon's refusals into exit codes. No netwarden daemon answering
     (nothing listens, something else does, no answer in time; or an error only a server that is not
     netwarden, or not this version, gives) is 3; anything else it answered is 74."""
     from netwarden.daemon import protocol as rpc
     from netwarden.daemon.client import RpcError
 
-    if isinstance(e, RpcError) and e.code in (rpc.PARSE_ERROR, rpc.INVALID_REQUEST, rpc.METHOD_NOT_FOUND):
+    foreign = (rpc.PARSE_ERROR, rpc.INVALID_REQUEST, rpc.METHOD_NOT_FOUND) + (() if params_sent else (rpc.INVALID_PARAMS,))
+    if isinstance(e, RpcError) and e.code in foreign:  # bad params for a request that sent none: not netwarden
         return Fail(EXIT_UNKNOWN, f"no netwarden daemon answers on {e.path}: it did not understand the request "
                                   f"(error {e.code}: {one_line(str(e), 200)})")
     if isinstance(e, RpcError):
@@ -132,7 +133,7 @@ def ask_daemon(args, method: str, params: dict | None, timeout: float, absent_ok
             return None
         raise _daemon_failure(e) from None
     except RpcError as e:
-        raise _daemon_failure(e) from None
+        raise _daemon_failure(e, params_sent=bool(params)) from None
     if shape is not None and not (isinstance(answer, dict) and all(isinstance(answer.get(k), t) for k, t in shape.items())):
         raise Fail(EXIT_UNKNOWN, f"no netwarden daemon answers on {path}: its answer to {method} is not netwarden's")
     return answer
@@ -240,7 +241,7 @@ def _subscribe(args):
     try:
         return subscribe(_socket_path(args), STATUS_TIMEOUT)
     except (NoDaemon, RpcError) as e:
-        raise _daemon_failure(e) from None
+        raise _daemon_failure(e, params_sent=False) from None
 
 
 def _print_events(events, args) -> int:
