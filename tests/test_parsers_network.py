@@ -313,3 +313,14 @@ def test_route_dump_reader_never_raises(noise, at):
     route_message(noise)
     route_message(DUMP_V6[:at] + noise)
     route_message(DUMP_V6[:4] + noise)
+
+
+def test_a_moved_nameserver_keeps_its_own_line_comment_and_ending():
+    """The rewrite moves the admin's lines, it does not retype them: an inline comment stays, a
+    CRLF stays, and a last line without a newline gets one when it moves up."""
+    from netwarden.platform.parse.resolv_conf import reordered
+
+    text = "search lab\nnameserver 10.0.0.9 # office\r\nnameserver 10.0.0.1 # home"
+    assert reordered(text, ["10.0.0.1"], ["10.0.0.9"], ["9.9.9.9"]) == (
+        "search lab\nnameserver 10.0.0.1 # home\nnameserver 9.9.9.9\n"
+        "# nameserver 10.0.0.9 # office  # netwarden: did not answer\r\n")

@@ -134,6 +134,13 @@ def servers_first(live: list[str], dead: list[str], fallback: list[str]) -> list
     return list(dict.fromkeys([*live, *(s for s in fallback if s not in dead)]))
 
 
+def _noted(line: Line | None, server: str, before: str, note: str) -> Line:
+    """A server's line as written (its ending kept; a last line without one gets one, as it may
+    move up), or a new one, with `before` and `note` added."""
+    line = line or Line(f"nameserver {server}")
+    return line._replace(body=f"{before}{line.body}{note}", end=line.end or "\n")
+
+
 def reordered(text: str, live: list[str], dead: list[str], fallback: list[str]) -> str:
     """The file with its nameserver lines rewritten: servers_first() first, then the dead ones
     (kept, commented, so the edit explains itself). A nameserver line that was not asked (it was
@@ -149,8 +156,12 @@ def reordered(text: str, live: list[str], dead: list[str], fallback: list[str]) 
     servers = servers_first(live, dead, fallback)
     dead = list(dict.fromkeys(s for s in dead if s not in servers))
     moved = set(servers) | set(dead)
-    block = [Line(f"nameserver {s}") for s in servers[:MAXNS]]
-    block += [Line(f"nameserver {s}  # netwarden: past the first {MAXNS}, glibc does not ask it") for s in servers[MAXNS:]]
+    written = {}  # each server's line as the admin wrote it (an inline comment, its line ending), kept when moved
+    for line in filter(is_nameserver, lines):
+        written.setdefault(_glibc_nameserver(line)[0], line)
+    block = [_noted(written.get(s), s, "", "") for s in servers[:MAXNS]]
+    block += [_noted(written.get(s), s, "", f"  # netwarden: past the first {MAXNS}, glibc does not ask it")
+              for s in servers[MAXNS:]]
     active = min(len(servers), MAXNS)
     for line in filter(is_nameserver, lines):
         address, _ = _glibc_nameserver(line)
@@ -161,7 +172,7 @@ def reordered(text: str, live: list[str], dead: list[str], fallback: list[str]) 
                                             "so not made one glibc asks"))
         else:
             block.append(line)
-    block += [Line(f"# nameserver {s}  # netwarden: did not answer") for s in dead]
+    block += [_noted(written.get(s), s, "# ", "  # netwarden: did not answer") for s in dead]
     first = next((i for i, line in enumerate(lines) if is_nameserver(line)), len(lines))
     rest = [line for line in lines if not is_nameserver(line)]
     insert_at = sum(1 for line in lines[:first] if not is_nameserver(line))
