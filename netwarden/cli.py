@@ -21,6 +21,7 @@ EXIT_IOERR = 74  # a change or revert failed (what this run changed was put back
 EXIT_TEMPFAIL = 75  # another netwarden holds the apply lock; the daemon is busy or has too many clients
 EXIT_NOPERM = 77  # needs root
 EXIT_CONFIG = 78  # bad configuration
+COMMANDS = ("check", "daemon", "release", "status", "events", "probe")  # the subcommands (build_parser)
 JSON_SCHEMA = 1
 # Seconds to wait for the daemon. Read-only answers come from its socket thread at once (10 s
 # covers a socket-activated start's first check); release waits for its loop; apply/revert work.
@@ -62,18 +63,23 @@ def path_argument(text: str) -> str:
     return text
 
 
-def build_parser():
-    import argparse
+def _usage_parser(argparse):
+    """argparse's parser, as netwarden's commands take their options."""
 
-    class Parser(argparse.ArgumentParser):
+    class UsageParser(argparse.ArgumentParser):
         def __init__(self, *args, **kwargs):  # --onl is not --only: an option is spelt out
             super().__init__(*args, **{**kwargs, "allow_abbrev": False})
 
-        def error(self, message):  # usage errors exit 64, not argparse's 2 (which means critical here)
-            # A subcommand's parser has its own prog ("netwarden status"): point at its help.
-            raise Fail(EXIT_USAGE, f"{message} (see `{self.prog} --help`)")
+        def error(self, message):  # usage errors exit 64, not argparse's 2 (which means critical here);
+            raise Fail(EXIT_USAGE, message)  # main() points them at the command's --help
 
-    parser = Parser(
+    return UsageParser
+
+
+def build_parser():
+    import argparse
+
+    parser = _usage_parser(argparse)(
         prog="netwarden",
         description="Find, explain and fix host network settings that make long-lived HTTPS clients "
                     "fail with ECONNRESET, ETIMEDOUT or EADDRNOTAVAIL. With no command, runs `check`.",
@@ -126,7 +132,7 @@ def build_parser():
     status.add_argument("--follow", action="store_true",
                         help="print the status, then drift events as they happen, like `events` (Ctrl-C stops)")
     add_probe_parser(commands)
-    parser.commands = commands.choices  # parse() points a usage error at the subcommand's help
+    parser.commands = commands.choices  # each subcommand's parser, by name
     return parser
 
 
@@ -162,12 +168,8 @@ def parser_for(argv: list[str]):
         return build_parser()
     import argparse
 
-    class CheckParser(argparse.ArgumentParser):
-        def error(self, message):
-            raise Fail(EXIT_USAGE, f"{message} (see `netwarden check --help`)")
-
     # A fixed width: this parser never prints help, and asking the terminal's imports shutil (~2 ms).
-    parser = CheckParser(prog="netwarden", add_help=False, allow_abbrev=False,
+    parser = _usage_parser(argparse)(prog="netwarden", add_help=False,
                          formatter_class=lambda prog: argparse.HelpFormatter(prog, width=100))
     parser.add_argument("command", choices=["check"])
     add_check_arguments(parser)
@@ -188,9 +190,8 @@ def parse(argv: list[str]):
         return types.SimpleNamespace(**PLAIN_CHECK)
     parser = parser_for(argv)
     args, extra = parser.parse_known_args(argv)
-    if extra:  # argparse reports these from the top parser: `see netwarden --help`, not the command's
-        command_parser = getattr(parser, "commands", {}).get(args.command, parser)
-        command_parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     return args
 
 
@@ -295,9 +296,9 @@ def _run(argv: list[str] | None) -> int:
         return cli_check.run_probe(args) if args.command == "probe" else cli_check.run_check(args)
     except Fail as e:
         message = str(e)
-        if e.code == EXIT_USAGE and "--help`" not in message:  # every usage error says where the usage is
-            command = argv[0] if argv[0] in ("check", "daemon", "release", "status", "events", "probe") else ""
-            message += f" (see `netwarden {command} --help`)".replace("  ", " ")
+        if e.code == EXIT_USAGE:  # every usage error, argparse's or netwarden's, says where the usage is
+            command = f"netwarden {argv[0]}" if argv[0] in COMMANDS else "netwarden"
+            message += f" (see `{command} --help`)"
         print(f"netwarden: {message}", file=sys.stderr)
         return e.code
     except KeyboardInterrupt:
