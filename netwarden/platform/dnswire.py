@@ -62,14 +62,14 @@ def _skip_name(data: bytes, at: int) -> int:
 
 
 def parse_answer(data: bytes, query: bytes) -> tuple[str, list[str]]:
-    """An answer to `query` -> (its rcode's name, the A and AAAA addresses in it). ValueError when
-    it is malformed (NotOurs: not an answer to that query at all) (a truncated answer's records are read as
-    far as they go: the server answered)."""
+    """An answer to `query` -> (its rcode's name, the A and AAAA addresses in it). NotOurs when
+    it does not answer that query at all, ValueError when it is malformed; an answer the server
+    flagged as cut short (TC) is read as far as it goes: the server answered."""
     if len(data) < 3 or data[:2] != query[:2] or not data[2] & 0x80:
         raise NotOurs("not an answer to this query")
     if len(data) < _HEADER:
         raise ValueError("an answer shorter than its header")
-    rcode = data[3] & 0x0F
+    rcode, truncated = data[3] & 0x0F, bool(data[2] & 0x02)
     questions, answers = int.from_bytes(data[4:6], "big"), int.from_bytes(data[6:8], "big")
     at = _HEADER
     for _ in range(questions):
@@ -77,25 +77,29 @@ def parse_answer(data: bytes, query: bytes) -> tuple[str, list[str]]:
     addresses = []
     for _ in range(answers):
         try:
-            at = _skip_name(data, at)
+            at, address = _record(data, at)
         except ValueError:
-            if data[2] & 0x02:  # TC: the server said it cut the answer short
+            if truncated:
                 break
             raise
-        if at + 10 > len(data):
-            if data[2] & 0x02:
-                break
-            raise ValueError("truncated record")
-        rtype, length = int.from_bytes(data[at:at + 2], "big"), int.from_bytes(data[at + 8:at + 10], "big")
-        rdata = data[at + 10:at + 10 + length]
-        if len(rdata) < length:
-            if data[2] & 0x02:
-                break
-            raise ValueError("truncated record")
-        if (rtype, length) in ((1, 4), (28, 16)):
-            addresses.append(socket.inet_ntop(socket.AF_INET if rtype == 1 else socket.AF_INET6, rdata))
-        at += 10 + length
+        if address:
+            addresses.append(address)
     return (RCODES[rcode] if rcode < len(RCODES) else str(rcode)), sorted(set(addresses))
+
+
+def _record(data: bytes, at: int) -> tuple[int, str | None]:
+    """The offset past the resource record at `at`, and its address if it is an A or AAAA."""
+    at = _skip_name(data, at)
+    if at + 10 > len(data):
+        raise ValueError("truncated record")
+    rtype, length = int.from_bytes(data[at:at + 2], "big"), int.from_bytes(data[at + 8:at + 10], "big")
+    rdata = data[at + 10:at + 10 + length]
+    if len(rdata) < length:
+        raise ValueError("truncated record")
+    address = None
+    if (rtype, length) in ((1, 4), (28, 16)):
+        address = socket.inet_ntop(socket.AF_INET if rtype == 1 else socket.AF_INET6, rdata)
+    return at + 10 + length, address
 
 
 def ask(server: str, name: str, rdtype: str, timeout: float) -> dict:
