@@ -89,11 +89,9 @@ _PLAIN = {"extra_forbidden": "no such setting (README, Configuration, lists them
 def _plain(message: str) -> str:
     """pydantic's other messages, "Input should be 'observe', 'enforce', …" and the like, in the
     same words as the rest: "must be …"."""
-    for prefix in ("Input should be ", "Input is "):
-        if message.startswith(prefix):
-            return "must be " + message.removeprefix(prefix) if prefix == "Input should be " else message.replace(
-                "Input is", "is", 1)
-    return message
+    if message.startswith("Input should be "):
+        return "must be " + message.removeprefix("Input should be ")
+    return message.replace("Input is ", "is ", 1) if message.startswith("Input is ") else message
 
 
 # ---- the environment ---------------------------------------------------------------------------
