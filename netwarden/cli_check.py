@@ -92,9 +92,9 @@ def _replay_source(args):
         print(f"netwarden: note: {args.replay} does not carry the settings it was recorded with "
               "(an older netwarden wrote it): replaying with the defaults", file=sys.stderr)
     else:
-        from netwarden.platform.bundle import RECORDED_SETTINGS
+        from netwarden.platform.bundle import unknown_settings
 
-        unknown = sorted(str(name) for name in source.meta["settings"] if name not in RECORDED_SETTINGS)
+        unknown = unknown_settings(source.meta["settings"])
         if unknown:  # another version's (this version's own unknown keys are refused when read)
             print(f"netwarden: note: {args.replay}: recorded by netwarden {str(source.meta.get('netwarden'))[:20]}; "
                   f"settings this version does not know are left out: {', '.join(unknown)[:120]}", file=sys.stderr)

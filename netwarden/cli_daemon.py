@@ -32,10 +32,8 @@ def run_daemon(args) -> int:
         where = e.filename or settings.state_dir
         raise Fail(EXIT_NOPERM, f"{where}: permission denied (the daemon runs as root)") from None
     # Stopped in order (journal, sockets, files all done). A target probe still waiting on the
-    # network would hold the interpreter's exit for its timeouts (concurrent.futures joins its
-    # workers at exit), and a service manager expects SIGTERM to end the process promptly.
-    import os
-
+    # network would hold the interpreter's exit for its timeouts (the interpreter joins threads
+    # that are not daemons), and a service manager expects SIGTERM to end the process promptly.
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)

@@ -151,6 +151,11 @@ def _kind(value: Any) -> str:
         type(value), "a number")
 
 
+def unknown_settings(data: dict) -> list[str]:
+    """The keys of a bundle's recorded settings that this version does not record."""
+    return sorted(str(name) for name in data if name not in RECORDED_SETTINGS)
+
+
 def _settings(directory: Path, data: Any, same_version: bool):
     """The recorded settings as a Settings, validated as a config file's would be (pydantic: only a
     replay pays for its import). A key this netwarden does not record is refused, as a config file's
@@ -160,11 +165,10 @@ def _settings(directory: Path, data: Any, same_version: bool):
 
     if not isinstance(data, dict):
         raise BundleError(directory, f"meta.json settings holds {_kind(data)}, not an object")
-    unknown = sorted(str(name) for name in data if name not in RECORDED_SETTINGS)
+    unknown = unknown_settings(data)
     if unknown and same_version:
         raise BundleError(directory, f"meta.json settings: {', '.join(unknown)[:120]}: not a setting a bundle "
                                      f"carries ({', '.join(RECORDED_SETTINGS)})")
-
     known = {name: data[name] for name in RECORDED_SETTINGS if name in data}
     try:
         return validate_table(known, Path("meta.json settings"), None)  # this machine's environment plays no part
