@@ -69,11 +69,10 @@ def check_dns(facts: Facts, settings: Settings) -> list[Finding]:
         problems.append((Severity.CRITICAL, f"the first nameserver {dead[0]} does not answer: every lookup waits "
                                             f"{timeout} s before asking the next"))
     elif dead:
-        problems.append((Severity.WARNING, f"nameservers not answering: {', '.join(dead)} ("
-                         + "; ".join(part for part in (
-                             f"lookups that reach {', '.join(silent)} wait {timeout} s" if silent else "",
-                             f"{', '.join(s for s in dead if s not in silent)} refused at once: no wait, but no answer"
-                             if set(dead) - set(silent) else "") if part) + ")"))
+        refused = [s for s in dead if s not in silent]
+        costs = ([f"lookups that reach {', '.join(silent)} wait {timeout} s"] if silent else []) + \
+            ([f"{', '.join(refused)} refused at once: no wait, but no answer"] if refused else [])
+        problems.append((Severity.WARNING, f"nameservers not answering: {', '.join(dead)} ({'; '.join(costs)})"))
     t = settings.thresholds
     problems += [(Severity.WARNING, f"{s} answers slowly: {ms:.0f} ms (above {t.dns_slow_ms:.0f} ms)")
                  for s, ms in slowest if ms > t.dns_slow_ms]

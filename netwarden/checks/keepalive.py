@@ -1,7 +1,8 @@
 """Idle connections cut by middleboxes, and dead connections that hang (DOMAIN.md).
 
 Advice unless the policy for keepalive.idle is enforce/always (the intents say which: a backend
-that can change them does so only then): the kernel defaults are everywhere, and runtimes often set their own per-socket keepalive (Node's agent does).
+that can change them does so only then): the kernel defaults are everywhere, and runtimes often
+set their own per-socket keepalive (Node's agent does).
 Platform-neutral: the keepalive idle time and the retransmission limit (Keepalive)."""
 
 from __future__ import annotations

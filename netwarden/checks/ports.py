@@ -45,9 +45,14 @@ def time_wait_seconds(facts: Facts) -> float | None:
     return facts.time_wait.seconds if isinstance(facts.time_wait, TimeWait) else None
 
 
-def time_wait_unknown(facts: Facts) -> str:
+def time_wait_unknown(facts: Facts, subject: str = "it") -> str:
     why = facts.time_wait.reason if isinstance(facts.time_wait, Unknown) else "not collected"
-    return f"the rate it sustains is unknown (TIME_WAIT duration: {why})"
+    return f"the rate {subject} sustains is unknown (TIME_WAIT duration: {why})"
+
+
+def _sustains(usable: int, time_wait: float | None) -> str:
+    """The per-destination rate the range sustains, as evidence begins it; nothing when unknown."""
+    return f"sustains {usable / time_wait:.1f} new connections/s; " if time_wait else ""
 
 
 def bounding_range(facts: Facts) -> PortRange | Unknown:
@@ -158,8 +163,7 @@ def forecast(dest, usable: int, window: int, time_wait: float) -> str:
     """From one census: arrivals = TIME_WAIT sockets younger than `window`, departures = those
     expiring within `window`; their difference is how fast the destination's share grows."""
     growth = (dest.tw_young - dest.tw_expiring) / window
-    text = (f"sustains {usable / time_wait:.1f} new connections/s; " if time_wait else "") + \
-        f"closing {dest.tw_young / window:.1f}/s now"
+    text = _sustains(usable, time_wait) + f"closing {dest.tw_young / window:.1f}/s now"
     # One port short counts: the kernel's port search does not always reach the last free port (a
     # 301-port range gives 300 or 301 connections to one destination in tests/test_lab_ports.py).
     if dest.total >= usable - 1:
@@ -179,8 +183,7 @@ def check_pressure(facts: Facts, settings: Settings) -> list[Finding]:
     shared = bounding_range(facts).shared_pool
     evidence = [f"{d.name}: {d.total} ports ({share:.0%}), {d.time_wait} in TIME_WAIT"
                 + ("" if shared else "; " + (forecast(d, usable, census.window, tw) if census.ages else
-                                             (f"sustains {usable / tw:.1f} new connections/s; " if tw else "")
-                                             + "close rate not measured"))
+                                             _sustains(usable, tw) + "close rate not measured"))
                 for d, share in shares[:5]]
     counted = facts.time_wait.count if isinstance(facts.time_wait, TimeWait) else None
     tw_count = census.time_wait if counted is None else counted

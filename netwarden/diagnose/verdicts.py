@@ -239,7 +239,7 @@ def _ports(obs, facts, checks):
     rate = ports.usable / seconds if seconds else None
     summary = (f"{total} ephemeral ports held towards {obs.plan.target} ({tw} in TIME_WAIT) of {ports.usable:,} usable: "
                + (f"the range sustains ~{rate:,.0f} new connections/s to one address" if rate
-                  else time_wait_unknown(facts).replace("the rate it", "the rate the range")))
+                  else time_wait_unknown(facts, "the range")))
     data = {"range": [ports.low, ports.high], "usable": ports.usable,
             "sustained_per_second": round(rate, 1) if rate else None,
             "destinations": obs.ports["destinations"]}
