@@ -140,12 +140,12 @@ class Checking:
         if self.channel is not None:
             self.channel.broadcast(event.to_json())
 
-    def release(self, key: str) -> bool:
-        known = self.enforcer.release(key)
+    def release(self, key: str) -> None:
+        """Hands back a key netwarden stood back from (operations.py asks only for one it holds back)."""
+        self.enforcer.release(key)
         check = next((s.id for s in self.specs if key in self.settings_of(s)), "")
         self._emit(DriftEvent("released", key, None, None, "release", f"{key} released: netwarden enforces it again",
                               "ok", time.time(), check))
-        return known
 
     def after_own_write(self, specs, trigger: str) -> None:
         self._refresh_fingerprints()

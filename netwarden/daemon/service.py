@@ -194,7 +194,7 @@ class Daemon(Lifecycle, Checking):
             # watched files' fingerprints are compared on the poll timer too
             for path in self.watched:
                 if str(path) not in seen_files:
-                    reload |= self._file_changed(Path(path), affected)
+                    reload |= self._file_changed(path, affected)
         if reload:
             self.reload()
         if poll:
