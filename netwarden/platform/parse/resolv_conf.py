@@ -156,15 +156,15 @@ def reordered(text: str, live: list[str], dead: list[str], fallback: list[str]) 
     servers = servers_first(live, dead, fallback)
     dead = list(dict.fromkeys(s for s in dead if s not in servers))
     moved = set(servers) | set(dead)
+    named = [(line, _glibc_nameserver(line)[0]) for line in lines if is_nameserver(line)]
     written = {}  # each server's line as the admin wrote it (an inline comment, its line ending), kept when moved
-    for line in filter(is_nameserver, lines):
-        written.setdefault(_glibc_nameserver(line)[0], line)
+    for line, address in named:
+        written.setdefault(address, line)
     block = [_noted(written.get(s), s, "", "") for s in servers[:MAXNS]]
     block += [_noted(written.get(s), s, "", f"  # netwarden: past the first {MAXNS}, glibc does not ask it")
               for s in servers[MAXNS:]]
     active = min(len(servers), MAXNS)
-    for line in filter(is_nameserver, lines):
-        address, _ = _glibc_nameserver(line)
+    for line, address in named:
         if address in moved:
             continue
         if address is not None and active < MAXNS:
@@ -173,7 +173,6 @@ def reordered(text: str, live: list[str], dead: list[str], fallback: list[str]) 
         else:
             block.append(line)
     block += [_noted(written.get(s), s, "# ", "  # netwarden: did not answer") for s in dead]
-    first = next((i for i, line in enumerate(lines) if is_nameserver(line)), len(lines))
+    first = next((i for i, line in enumerate(lines) if is_nameserver(line)), len(lines))  # none before it
     rest = [line for line in lines if not is_nameserver(line)]
-    insert_at = sum(1 for line in lines[:first] if not is_nameserver(line))
-    return join_lines(rest[:insert_at] + block + rest[insert_at:])
+    return join_lines(rest[:first] + block + rest[first:])
