@@ -253,7 +253,8 @@ def probe_paths(source, targets: tuple[TargetProbe, ...], route_table, link_tabl
         address = first[t][0]
         route = best_route(route_table, address) if not isinstance(route_table, Unknown) else None
         dev = route.dev if route else ""
-        mtu, full, small = [replies[job] for job in jobs[t]] + ["failed: connect: timeout"] * 2 * (t in silent)
+        mtu, *transfers = (replies[job] for job in jobs[t])
+        full, small = transfers or (probe.CONNECT_TIMED_OUT,) * 2  # not asked: the connect timed out
         failed = next((a for a in (mtu, full, small) if isinstance(a, OSError)), None)
         if failed:  # route_mtu's live error is a missing route; the transfers report theirs as outcomes
             why = failed.strerror if isinstance(failed, NotRecorded) else f"no route: {failed.strerror}"

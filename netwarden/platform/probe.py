@@ -122,6 +122,9 @@ def route_mtu(address: str) -> int:
         return s.getsockopt(socket.IPPROTO_IP, IP_MTU)
 
 
+CONNECT_TIMED_OUT = "failed: connect: timeout"  # a transfer whose connect got no answer
+
+
 @answers(str)
 def transfer(address: str, port: int, timeout: float, mss: int | None = None) -> str:
     """Send TRANSFER_BYTES (zeros) and wait until the peer has acknowledged them (send queue
@@ -134,7 +137,7 @@ def transfer(address: str, port: int, timeout: float, mss: int | None = None) ->
     try:
         sock = _connect(address, port, timeout, mss)
     except OSError as e:
-        return f"failed: connect: {_errname(e) if e.errno else 'timeout'}"
+        return f"failed: connect: {_errname(e)}" if e.errno else CONNECT_TIMED_OUT
     with sock:
         sock.setblocking(False)
         try:
