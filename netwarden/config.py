@@ -1,8 +1,9 @@
 """Configuration: a TOML file plus NETWARDEN_* environment variables, validated by pydantic-settings.
 
 The schema is written once, as the records below (record.py: dataclasses without their import
-cost). Building them costs nothing, so when there is neither a config file nor a NETWARDEN_* variable, netwarden runs on the defaults without
-importing pydantic (~220 ms, which would dwarf `netwarden check`). When there is something to
+cost). Building them costs nothing, so when there is neither a config file nor a NETWARDEN_*
+variable, netwarden runs on the defaults without importing pydantic (~220 ms, which would dwarf
+`netwarden check`). When there is something to
 read, config_load.py derives a pydantic-settings class from the same records to read it; the
 rules every value must follow (ranges, paths, names) are here, and hold however Settings is built.
 """
