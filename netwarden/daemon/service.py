@@ -9,8 +9,10 @@ service manager's watchdog at half of WATCHDOG_USEC. Before each turn's WATCHDOG
 whether the other threads still run (supervise.py); when one has ended, it exits with
 EXIT_SOFTWARE instead, for the service manager to restart the daemon.
 
-Nothing on the loop waits for long: what does (a fact that sleeps, the targets' probes) runs on
-the waiting thread (waiting.py) and comes back as a Trigger. The rest is apart, by idea:
+Nothing on the loop waits for long: what does (a fact that sleeps, the targets' probes and the
+checks that probe them) runs on the waiting thread (waiting.py) and comes back as a Trigger; an
+`--apply` sent to the daemon is the exception (operations.py: its writes must not be judged as
+someone else's drift). The rest is apart, by idea:
 lifecycle.py (start, stop), checking.py (check runs judged for drift and published), host/ (each
 OS's file observer, kernel watcher, peer credentials and service manager), status.py (what is
 published), enforce.py, operations.py (the control socket's methods), probing.py (the targets).
