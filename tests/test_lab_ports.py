@@ -24,10 +24,12 @@ def test_narrow_range_exhausts_then_apply_fixes_and_revert_restores(client_serve
     client.sysctl(RANGE, "60700 61000")
     server.serve(SERVER[1])
 
-    # 1. The failure really happens: 300 (sometimes 301) connections, then EADDRNOTAVAIL.
+    # 1. The failure really happens: about the range's 301 connections, then EADDRNOTAVAIL. Usually
+    # 300 or 301 succeed; now and then the kernel frees a port early (CI once saw 311, all the rest
+    # EADDRNOTAVAIL), so the bound is "the range's worth", far short of the 600 asked.
     before = client.connect(*SERVER, 600)
-    assert before["eaddrnotavail"] > 0, before
-    assert 300 <= before["ok"] <= 301, before
+    assert before["eaddrnotavail"] > 0 and before["other"] == 0, before
+    assert 300 <= before["ok"] < 400, before
 
     # 2. netwarden sees it.
     r = client.netwarden("--json", env=nw_env)
