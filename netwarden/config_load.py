@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextvars
 import functools
-import json
 import re
 import typing
 from pathlib import Path
@@ -20,7 +19,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
-from netwarden import record
+from netwarden import jsontext, record
 from netwarden.config import (ENV_PREFIX, SOCKET_ENV, ConfigError, Settings, Thresholds, socket_from_environment,
                               toml_module)
 from netwarden.config_rules import NESTED, SettingError, check_names
@@ -51,7 +50,10 @@ def _validate_table(table: dict, source: Path | None, environment: dict[str, str
     check_json(environment)
     check_scalars(environment)
     socket = socket_from_environment(environment)
-    _check_file_types(table, source)
+    _check_typed(table, source)
+    thresholds = environment.get(f"{ENV_PREFIX}THRESHOLDS")
+    if thresholds:  # JSON is typed as TOML is: 5.0 or "5" for a whole number is refused as in the file
+        _check_typed({"thresholds": jsontext.loads(thresholds)}, f"{ENV_PREFIX}THRESHOLDS")
     where = _Where(environment, source)
     file_table = _FILE_TABLE.set(table)
     try:  # NETWARDEN_SOCKET: passed in, above the rest of the environment and the file
@@ -112,10 +114,8 @@ def check_json(environment: dict[str, str]) -> None:
         if not environment.get(name):
             continue
         example = '["a", "b"]' if typing.get_origin(hint) is tuple else '{"key": "value"}'
-        try:
-            json.loads(environment[name])
-        except RecursionError:
-            raise ConfigError(f"{name}: JSON nested too deeply") from None
+        try:  # strict: NaN, Infinity and 1e400 are refused here, as on the socket and in bundles
+            jsontext.loads(environment[name])
         except ValueError as e:
             raise ConfigError(f"{name}: not valid JSON ({e}); lists and tables are written as JSON, "
                               f"e.g. {name}='{example}'") from None
@@ -179,10 +179,10 @@ def parse_toml(data: bytes, path: Path) -> dict:
         raise ConfigError(f"{path}: not valid TOML: {plain_digits_limit(e)}") from None
 
 
-def _check_file_types(table: dict, path: Path) -> None:
-    """TOML has numbers and booleans: in the file a quoted number is a mistake, as `true` for a
-    number is (_not_a_boolean), and a boolean is `true` or `false`, not "yes", "off" or 0 (which
-    pydantic would take). The environment has only strings: pydantic parses those."""
+def _check_typed(table: dict, path: Path | str) -> None:
+    """TOML (and the JSON of a table variable) has numbers and booleans: there a quoted number is a
+    mistake, as `true` for a number is (_not_a_boolean), and a boolean is `true` or `false`, not
+    "yes", "off" or 0 (which pydantic would take). A flat variable is only a string: check_scalars."""
     when = _a_date(table)
     if when:  # TOML has dates and times; no setting is one (pydantic would word it as a number's or a path's)
         raise ConfigError(f"{path}: {when}: a date or time, which no setting takes")

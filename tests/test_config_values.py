@@ -2,6 +2,7 @@
 record so that a new key is covered (or the test says what it needs). A value is used, or
 refused by a ConfigError naming the key; never an exception of another kind."""
 
+import json
 import re
 import typing
 from pathlib import Path
@@ -106,6 +107,31 @@ def test_every_number_from_the_environment_outside_its_range_is_refused(no_netwa
         with pytest.raises(ConfigError) as e:
             load_settings("")
         assert str(e.value).startswith(f"{name}: {key}"), (value, str(e.value))
+
+
+JSON_NOT_NUMBERS = ["true", "null", '"3"', '"soon"', '"3,5"', '"\u0663"', "[1]", '{"a": 1}', "[[[[1]]]]"]
+NOT_JSON = {"NaN": "NaN is not JSON", "Infinity": "Infinity is not JSON", "-Infinity": "-Infinity is not JSON",
+            "1e400": "1e400 overflows a double", "1" + "0" * 5000: "a number of more than 4300 digits"}
+
+
+@pytest.mark.parametrize("key, f", [(k, f) for k, f in NUMBERS if k.startswith("thresholds.")],
+                         ids=[k for k, _ in NUMBERS if k.startswith("thresholds.")])
+def test_every_threshold_in_the_json_table_variable_is_typed_as_in_the_file(no_netwarden_env, key, f):
+    """NETWARDEN_THRESHOLDS is JSON, typed as TOML is: what the file refuses, the variable does."""
+    sub = key.partition(".")[2]
+    for literal in JSON_NOT_NUMBERS + out_of_range(f) + (["5.0", "1e2"] if f.type == "int" else []):
+        no_netwarden_env.setenv("NETWARDEN_THRESHOLDS", f'{{"{sub}": {literal}}}')
+        with pytest.raises(ConfigError) as e:
+            load_settings("")
+        assert str(e.value).startswith(f"NETWARDEN_THRESHOLDS: {key}"), (literal, str(e.value))
+    for literal, why in NOT_JSON.items():  # refused before any key is read, in the words of the socket's JSON
+        no_netwarden_env.setenv("NETWARDEN_THRESHOLDS", f'{{"{sub}": {literal}}}')
+        with pytest.raises(ConfigError) as e:
+            load_settings("")
+        assert str(e.value).startswith(f"NETWARDEN_THRESHOLDS: not valid JSON ({why})"), (literal, str(e.value))
+    companion = {k.partition(".")[2] for k in companions(key)}
+    no_netwarden_env.setenv("NETWARDEN_THRESHOLDS", json.dumps({k: f.default for k in companion}))
+    assert getattr(load_settings("").thresholds, sub) == f.default
 
 
 def companions(key: str) -> list[str]:
