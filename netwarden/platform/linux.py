@@ -50,11 +50,14 @@ class ChangeFailed(Exception):
 
 
 def _explain(e: OSError, sysctl: bool = False) -> str:
-    """An OSError in words; for a /proc/sys path, ENOENT means the kernel lacks the setting."""
+    """An OSError in words; for a /proc/sys path, ENOENT means the kernel lacks the setting and
+    EINVAL that it refused the value (elsewhere EINVAL has its own words: "not a regular file")."""
     if isinstance(e, UnsafePath):
         return f"{e.strerror}"
     if e.errno == errno.ENOENT and not sysctl:
         return f"{e.filename} does not exist" if e.filename else "no such file or directory"
+    if e.errno == errno.EINVAL and not sysctl:
+        return e.strerror or str(e)
     return {
         errno.ENOENT: "this kernel has no such setting",
         errno.EROFS: "/proc/sys is read-only here (a container?)",

@@ -16,6 +16,7 @@ from __future__ import annotations
 import errno
 import functools
 import os
+import stat
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -137,6 +138,9 @@ RUN = {"returncode": int, "stdout": str, "stderr": str}
 ERROR = {"errno": (int, type(None)), "strerror": (str, type(None))}
 
 
+MAX_READ = 64 << 20  # a file the checks read (resolv.conf, gai.conf, a sysctl drop-in): far more than any real one
+
+
 class Source:
     """The live machine."""
 
@@ -145,8 +149,19 @@ class Source:
     def read(self, path: str) -> str:
         """A file's text, losslessly: line endings as written, and bytes that are not UTF-8 as lone
         surrogates (surrogateescape; a recording's JSON escapes them), so file_bytes gives back
-        its very bytes and a rewrite keeps the lines it does not change."""
-        with open(path, encoding="utf-8", errors="surrogateescape", newline="") as f:
+        its very bytes and a rewrite keeps the lines it does not change.
+
+        Only a regular file is read (procfs and sysfs files are): a path set to /dev/zero would
+        fill the memory and a FIFO would block for ever (opened non-blocking, it is refused
+        instead). One that says it holds over MAX_READ bytes is refused too."""
+        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_BINARY", 0)
+        fd = os.open(path, flags)
+        with open(fd, encoding="utf-8", errors="surrogateescape", newline="") as f:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise OSError(errno.EINVAL, "not a regular file", path)
+            if st.st_size > MAX_READ:
+                raise OSError(errno.EFBIG, f"over {MAX_READ >> 20} MiB", path)
             return f.read()
 
     def exists(self, path: str) -> bool:
