@@ -73,14 +73,14 @@ def keys_checks_use(system: str = sys.platform) -> tuple[str, ...]:
 def _socket_path(args):
     from netwarden.config import ConfigError, control_socket_path
 
-    if getattr(args, "socket", None):
-        if len(os.fsencode(args.socket)) > 107:  # nothing can listen there: a mistake, not "no daemon"
-            raise Fail(EXIT_USAGE, f"--socket {args.socket[:80]}…: longer than a Unix socket's 107 bytes")
-        return args.socket
-    try:
-        return control_socket_path(getattr(args, "config", None))
+    socket = getattr(args, "socket", None)
+    if socket and len(os.fsencode(socket)) > 107:  # nothing can listen there: a mistake, not "no daemon"
+        raise Fail(EXIT_USAGE, f"--socket {socket[:80]}…: longer than a Unix socket's 107 bytes")
+    try:  # with --socket too: a named config or variable netwarden cannot use is refused by every command
+        found = control_socket_path(getattr(args, "config", None))
     except ConfigError as e:
         raise config_failure(e) from None
+    return socket or found
 
 
 def _daemon_failure(e, params_sent: bool = True) -> Fail:

@@ -240,19 +240,16 @@ def control_socket_path(path: str | os.PathLike | None = None) -> Path:
     """Where the daemon listens, found without pydantic (`netwarden status` must start fast), by
     load_settings' rules: $NETWARDEN_SOCKET or $NETWARDEN_SOCKET_PATH (a bad value is a
     ConfigError), else `socket_path` in the config file, else the default. A config file named
-    (`--config`, $NETWARDEN_CONFIG) is validated as `check` validates it (a ConfigError: a typo must
-    not send the client to another daemon's socket; remembered, so fast after the first run); the
-    default file, not named, that cannot be used just means the default socket."""
+    (`--config`, $NETWARDEN_CONFIG) or any other NETWARDEN_* variable is validated as `check`
+    validates it (a ConfigError: a typo must not send the client to another daemon's socket, and
+    what netwarden cannot use is refused by every command alike; remembered, so fast after the
+    first run); the default file, not named, that cannot be used just means the default socket."""
     environment = our_environment()
-    if environment:
-        from netwarden.config_rules import check_names
-
-        check_names(environment)
+    if path is not None or os.environ.get(CONFIG_ENV) or set(environment) - set(SOCKET_ENV):
+        return load_settings(path).socket_path
     value = socket_from_environment(environment)
     if value is not None:
         return _socket_path(value, "/".join(name for name in SOCKET_ENV if os.environ.get(name)))
-    if path is not None or os.environ.get(CONFIG_ENV):
-        return load_settings(path).socket_path
     try:
         data = read_config_file(config_file_path(path), explicit=False)
         table = toml_module().loads(data.decode()) if data and not _only_comments(data) else {}

@@ -248,11 +248,16 @@ def test_a_socket_path_too_long_is_bad_configuration_in_the_environment_and_no_d
 
 @pytest.mark.parametrize("command", [["status"], ["events"], ["release", "net.ipv4.tcp_tw_reuse"]])
 @pytest.mark.parametrize("config", ["missing", "directory", "unknown key", "relative socket_path", "not TOML",
-                                    "NETWARDEN_CONFIG missing"])
-def test_a_named_config_the_client_cannot_use_is_exit_78_not_the_default_socket(tmp_path, command, config):
+                                    "NETWARDEN_CONFIG missing", "a bad variable"])
+@pytest.mark.parametrize("socket_named", ["", "NETWARDEN_SOCKET", "--socket"])
+def test_a_named_config_the_client_cannot_use_is_exit_78_not_the_default_socket(tmp_path, command, config,
+                                                                               socket_named):
     """A typo in the config named for a client must not read as "the daemon is down", nor send it
-    to the default socket (where another daemon may answer)."""
+    to the default socket (where another daemon may answer); nor be passed over because the socket
+    is named: a client refuses what `check` refuses."""
     env, path = {}, tmp_path / "netwarden.toml"
+    if socket_named == "NETWARDEN_SOCKET":
+        env["NETWARDEN_SOCKET"] = str(tmp_path / "nw.sock")
     if config == "directory":
         path = tmp_path
     elif config in ("unknown key", "relative socket_path", "not TOML"):
@@ -260,9 +265,16 @@ def test_a_named_config_the_client_cannot_use_is_exit_78_not_the_default_socket(
                          "not TOML": "socket_path = \n"}[config])
     args = [*command, "--config", str(path)]
     if config == "NETWARDEN_CONFIG missing":
-        args, env = command, {"NETWARDEN_CONFIG": str(tmp_path / "nowhere.toml")}
+        args, env = command, {**env, "NETWARDEN_CONFIG": str(tmp_path / "nowhere.toml")}
+    if config == "a bad variable":
+        args, env = command, {**env, "NETWARDEN_PROBE_TIMEOUT": "nan"}
+    if socket_named == "--socket":
+        args = [*args, "--socket", str(tmp_path / "nw.sock")]
     r = subprocess.run([sys.executable, "-m", "netwarden", *args], capture_output=True, text=True,
                        env=clean_env(XDG_CACHE_HOME=str(tmp_path / "cache"), **env), cwd=ROOT, timeout=30)
+    if socket_named == "NETWARDEN_SOCKET" and config == "relative socket_path":  # the variable wins, in `check` too
+        assert r.returncode == 3 and f"nothing listens on {tmp_path / 'nw.sock'}" in r.stderr, r.stderr
+        return
     assert r.returncode == 78 and "bad configuration" in r.stderr and len(r.stderr.splitlines()) == 1, r.stderr
     assert "/run/netwarden" not in r.stderr
 
