@@ -299,7 +299,10 @@ def _run(argv: list[str] | None) -> int:
         if e.code == EXIT_USAGE:  # every usage error, argparse's or netwarden's, says where the usage is
             command = f"netwarden {argv[0]}" if argv[0] in COMMANDS else "netwarden"
             message += f" (see `{command} --help`)"
-        print(f"netwarden: {message}", file=sys.stderr)
+        from netwarden.target import one_line
+
+        # One line, whatever a file name, a key, a value or a peer's words hold (an ANSI escape, a NUL).
+        print(f"netwarden: {one_line(message, 4000)}", file=sys.stderr)
         return e.code
     except KeyboardInterrupt:
         print("netwarden: interrupted", file=sys.stderr)
@@ -322,8 +325,7 @@ def settings_or_fail(args):
 
 
 def config_failure(e: Exception) -> Fail:
-    # One line, whatever a file name or value holds.
-    return Fail(EXIT_CONFIG, "bad configuration: " + str(e).replace("\r", "\\r").replace("\n", "\\n"))
+    return Fail(EXIT_CONFIG, f"bad configuration: {e}")
 
 
 def require_root(what: str) -> None:

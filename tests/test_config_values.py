@@ -288,3 +288,25 @@ def test_unknown_keys_are_refused_at_every_level(tmp_path):
     assert re.search(r"bogus: no such setting", refused(tmp_path, "bogus = 1\n"))
     assert "thresholds.bogus" in refused(tmp_path, "[thresholds]\nbogus = 1\n")
     assert "no such check" in refused(tmp_path, '[policy]\n"bogus" = "enforce"\n')
+
+
+KEYS_OF_CONTROL = {"an ANSI escape": ("\x1b[31mred", "\\x1b[31mred"), "a NUL": ("dns_slow_ms\x00", "dns_slow_ms\\x00"),
+                   "a newline": ("a\nb", "a\\nb"), "a bidi override": ("x\u202ey", "x\\u202ey")}
+
+
+@pytest.mark.parametrize("where", ["file", "JSON variable"])
+@pytest.mark.parametrize("kind", KEYS_OF_CONTROL)
+def test_a_key_holding_control_characters_is_named_escaped_on_one_line(tmp_path, where, kind):
+    """The refusal names the key as written, escaped: an ESC must not colour the terminal, and a
+    NUL must not make 'dns_slow_ms\\0' read as the real key."""
+    from factories import assert_one_line_error, run_cli
+
+    key, escaped = KEYS_OF_CONTROL[kind]
+    if where == "file":
+        path = tmp_path / "netwarden.toml"
+        path.write_text(f"[thresholds]\n{json.dumps(key)} = 1\n", encoding="utf-8")
+        r = run_cli("--config", str(path))
+    else:
+        r = run_cli(env={"NETWARDEN_THRESHOLDS": json.dumps({key: 1})})
+    message = assert_one_line_error(r, 78, f"thresholds.{escaped}: no such setting")
+    assert message.rstrip("\n").isprintable(), message

@@ -64,7 +64,10 @@ class Log:
             self._journal.send(message, PRIORITY=str(priority), SYSLOG_IDENTIFIER="netwarden",
                                **{k.upper(): str(v) for k, v in fields.items()})
             return
+        from netwarden.target import one_line
+
         extra = "".join(f" {k}={v}" for k, v in fields.items() if k.startswith("netwarden_"))
+        message = one_line(message, 8000)  # a newline in a file name or key would start a record of its own
         line = f"<{priority}>{message}" if self._prefix else f"netwarden: {message}{extra}"
         try:
             print(line, file=self.stream, flush=True)
