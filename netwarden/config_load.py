@@ -51,9 +51,7 @@ def _validate_table(table: dict, source: Path | None, environment: dict[str, str
     check_scalars(environment)
     socket = socket_from_environment(environment)
     _check_typed(table, source)
-    thresholds = environment.get(f"{ENV_PREFIX}THRESHOLDS")
-    if thresholds:  # JSON is typed as TOML is: 5.0 or "5" for a whole number is refused as in the file
-        _check_typed({"thresholds": jsontext.loads(thresholds)}, f"{ENV_PREFIX}THRESHOLDS")
+    _check_thresholds_json(environment)
     where = _Where(environment, source)
     file_table = _FILE_TABLE.set(table)
     try:  # NETWARDEN_SOCKET: passed in, above the rest of the environment and the file
@@ -115,10 +113,28 @@ def check_json(environment: dict[str, str]) -> None:
             continue
         example = '["a", "b"]' if typing.get_origin(hint) is tuple else '{"key": "value"}'
         try:  # strict: NaN, Infinity and 1e400 are refused here, as on the socket and in bundles
-            jsontext.loads(environment[name])
+            value = jsontext.loads(environment[name])
         except ValueError as e:
             raise ConfigError(f"{name}: not valid JSON ({e}); lists and tables are written as JSON, "
                               f"e.g. {name}='{example}'") from None
+        if value is None:  # pydantic-settings reads null as "not set": a file cannot say that either
+            raise ConfigError(f"{name}: null is not a {'list' if example[0] == '[' else 'table'}; "
+                              f"unset the variable for the default, or write e.g. {name}='{example}'")
+
+
+def _check_thresholds_json(environment: dict[str, str]) -> None:
+    """NETWARDEN_THRESHOLDS is JSON, typed as TOML is: 5.0 or "5" for a whole number is refused as
+    in the file, and a key is written as in the file (pydantic-settings would take PORTS_RANGE_WARNING)."""
+    text = environment.get(f"{ENV_PREFIX}THRESHOLDS")
+    if not text:
+        return
+    given = jsontext.loads(text)  # check_json has refused what is not JSON
+    known = {f.name for f in record.fields(Thresholds)}
+    for name in given if isinstance(given, dict) else ():
+        if name not in known:
+            lower = f"; keys are lower-case: {name.lower()}" if name.lower() in known else ""
+            raise ConfigError(f"{ENV_PREFIX}THRESHOLDS: thresholds.{name}: {_PLAIN['extra_forbidden']}{lower}")
+    _check_typed({"thresholds": given}, f"{ENV_PREFIX}THRESHOLDS")
 
 
 _NUMBER = {"int": re.compile(r"-?[0-9]+"), "float": re.compile(r"-?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?")}
@@ -193,6 +209,9 @@ def _check_typed(table: dict, path: Path | str) -> None:
             value = values[f.name]
             if "bounds" in f.metadata and isinstance(value, str):
                 raise ConfigError(f"{path}: {prefix}{f.name}: a number, not a string ({shown(value)})")
+            if "bounds" in f.metadata and (value is None or isinstance(value, (list, dict))):
+                what = "null" if value is None else "a list" if isinstance(value, list) else "a table"
+                raise ConfigError(f"{path}: {prefix}{f.name}: a number, not {what}")
             if f.type == "bool" and not isinstance(value, bool):
                 raise ConfigError(f"{path}: {prefix}{f.name}: true or false, not {shown(value)}")
             if f.type == "int" and isinstance(value, float):  # 1e2 is TOML's float: the environment refuses it too

@@ -379,3 +379,29 @@ def test_status_finds_the_socket_by_the_rules_the_daemon_follows(no_netwarden_en
                                  {"NETWARDEN_SOCKET": "/a.sock", "NETWARDEN_SOCKET_PATH": "/b.sock"}])
 def test_status_refuses_a_bad_socket_variable_in_one_line(env):
     assert_one_line_error(run_cli("status", env=env), 78, "bad configuration:")
+
+
+def json_variables() -> list[str]:
+    from netwarden.config_load import _complex_fields
+
+    return ["NETWARDEN_" + key.upper() for key in _complex_fields()]
+
+
+@pytest.mark.parametrize("name", json_variables())
+def test_a_json_variable_of_null_is_refused_not_read_as_unset(no_netwarden_env, name):
+    """pydantic-settings reads null as the default: NETWARDEN_TARGETS=null silently meant no targets."""
+    no_netwarden_env.setenv(name, "null")
+    with pytest.raises(ConfigError) as e:
+        load_settings("")
+    assert str(e.value).startswith(f"{name}: null is not a "), str(e.value)
+    assert "unset the variable for the default" in str(e.value)
+
+
+def test_a_threshold_key_in_json_is_written_as_in_the_file(no_netwarden_env):
+    for key in [f.name for f in record.fields(Settings().thresholds)]:
+        for written in (key.upper(), key.title(), key.replace("_", "-")):
+            no_netwarden_env.setenv("NETWARDEN_THRESHOLDS", f'{{"{written}": 1}}')
+            with pytest.raises(ConfigError) as e:
+                load_settings("")
+            assert str(e.value).startswith(f"NETWARDEN_THRESHOLDS: thresholds.{written}: no such setting"), str(e.value)
+            assert (f"keys are lower-case: {key}" in str(e.value)) == (written.lower() == key), str(e.value)
