@@ -83,7 +83,8 @@ _PLAIN = {"extra_forbidden": "no such setting (README, Configuration, lists them
           "model_type": "must be a table (in the environment a JSON object)",
           "model_attributes_type": "must be a table (in the environment a JSON object)",
           "int_parsing_size": "a number far too long", "string_type": "must be text",
-          "int_from_float": "must be a whole number", "path_type": "must be a path (text)"}
+          "int_from_float": "must be a whole number", "path_type": "must be a path (text)",
+          "int_type": "must be a whole number", "float_type": "a number far too large"}
 
 
 def _plain(message: str) -> str:

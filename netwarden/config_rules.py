@@ -71,8 +71,9 @@ def _check_url(url: str) -> None:
         try:
             parts = urlsplit(url)
             port = parts.port  # ValueError: not a number, or beyond 65535
-        except ValueError as e:  # "Invalid IPv6 URL", a bracketed host that is no address, ...
-            problem = f"a part that does not parse ({e})"
+        except ValueError as e:  # urllib's words ("Port could not be cast to integer value as ...") say it
+            problem = ("a port that is not a number from 1 to 65535" if "Port" in str(e) else
+                       "a bracketed host that is not an IPv6 address" if "IPv6" in str(e) else "a part that does not parse")
         else:
             if parts.scheme not in ("http", "https") or not url.partition(":")[2].startswith("//"):
                 problem = "another scheme"
