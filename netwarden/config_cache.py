@@ -15,13 +15,12 @@ write them.
 
 from __future__ import annotations
 
-from netwarden import record
 import json
 import os
 import stat
 from pathlib import Path
 
-from netwarden import __version__
+from netwarden import __version__, record
 from netwarden.config import Settings, Thresholds
 
 FORMAT = 1
@@ -45,16 +44,25 @@ def key(data: bytes | None, config_file: Path, environment: dict[str, str]) -> d
             "environment": sorted([name, value] for name, value in environment.items()), "code": code}
 
 
+def usable() -> bool:
+    """Windows has no uid to tell the user's own cache from one anybody could have planted (nor
+    O_NOFOLLOW): there every run validates, as without a cache."""
+    return hasattr(os, "geteuid") and hasattr(os, "O_NOFOLLOW")
+
+
 def directory() -> Path:
-    """$XDG_CACHE_HOME/netwarden; else /var/cache/netwarden for root, ~/.cache/netwarden for others."""
+    """$XDG_CACHE_HOME/netwarden; else /var/cache/netwarden for root, ~/.cache/netwarden for others.
+    A relative $XDG_CACHE_HOME is ignored, as the XDG spec says (it would be the working directory's)."""
     base = os.environ.get("XDG_CACHE_HOME")
-    if not base:
+    if not base or not os.path.isabs(base):
         base = "/var/cache" if os.geteuid() == 0 else os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "netwarden"
 
 
 def load(cache_key: dict) -> Settings | None:
     """The settings cached under `cache_key`, or None (absent, another key, not ours, damaged)."""
+    if not usable():
+        return None
     path = _entry(cache_key)
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
@@ -79,6 +87,8 @@ def store(cache_key: dict, settings: Settings) -> None:
     from netwarden.fsutil import atomic_write
     from netwarden.model import to_jsonable
 
+    if not usable():
+        return
     where = directory()
     try:
         where.mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -122,3 +122,25 @@ def test_a_cache_directory_others_can_write_is_not_used(cache, tmp_path):
     entry(directory).unlink()
     assert load_settings() == good
     assert not list(directory.glob("settings-*.json"))  # nothing written where others could swap it
+
+
+def test_a_relative_xdg_cache_home_is_ignored_as_the_xdg_spec_says(monkeypatch):
+    """Not ./relative/netwarden in whatever directory the command ran in: the default instead."""
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    default = config_cache.directory()
+    for relative in ("relative", "./x", "x/y"):
+        monkeypatch.setenv("XDG_CACHE_HOME", relative)
+        assert config_cache.directory() == default and default.is_absolute()
+
+
+def test_on_windows_without_uids_the_settings_are_validated_every_time_and_nothing_is_cached(cache, monkeypatch):
+    """Windows has no os.geteuid nor O_NOFOLLOW: a config file there used to end in AttributeError."""
+    directory, config = cache
+    monkeypatch.delattr(os, "geteuid")
+    monkeypatch.delattr(os, "O_NOFOLLOW")
+    assert load_settings().probe_timeout == 2.5
+    assert load_settings().probe_timeout == 2.5
+    assert not directory.exists()
+    config.write_text("probe_timeout = nan\n")
+    with pytest.raises(ConfigError):
+        load_settings()
