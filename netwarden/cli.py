@@ -127,7 +127,8 @@ def build_parser():
                        help="JSON instead of text (events, and status --follow: one object per line)")
         p.add_argument("--config", metavar="PATH", type=path_argument, help="config file (for socket_path)")
         p.add_argument("--socket", metavar="PATH", type=path_argument, help="the daemon's control socket "
-                                                        "(default $NETWARDEN_SOCKET, else socket_path, else /run/netwarden/netwarden.sock; "
+                                                        "(default $NETWARDEN_SOCKET or $NETWARDEN_SOCKET_PATH, "
+                                                        "else socket_path, else /run/netwarden/netwarden.sock; "
                                                         "macOS /var/run/netwarden/netwarden.sock)")
     status.add_argument("--follow", action="store_true",
                         help="print the status, then drift events as they happen, like `events` (Ctrl-C stops)")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import math
 import re
 import typing
 from pathlib import Path
@@ -154,7 +155,12 @@ def check_scalars(environment: dict[str, str]) -> None:
             if f.type == "bool" and value not in ("true", "false", "1", "0"):
                 raise ConfigError(f"{name}: {key}{f.name}: true, false, 1 or 0, not {shown(value)}")
             kind = "float" if "float" in str(f.type) else "int" if "int" in str(f.type) else None
-            if "bounds" in f.metadata and kind and not _NUMBER[kind].fullmatch(value):
+            if "bounds" not in f.metadata or not kind:
+                continue
+            plain = _NUMBER[kind].fullmatch(value) is not None
+            if plain and kind == "float":  # 1e400 is written plainly, yet is no finite number
+                plain = math.isfinite(float(value))
+            if not plain:
                 what = "a whole number in plain digits" if kind == "int" else \
                     "a finite number (digits, a decimal point, an exponent: 2.5, 1e3)"
                 raise ConfigError(f"{name}: {key}{f.name}: {what}, not {shown(value)}")

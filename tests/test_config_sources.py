@@ -321,6 +321,7 @@ def test_a_misspelt_variable_is_refused_naming_the_closest_one(no_netwarden_env,
     ({"Netwarden_State_Dir": "/x"}, ["upper case (NETWARDEN_STATE_DIR)"]),
     ({"NETWARDEN_PROBE_TIMEOUT": "nan"}, ["NETWARDEN_PROBE_TIMEOUT: probe_timeout: a finite number", "'nan'"]),
     ({"NETWARDEN_LOCK_TIMEOUT": "inf"}, ["NETWARDEN_LOCK_TIMEOUT: lock_timeout"]),
+    ({"NETWARDEN_PROBE_TIMEOUT": "1e400"}, ["probe_timeout: a finite number", "not '1e400'"]),  # not "not inf"
     ({"NETWARDEN_POLICY__PORTS.NOPE": "enforce"}, ["NETWARDEN_POLICY__PORTS.NOPE: policy.ports.nope: no such check"]),
     ({"NETWARDEN_SOCKET": "/a.sock", "NETWARDEN_SOCKET_PATH": "/b.sock"}, ["name different sockets"]),
     ({"NETWARDEN_SOCKET": "relative.sock"}, ["NETWARDEN_SOCKET: socket_path: must be an absolute path"]),
