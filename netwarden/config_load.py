@@ -85,7 +85,8 @@ _PLAIN = {"extra_forbidden": "no such setting (README, Configuration, lists them
           "model_attributes_type": "must be a table (in the environment a JSON object)",
           "int_parsing_size": "a number far too long", "string_type": "must be text",
           "int_from_float": "must be a whole number", "path_type": "must be a path (text)",
-          "int_type": "must be a whole number", "float_type": "a number far too large"}
+          "int_type": "must be a whole number", "float_type": "a number far too large",
+          "string_unicode": "must be UTF-8 text (it holds a byte that is not UTF-8, or a lone surrogate)"}
 
 
 def _plain(message: str) -> str:

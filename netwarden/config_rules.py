@@ -179,7 +179,7 @@ def _check_group(group: str) -> None:
     underscore first, then letters, digits, '_', '.', '-', an optional final '$'; 32 at most."""
     body = group.removesuffix("$")
     if group.isascii() and group.isdigit():
-        ok = int(group) < 2**32 - 1
+        ok = len(group) <= 10 and int(group) < 2**32 - 1  # int() of 4,301 digits raises
     else:
         ok = (group.isascii() and len(group) <= 32 and (body[:1].isalpha() or body[:1] == "_")
               and all(c.isalnum() or c in "_.-" for c in body))

@@ -322,6 +322,9 @@ def test_a_misspelt_variable_is_refused_naming_the_closest_one(no_netwarden_env,
     ({"NETWARDEN_PROBE_TIMEOUT": "nan"}, ["NETWARDEN_PROBE_TIMEOUT: probe_timeout: a finite number", "'nan'"]),
     ({"NETWARDEN_LOCK_TIMEOUT": "inf"}, ["NETWARDEN_LOCK_TIMEOUT: lock_timeout"]),
     ({"NETWARDEN_PROBE_TIMEOUT": "1e400"}, ["probe_timeout: a finite number", "not '1e400'"]),  # not "not inf"
+    ({"NETWARDEN_POLICY": '{"keepalive.idle": "\\ud800"}'}, ["policy.keepalive.idle: must be UTF-8 text"]),
+    ({"NETWARDEN_POLICY__KEEPALIVE.IDLE": "enf\udcff"}, ["policy.keepalive.idle: must be UTF-8 text"]),  # byte 0xff
+    ({"NETWARDEN_SOCKET_GROUP": "9" * 4301}, ["socket_group: '999", "is not a group name or number"]),
     ({"NETWARDEN_POLICY__PORTS.NOPE": "enforce"}, ["NETWARDEN_POLICY__PORTS.NOPE: policy.ports.nope: no such check"]),
     ({"NETWARDEN_SOCKET": "/a.sock", "NETWARDEN_SOCKET_PATH": "/b.sock"}, ["name different sockets"]),
     ({"NETWARDEN_SOCKET": "relative.sock"}, ["NETWARDEN_SOCKET: socket_path: must be an absolute path"]),

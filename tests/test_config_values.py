@@ -190,7 +190,7 @@ WRONG_TEXT = {
     "metrics_address": ["5", '"0.0.0.0:9847"', '"127.0.0.1"', '"127.0.0.1:0"', '"127.0.0.1:x"', '"[::1]:70000"',
                         '"localhost:٩٨٤٧"', '""'],
     "socket_group": ["true", "1.5", "-1", "[5]", '"-x"', '"a b"', '"réseau"', '"a\\u0000"', '"4294967295"',
-                     f'"{"a" * 33}"'],
+                     f'"{"a" * 33}"', f'"{"9" * 4301}"'],
 }
 OTHERS = [(key, kind(hint)) for key, f, hint in KEYS if "bounds" not in f.metadata]
 
