@@ -253,29 +253,35 @@ def print_report(doc: dict, args) -> None:
     """Print a report document (local, or answered by the daemon) as JSON or as text."""
     import json
 
+    from netwarden.target import one_line
+
     if args.json:
         print(json.dumps(doc, indent=2))
         return
+
+    def t(text) -> str:  # a file name or a line read from a file may hold an ESC, a newline, a bidi override
+        return one_line(str(text), 10_000)
+
     p = doc["platform"]
-    print(f"netwarden {doc['netwarden']} on {p['description']}" + (f" (kernel {p['kernel']})" if p["kernel"] else ""))
+    print(f"netwarden {doc['netwarden']} on {t(p['description'])}" + (f" (kernel {t(p['kernel'])})" if p["kernel"] else ""))
     outcome = doc["apply"]
     if outcome and outcome["result"] == "applied":
         print()
         for line in outcome["applied"]:
-            print(f"  applied   {line}")
+            print(f"  applied   {t(line)}")
         print("  verified: " + ", ".join(f"{k} {v['before']} -> {v['after']}" for k, v in outcome["verified"].items()))
     print()
     counts: dict[str, int] = {}
     advised: set[str] = set()
     for f in doc["findings"]:
         counts[f["severity"]] = counts.get(f["severity"], 0) + 1
-        print(f"  {f['severity'].upper():9} {f['id']:18} {f['title']}")
+        print(f"  {f['severity'].upper():9} {f['id']:18} {t(f['title'])}")
         details = (("observed", [f["observed"]]), ("expected", [f["expected"]]), ("evidence", f["evidence"]),
                    ("fix", [c["description"] for c in f["changes"]]), ("advice", f["advice"]))
         for label, items in details if f["severity"] != "ok" else details[-1:]:  # ok: its advice only
             for item in items:
                 if item and not (label == "advice" and item in advised):  # the same advice once (no targets)
-                    print(f"  {'':9} {'':18} {label:9} {item}")
+                    print(f"  {'':9} {'':18} {label:9} {t(item)}")
                     advised.add(item)
     summary = ", ".join(f"{n} {s}" for s, n in counts.items())
     print(f"\n{summary or 'no checks ran'}.", end="")
@@ -283,10 +289,10 @@ def print_report(doc: dict, args) -> None:
         verb = "plans" if getattr(args, "dry_run", False) else "would make"
         print(f" `netwarden --apply` (as root) {verb} {len(doc['changes'])} change(s):")
         for c in doc["changes"]:
-            print(f"  - {c['description']}")
+            print(f"  - {t(c['description'])}")
     else:
         print()
     for c in doc["refused"]:  # after a real apply these were refused, not only foreseen
-        print(f"  {'not made' if outcome else '--apply would not make'}: {c['description']}: {c['reason']}")
+        print(f"  {'not made' if outcome else '--apply would not make'}: {t(c['description'])}: {t(c['reason'])}")
     if outcome and outcome["result"] == "nothing to change":
         print("Nothing to change.")

@@ -48,8 +48,18 @@ def collect(backend, specs: list[CheckSpec]) -> Facts:
 
 def analyze(facts: Facts, settings: Settings, specs: list[CheckSpec], backend=None) -> list[Finding]:
     """The findings; with a backend, their intents turned into its changes and advice."""
-    findings = [finding for spec in specs for finding in spec.run(facts, settings)]
+    findings = [_bounded(finding) for spec in specs for finding in spec.run(facts, settings)]
     return [backend.realize(f, facts) for f in findings] if backend is not None else findings
+
+
+MAX_EVIDENCE = 50  # lines a finding shows: a resolv.conf of 30,000 bad lines must not print them all
+
+
+def _bounded(finding: Finding) -> Finding:
+    if len(finding.evidence) <= MAX_EVIDENCE:
+        return finding
+    kept = finding.evidence[:MAX_EVIDENCE - 1]
+    return finding._replace(evidence=(*kept, f"… and {len(finding.evidence) - len(kept)} more lines like these"))
 
 
 class Plan(NamedTuple):

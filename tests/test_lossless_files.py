@@ -17,7 +17,7 @@ from netwarden.model import Change
 from netwarden.platform.linux import LinuxBackend
 from netwarden.platform.linux_plan import _prefer_ipv4, _reorder_resolvers
 from netwarden.platform.parse.gai_conf import with_ipv4_first
-from netwarden.platform.parse.lines import join_lines, split_lines
+from netwarden.platform.parse.lines import bodies, join_lines, split_lines
 from netwarden.platform.parse.resolv_conf import reordered
 from netwarden.platform.source import RecordingSource, ReplaySource, Source, file_bytes
 
@@ -165,6 +165,7 @@ def test_lines_split_and_join_back_to_the_same_bytes(tmp_path_factory, data):
     assert file_bytes(text) == data
     assert file_bytes(join_lines(split_lines(text))) == data
     assert len(split_lines(text)) == data.count(b"\n") + (not data.endswith(b"\n") and bool(data))
+    assert bodies(text) == [line.body for line in split_lines(text)]  # numbered alike: a rewrite finds its line
 
 
 @settings(max_examples=150, deadline=None)

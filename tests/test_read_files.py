@@ -65,3 +65,26 @@ def test_the_source_reads_regular_files_only_and_says_so(tmp_path, kind):
 def test_procfs_and_sysfs_files_are_regular_files_of_size_zero_and_are_read():
     assert Source().read("/proc/sys/net/ipv4/ip_local_port_range").strip()
     assert Source().read("/proc/self/status").startswith("Name:")
+
+
+def test_a_file_of_thousands_of_bad_lines_gives_a_bounded_report(tmp_path):
+    """60,000 lines resolv.conf does not take: the finding shows the first ones and a count, not
+    all (a 63 MiB file printed 217 MB of evidence)."""
+    from netwarden.engine import MAX_EVIDENCE
+
+    resolv = tmp_path / "resolv.conf"
+    resolv.write_text("net.ipv4.x = 1\n" * 60000)
+    env = {"NETWARDEN_STATE_DIR": str(tmp_path / "state"), "NETWARDEN_RESOLV_CONF": str(resolv)}
+    r = run_cli("--json", "--only", "dns.resolvers", env=env, timeout=30)
+    finding, = json.loads(r.stdout)["findings"]
+    assert len(finding["evidence"]) == MAX_EVIDENCE, len(finding["evidence"])
+    assert finding["evidence"][-1].startswith("… and ") and "more lines like these" in finding["evidence"][-1]
+    assert len(run_cli("--only", "dns.resolvers", env=env, timeout=30).stdout) < 20_000
+
+
+def test_the_text_report_shows_control_characters_in_a_path_escaped(tmp_path):
+    path = tmp_path / "x\x1b[31m\ny\u202ez"
+    r = run_cli("--only", "dns.resolvers", env={"NETWARDEN_STATE_DIR": str(tmp_path / "state"),
+                                                "NETWARDEN_RESOLV_CONF": str(path)}, timeout=30)
+    assert "x\\x1b[31m\\ny\\u202ez" in r.stdout, r.stdout
+    assert all(line.isprintable() for line in r.stdout.splitlines()), r.stdout

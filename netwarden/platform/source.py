@@ -138,7 +138,7 @@ RUN = {"returncode": int, "stdout": str, "stderr": str}
 ERROR = {"errno": (int, type(None)), "strerror": (str, type(None))}
 
 
-MAX_READ = 64 << 20  # a file the checks read (resolv.conf, gai.conf, a sysctl drop-in): far more than any real one
+MAX_READ = 1 << 20  # a file the checks read (resolv.conf, gai.conf, a sysctl drop-in): far more than any real one
 
 
 class Source:
