@@ -51,7 +51,10 @@ def test_without_targets_the_probe_checks_judge_what_they_see_and_suggest_target
                                Destination("2001:db8::7", 443, 1, 0)))
     ipv6 = one(check_ipv6(_with(ipv6_facts(), census=census), S))
     assert ipv6.severity is Severity.OK and "no IPv6 path probed" in ipv6.title
+    assert ipv6.title.startswith("Address order read")
     assert "IPv6 destinations sort first" in ipv6.observed  # the static picture is still shown
+    unread = one(check_ipv6(_with(ipv6_facts(gai=Unknown("/etc/gai.conf: not a regular file")), census=census), S))
+    assert unread.title.startswith("Address order unknown") and "not a regular file" in unread.observed
     assert '"198.18.7.7:443", "[2001:db8::7]:443"' in ipv6.advice[0] and "198.18.7.8:22" not in ipv6.advice[0]
     dns = one(check_dns(_with(resolv_facts("nameserver 10.0.0.1\n", None), census=census), S))
     assert dns.severity is Severity.OK and "not probed" in dns.title and "198.18.7.7:443" in dns.advice[0]
