@@ -9,6 +9,7 @@ breaks a rule reaches the checks or the daemon. Not imported for the defaults (s
 from __future__ import annotations
 
 from netwarden import record
+import math
 import os
 from pathlib import PurePath
 
@@ -126,7 +127,17 @@ def _check_number(key: str, value, integer: bool, metadata) -> None:
     if not (("gt" not in bounds or value > bounds["gt"]) and ("ge" not in bounds or value >= bounds["ge"])
             and value <= bounds["le"]):
         unit = f" ({metadata['unit']})" if metadata["unit"] else ""
-        raise SettingError(key, f"must be {range_text(bounds)}{unit}, not {_shown(value)}")
+        raise SettingError(key, f"must be {range_text(bounds)}{unit}, not {_number_shown(value)}")
+
+
+def _number_shown(value) -> str:
+    """As written, as far as pydantic left it: 4000 (not 4000.0, its float); a 1e400, which TOML
+    reads as inf, said to be no finite number."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan, which is no number" if value != value else f"{value}: not a finite number (1e400 is read as inf)"
+    return _shown(value)
 
 
 def _check_text(key: str, value) -> None:

@@ -134,6 +134,12 @@ def test_every_threshold_in_the_json_table_variable_is_typed_as_in_the_file(no_n
     assert getattr(load_settings("").thresholds, sub) == f.default
 
 
+def test_a_refused_number_is_echoed_as_written_not_as_pydantic_converted_it(tmp_path):
+    assert refused(tmp_path, "probe_timeout = 4000\n").endswith("not 4000")  # not 4000.0
+    assert "not inf: not a finite number (1e400 is read as inf)" in refused(tmp_path, "probe_timeout = 1e400\n")
+    assert refused(tmp_path, "probe_timeout = nan\n").endswith("not nan, which is no number")
+
+
 def companions(key: str) -> list[str]:
     """The keys that must move with `key` to stay consistent (warning <= critical)."""
     bounds = dict(NUMBERS)[key].metadata["bounds"]
