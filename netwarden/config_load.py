@@ -116,7 +116,7 @@ def check_json(environment: dict[str, str]) -> None:
             continue
         example = '["a", "b"]' if typing.get_origin(hint) is tuple else '{"key": "value"}'
         try:  # strict: NaN, Infinity and 1e400 are refused here, as on the socket and in bundles
-            value = jsontext.loads(environment[name])
+            value = jsontext.loads(environment[name], unique_keys=True)
         except ValueError as e:
             raise ConfigError(f"{name}: not valid JSON ({e}); lists and tables are written as JSON, "
                               f"e.g. {name}='{example}'") from None

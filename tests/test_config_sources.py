@@ -325,6 +325,8 @@ def test_a_misspelt_variable_is_refused_naming_the_closest_one(no_netwarden_env,
     ({"NETWARDEN_POLICY": '{"keepalive.idle": "\\ud800"}'}, ["policy.keepalive.idle: must be UTF-8 text"]),
     ({"NETWARDEN_POLICY__KEEPALIVE.IDLE": "enf\udcff"}, ["policy.keepalive.idle: must be UTF-8 text"]),  # byte 0xff
     ({"NETWARDEN_SOCKET_GROUP": "9" * 4301}, ["socket_group: '999", "is not a group name or number"]),
+    ({"NETWARDEN_THRESHOLDS": '{"dns_slow_ms": 100, "dns_slow_ms": 200}'}, ["'dns_slow_ms' appears twice"]),  # as TOML
+    ({"NETWARDEN_POLICY": '{"ports.range": "enforce", "ports.range": "observe"}'}, ["'ports.range' appears twice"]),
     ({"NETWARDEN_POLICY__PORTS.NOPE": "enforce"}, ["NETWARDEN_POLICY__PORTS.NOPE: policy.ports.nope: no such check"]),
     ({"NETWARDEN_SOCKET": "/a.sock", "NETWARDEN_SOCKET_PATH": "/b.sock"}, ["name different sockets"]),
     ({"NETWARDEN_SOCKET": "relative.sock"}, ["NETWARDEN_SOCKET: socket_path: must be an absolute path"]),
