@@ -191,6 +191,17 @@ def wrong_forms(value) -> list:
     return [f for f in forms if f != value]
 
 
+def spoiled_entries(entry: dict) -> list[dict | None]:
+    """A recorded answer as a hand-edited or foreign bundle may hold it instead: left out (None),
+    each of its wrong_forms, and an error where the live machine answered (a call whose live code
+    never raises, readlink's, must not raise it in a replay either)."""
+    field = "result" if "result" in entry else "error"
+    variants = [None] + [{**entry, field: form} for form in wrong_forms(entry[field])]
+    if field == "result":
+        variants.append({"op": entry["op"], "key": entry["key"], "error": {"errno": 13, "strerror": "Permission denied"}})
+    return variants
+
+
 def _odd_numbers(text: str) -> list[str]:
     if not any(c.isdigit() for c in text):
         return []

@@ -13,7 +13,7 @@ import time
 
 import pytest
 import probe_lab as pl
-from factories import clean_env, wrong_forms
+from factories import clean_env, spoiled_entries
 from factories import run_main
 from lab import ROOT, Netns, lab_unavailable
 from probe_lab import PORT, finding, phases, probe, verdicts
@@ -265,14 +265,13 @@ def test_every_probe_answer_removed_or_spoiled_is_unknown_or_a_refused_bundle_ne
     (work / "meta.json").write_text((bundle / "meta.json").read_text())
     failures, runs, start = [], 0, time.monotonic()
     for i, entry in enumerate(entries):
-        field = "result" if "result" in entry else "error"
-        for variant in [None] + [{**entry, field: form} for form in wrong_forms(entry[field])]:
+        for variant in spoiled_entries(entry):
             (work / "entries.json").write_text(json.dumps(entries[:i] + ([variant] if variant else []) + entries[i + 1:]))
             code, out, err = run_main("probe", "--json", "--replay", str(work))
             runs += 1
             refused = code == 65 and err.count("\n") == 1
             if not (refused or code in (0, 1, 2, 3)) or "Traceback" in err or (
                     code < 4 and len(json.loads(out)["phases"]) != 6):
-                failures.append((entry["op"], entry["key"][:80], str(variant and variant[field])[:80], code, err[-400:]))
+                failures.append((entry["op"], entry["key"][:80], str(variant)[:160], code, err[-400:]))
     print(f"{runs} probe replays of {len(entries)} entries in {time.monotonic() - start:.1f} s")
     assert not failures, failures[:5]

@@ -105,7 +105,10 @@ def gai_conf(source, path: str) -> GaiConf | Unknown:
 
 @unknown_if_not_recorded
 def resolv_conf(source, path: str) -> ResolvConf | Unknown:
-    target = source.call("readlink", _readlink, path)  # who writes the file shows in where it points
+    try:  # who writes the file shows in where it points
+        target = source.call("readlink", _readlink, path)
+    except OSError:  # not from this machine (_readlink says None), but a bundle may hold one
+        target = None
     try:
         text = source.read(path)
     except FileNotFoundError:
