@@ -275,3 +275,35 @@ def test_every_probe_answer_removed_or_spoiled_is_unknown_or_a_refused_bundle_ne
                 failures.append((entry["op"], entry["key"][:80], str(variant)[:160], code, err[-400:]))
     print(f"{runs} probe replays of {len(entries)} entries in {time.monotonic() - start:.1f} s")
     assert not failures, failures[:5]
+
+
+EVIL = "evil\x1b[31mRED\x1b]0;pwned\x07\r\nFAKE LINE\u202e"
+
+
+def _evil(value):
+    """Every text in a recorded answer replaced by one that would paint the terminal, set its title
+    and forge a line, as a hostile server's certificate or alert can."""
+    if isinstance(value, str):
+        return EVIL
+    if isinstance(value, list):
+        return [_evil(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _evil(v) for k, v in value.items()}
+    return value
+
+
+def test_a_probe_s_text_shows_what_the_target_sent_escaped(recorded_probe, tmp_path):
+    bundle, _ = recorded_probe
+    entries = json.loads((bundle / "entries.json").read_text())
+    work = tmp_path / "bundle"
+    work.mkdir()
+    (work / "meta.json").write_text((bundle / "meta.json").read_text())
+    for i, entry in enumerate(entries):
+        if entry["op"] != "call" or "result" not in entry or not json.loads(entry["key"])[0].startswith("probe."):
+            continue
+        (work / "entries.json").write_text(json.dumps(entries[:i] + [{**entry, "result": _evil(entry["result"])}]
+                                                      + entries[i + 1:]))
+        code, out, err = run_main("probe", "--replay", str(work))
+        assert code in (0, 1, 2, 3, 65) and "Traceback" not in err, (entry["key"], err[-400:])
+        for line in out.splitlines() + err.splitlines():
+            assert line.isprintable() and not line.lstrip().startswith("FAKE LINE"), (entry["key"], line)

@@ -50,7 +50,7 @@ def text(doc: dict) -> str:
     if not doc["findings"]:
         lines += ["", "Nothing flagged: every phase that ran is ok." if doc["status"] == "ok"
                   else "No finding: see the phases above."]
-        return "\n".join(lines)
+        return _printable(lines)
     lines += ["", "Findings:"]
     for f in doc["findings"]:
         lines.append(f"  {f['severity'].upper():9} {f['id']}: {f['title']}")
@@ -59,4 +59,12 @@ def text(doc: dict) -> str:
         for label, items in (("observed", [f["observed"]]), ("expected", [f["expected"]]),
                              ("evidence", evidence), ("fix", fixes), ("advice", f["advice"])):
             lines += [f"  {'':9} {label:9} {item}" for item in items if item]
-    return "\n".join(lines)
+    return _printable(lines)
+
+
+def _printable(lines: list[str]) -> str:
+    """What the target sent (a certificate's names, an alert, an error's words) may hold an ESC, a
+    BEL or a newline: each line is printed escaped, a fake line or a terminal title never made."""
+    from netwarden.target import one_line
+
+    return "\n".join(one_line(line, 10_000) for line in lines)
