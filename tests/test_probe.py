@@ -217,6 +217,16 @@ def test_both_hellos_failing_names_each_ones_outcome():
         assert words in findings["tls.handshake"].title
 
 
+def test_a_server_refusing_both_hellos_with_an_alert_is_a_failed_handshake_not_ok():
+    """An alert proves the path carried the hello (no middlebox), but no client like these connects."""
+    refused = {kind: {**hello(kind, "alert"), "error": "SSLV3_ALERT_HANDSHAKE_FAILURE"} for kind in ("classic", "large")}
+    phases, findings = judged(observed(hellos=refused))
+    assert phases["tls"].verdict == "critical" and "tls.large-clienthello" not in findings
+    assert "refuses both ClientHellos with a TLS alert (SSLV3_ALERT_HANDSHAKE_FAILURE)" in findings["tls.handshake"].title
+    _, findings = judged(observed(hellos={"classic": hello("classic"), "large": refused["large"]}))
+    assert findings == {}  # one size refused by the server itself: no middlebox, and clients connect
+
+
 def test_a_large_hello_stalled_by_a_path_mtu_blackhole_blames_the_path_not_a_middlebox():
     blackhole = PathProbe("198.18.0.2:443", "198.18.0.2", "eth0", 1500, 1500, "stalled", "delivered")
     phases, findings = judged(observed(path=blackhole, hellos={"classic": hello("classic"),

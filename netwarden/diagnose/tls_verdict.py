@@ -54,7 +54,12 @@ def judge_tls(obs):
     if not small_ok and classic["outcome"] == "not-tls":
         return "unknown", f"{target} does not speak TLS ({classic['error']})", lines, data, []
     found = []
-    if not small_ok and not large_ok:
+    if classic["outcome"] == large["outcome"] == "alert":  # through the path, and refused by the server itself
+        found.append(Finding("tls.handshake", Severity.CRITICAL,
+                             f"{target} refuses both ClientHellos with a TLS alert ({classic['error'] or '?'}): "
+                             "clients that say hello as these do cannot connect",
+                             observed="; ".join(lines), expected="a completed handshake"))
+    elif not small_ok and not large_ok:
         found.append(Finding("tls.handshake", Severity.CRITICAL,
                              f"TLS handshakes with {target} fail: " + (
                                  f"{classic['outcome']} with either ClientHello" if classic["outcome"] == large["outcome"]
