@@ -21,7 +21,7 @@ def run_daemon(args) -> int:
     settings = settings_or_fail(args)
     path = config_file_path(args.config)
     try:
-        code = Daemon(settings, str(path)).run()
+        code = Daemon(settings, str(path), named=args.config is not None).run()
     except DaemonError as e:
         raise Fail(e.exit_code, str(e)) from None  # 75, or 74 for an unusable state dir
     except ConfigError as e:  # found only at start: socket_path names a file that is not a socket

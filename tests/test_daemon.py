@@ -194,6 +194,26 @@ def test_a_reload_applies_what_it_can_and_refuses_what_only_a_restart_changes(ns
     assert d.stop()[0] == 0
 
 
+def test_a_reload_with_no_config_file_anywhere_reloads_the_defaults(ns, tmp_path):
+    """No --config, no $NETWARDEN_CONFIG, no default file: the daemon runs on the defaults, and a
+    reload must too (it said "config file /etc/netwarden/netwarden.toml not found")."""
+    from daemon_lab import DaemonRun
+
+    from netwarden.config import config_file_path
+
+    if config_file_path(None).exists():
+        pytest.skip(f"{config_file_path(None)} exists on this machine: the test needs it absent")
+    d = DaemonRun(ns, tmp_path)
+    del d.env["NETWARDEN_CONFIG"]
+    d.start()
+    try:
+        d.proc.send_signal(signal.SIGHUP)
+        d.wait_for(lambda: "configuration reloaded" in d.output() or "reload refused" in d.output(), "the reload")
+        assert "configuration reloaded" in d.output() and "not found" not in d.output(), d.output()
+    finally:
+        assert d.stop()[0] == 0
+
+
 def test_after_a_restart_status_counts_the_drift_events_its_history_holds(ns, daemon):
     """It said "0 drift events" while history.jsonl held the earlier ones."""
     first = daemon()

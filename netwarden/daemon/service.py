@@ -72,10 +72,14 @@ RESTART_KEYS = ("state_dir", "lock_path", "socket_path", "socket_group", "socket
 class Daemon(Lifecycle, Checking):
     """The loop (here), its start and stop (lifecycle.py), its check runs (checking.py)."""
 
-    def __init__(self, settings: Settings, config_path: str | None, source: Source | None = None, host=None) -> None:
-        """`source` and `host` for tests (a replayed bundle, faked watchers): the live machine's by default."""
+    def __init__(self, settings: Settings, config_path: str | None, source: Source | None = None, host=None,
+                 named: bool = True) -> None:
+        """`named`: config_path was given with --config, so a reload without it fails; else it is the
+        default file (or $NETWARDEN_CONFIG's), read as load_settings reads it: absent means the defaults.
+        `source` and `host` for tests (a replayed bundle, faked watchers): the live machine's by default."""
         self.settings = settings
         self.config_path = config_path
+        self.named = named
         self.source = source if source is not None else Source()
         self.host = host or host_for()
         self.queue: queue.SimpleQueue = queue.SimpleQueue()
@@ -242,7 +246,7 @@ class Daemon(Lifecycle, Checking):
     def reload(self) -> str | None:
         self.notifier.reloading()
         try:
-            settings = load_settings(self.config_path)
+            settings = load_settings(self.config_path if self.named else None)
         except ConfigError as e:
             self.log_error(f"reload refused, keeping the running configuration: {e}")
             self.notifier.send("READY=1", f"STATUS={self.status.summary()}")
