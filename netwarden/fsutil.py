@@ -113,12 +113,14 @@ def _regular_at(dir_fd: int, name: str) -> bool:
         return True  # gone, or unreadable: the open's own error says it better
 
 
-def read_private(directory: Path, name: str) -> bytes | None:
+def read_private(directory: Path, name: str, tail: int | None = None) -> bytes | None:
     """The bytes of netwarden's own state file `directory/name`, or None when it (or the directory)
-    does not exist. UnsafePath when the directory or the file is not netwarden's alone."""
+    does not exist. UnsafePath when the directory or the file is not netwarden's alone. `tail`:
+    at most its last that many bytes (a log that grew by hand must not be read whole)."""
     if sys.platform == "win32":
         try:
-            return (Path(directory) / name).read_bytes()
+            with open(Path(directory) / name, "rb") as f:
+                return _tail_of(f, tail)
         except FileNotFoundError:
             return None
     try:
@@ -132,7 +134,14 @@ def read_private(directory: Path, name: str) -> bytes | None:
     finally:
         os.close(dfd)
     with os.fdopen(fd, "rb") as f:
-        return f.read()
+        return _tail_of(f, tail)
+
+
+def _tail_of(f, tail: int | None) -> bytes:
+    size = os.fstat(f.fileno()).st_size
+    if tail is not None and size > tail:
+        f.seek(size - tail)
+    return f.read()
 
 
 def append_private(directory: Path, name: str, data: bytes) -> None:

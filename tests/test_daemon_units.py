@@ -40,6 +40,28 @@ def test_history_is_bounded_survives_restart_and_drops_a_torn_line(tmp_path):
     assert len((tmp_path / "history.jsonl").read_text().splitlines()) <= 10
 
 
+def test_a_history_grown_far_past_its_size_is_read_by_its_tail_and_trimmed(tmp_path):
+    """A 471 MiB history.jsonl took 15 s and 2.4 GiB at start: only what `limit` events take is read."""
+    import json
+    import time
+
+    from netwarden.daemon.drift import EVENT_BYTES
+
+    (tmp_path / "history.jsonl").touch(mode=0o600)
+    line = {"kind": "changed", "trigger": "t", "message": "m" * 200, "severity": "warning", "time": 0}
+    with open(tmp_path / "history.jsonl", "w") as f:
+        for i in range(100_000):  # ~27 MB, for a limit of 5 events
+            f.write(json.dumps({**line, "subject": f"/f{i}"}) + "\n")
+    started = time.monotonic()
+    history = History(tmp_path, limit=5)
+    assert time.monotonic() - started < 2
+    assert [e["subject"] for e in history.events] == [f"/f{i}" for i in range(99_995, 100_000)]
+    assert "kept its last part" in history.problems[0], history.problems
+    assert (tmp_path / "history.jsonl").stat().st_size <= 5 * EVENT_BYTES
+    again = History(tmp_path, limit=5)
+    assert again.events == history.events and again.problems == []
+
+
 def test_enforcer_contests_once_backs_off_after_the_limit_and_release_resets():
     settings = Settings(policy={"ports.range": "enforce", "ports.tw-reuse": "always"}, enforce_max_per_hour=2)
     e = Enforcer(settings)

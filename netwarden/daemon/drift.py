@@ -59,6 +59,10 @@ def diff_findings(before: dict[str, dict], findings: list[Finding], trigger: str
     return events
 
 
+EVENT_BYTES = 64 << 10  # room per event in what is read of history.jsonl (events are well under 2 KiB)
+MAX_HISTORY_READ = 256 << 20  # history_size's 100,000 events included
+
+
 class History:
     """Drift events (bounded, newest last) and the last finding states, kept in the state dir so a
     restart neither forgets history nor re-announces what it already reported."""
@@ -77,11 +81,22 @@ class History:
         """The last `limit` events. Lines that are not events (a torn last line after a crash mid-
         append, a damaged file) are dropped, said once, and the file rewritten without them: an
         event appended after a torn line would be glued onto it, and lost at the next start."""
+        tail = min(self.limit * EVENT_BYTES, MAX_HISTORY_READ)
         try:
-            lines = (read_private(self.state_dir, self.events_path.name) or b"").split(b"\n")
+            data = read_private(self.state_dir, self.events_path.name, tail=tail + 1) or b""
         except OSError as e:  # UnsafePath included: its events are not netwarden's
             self.problems.append(f"{self.events_path}: {e.strerror or e}; history starts empty")
             return []
+        lines = data.split(b"\n")
+        if len(data) > tail:  # grown past what history_size events take (by hand?): its oldest part is left
+            lines = lines[1:]  # begun mid-line
+            try:
+                self._rewrite([e for e in map(_event, filter(None, lines)) if e is not None][-self.limit:])
+                self.problems.append(f"{self.events_path}: over {tail >> 20} MiB, more than history_size "
+                                     f"({self.limit}) events take; kept its last part")
+            except OSError as e:
+                self.problems.append(f"{self.events_path}: over {tail >> 20} MiB and cannot be rewritten "
+                                     f"({e.strerror or e}); its last part read")
         events, dropped = [], 0
         for line in filter(None, lines):
             event = _event(line)
