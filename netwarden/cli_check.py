@@ -195,15 +195,15 @@ def _apply(backend, settings, specs, args) -> int:
     if not ok and outcome["result"] != "failed":  # made what it could; refused the rest, as planned
         if not args.json:
             for c in doc["refused"]:
-                print(f"netwarden: refused: {c['description']}: {c['reason']}", file=sys.stderr)
+                print(f"netwarden: refused: {_line(c['description'])}: {_line(c['reason'])}", file=sys.stderr)
         return EXIT_IOERR
     if not ok:
         if not args.json:
-            print(f"netwarden: change failed: {outcome['failed']}: {outcome['reason']}", file=sys.stderr)
+            print(f"netwarden: change failed: {_line(outcome['failed'])}: {_line(outcome['reason'])}", file=sys.stderr)
             for target in outcome["rolled_back"]:
-                print(f"netwarden: put back {target}", file=sys.stderr)
+                print(f"netwarden: put back {_line(target)}", file=sys.stderr)
             for error in outcome["rollback_errors"]:
-                print(f"netwarden: could NOT put back: {error} (run `netwarden --revert`)", file=sys.stderr)
+                print(f"netwarden: could NOT put back: {_line(error)} (run `netwarden --revert`)", file=sys.stderr)
         return EXIT_IOERR
     return doc["exit_code"]
 
@@ -230,12 +230,12 @@ def _revert(backend, settings, args) -> int:
     else:
         for entry in restored:
             what = "removed" if entry["kind"] == "file" and not entry["original"]["exists"] else "restored"
-            print(f"{what:9} {entry['target']}")
+            print(f"{what:9} {_line(entry['target'])}")
         if not restored and not failures:
             print("Nothing to revert: the journal is empty.")
         for failure in failures:  # an unusable original says itself that it stays (and another run cannot help)
             said = "stays in the journal" in failure
-            print(f"netwarden: could not put back {failure}" + ("" if said else " (it stays in the journal; run "
+            print(f"netwarden: could not put back {_line(failure)}" + ("" if said else " (it stays in the journal; run "
                                                                                  "--revert again)"), file=sys.stderr)
     return EXIT_IOERR if failures else EXIT_OK
 
@@ -249,39 +249,40 @@ def _report(facts, findings, changes, refused, args) -> int:
     return doc["exit_code"]
 
 
+def _line(text) -> str:
+    """A journal's target, a change's words: one escaped line (a hand-edited journal may hold an ESC)."""
+    from netwarden.target import one_line
+
+    return one_line(str(text), 10_000)
+
+
 def print_report(doc: dict, args) -> None:
     """Print a report document (local, or answered by the daemon) as JSON or as text."""
     import json
 
-    from netwarden.target import one_line
-
     if args.json:
         print(json.dumps(doc, indent=2))
         return
-
-    def t(text) -> str:  # a file name or a line read from a file may hold an ESC, a newline, a bidi override
-        return one_line(str(text), 10_000)
-
     p = doc["platform"]
-    print(f"netwarden {doc['netwarden']} on {t(p['description'])}" + (f" (kernel {t(p['kernel'])})" if p["kernel"] else ""))
+    print(f"netwarden {doc['netwarden']} on {_line(p['description'])}" + (f" (kernel {_line(p['kernel'])})" if p["kernel"] else ""))
     outcome = doc["apply"]
     if outcome and outcome["result"] == "applied":
         print()
         for line in outcome["applied"]:
-            print(f"  applied   {t(line)}")
+            print(f"  applied   {_line(line)}")
         print("  verified: " + ", ".join(f"{k} {v['before']} -> {v['after']}" for k, v in outcome["verified"].items()))
     print()
     counts: dict[str, int] = {}
     advised: set[str] = set()
     for f in doc["findings"]:
         counts[f["severity"]] = counts.get(f["severity"], 0) + 1
-        print(f"  {f['severity'].upper():9} {f['id']:18} {t(f['title'])}")
+        print(f"  {f['severity'].upper():9} {f['id']:18} {_line(f['title'])}")
         details = (("observed", [f["observed"]]), ("expected", [f["expected"]]), ("evidence", f["evidence"]),
                    ("fix", [c["description"] for c in f["changes"]]), ("advice", f["advice"]))
         for label, items in details if f["severity"] != "ok" else details[-1:]:  # ok: its advice only
             for item in items:
                 if item and not (label == "advice" and item in advised):  # the same advice once (no targets)
-                    print(f"  {'':9} {'':18} {label:9} {t(item)}")
+                    print(f"  {'':9} {'':18} {label:9} {_line(item)}")
                     advised.add(item)
     summary = ", ".join(f"{n} {s}" for s, n in counts.items())
     print(f"\n{summary or 'no checks ran'}.", end="")
@@ -289,10 +290,10 @@ def print_report(doc: dict, args) -> None:
         verb = "plans" if getattr(args, "dry_run", False) else "would make"
         print(f" `netwarden --apply` (as root) {verb} {len(doc['changes'])} change(s):")
         for c in doc["changes"]:
-            print(f"  - {t(c['description'])}")
+            print(f"  - {_line(c['description'])}")
     else:
         print()
     for c in doc["refused"]:  # after a real apply these were refused, not only foreseen
-        print(f"  {'not made' if outcome else '--apply would not make'}: {t(c['description'])}: {t(c['reason'])}")
+        print(f"  {'not made' if outcome else '--apply would not make'}: {_line(c['description'])}: {_line(c['reason'])}")
     if outcome and outcome["result"] == "nothing to change":
         print("Nothing to change.")

@@ -207,6 +207,22 @@ def test_a_file_target_that_is_not_an_absolute_normal_path_is_a_malformed_journa
     assert (work / "rel" / "x.conf").read_bytes() == (work / "x.conf").read_bytes() == VICTIM_TEXT
 
 
+def test_revert_prints_a_journal_target_holding_control_characters_escaped(host, capsys, tmp_path):
+    """A file the journal says netwarden created, named with an ESC and a newline: its removal is
+    said on one escaped line, not painted on the terminal."""
+    state, _, _ = host
+    target = tmp_path / "x\x1b[31m\nname"
+    target.write_text("made by netwarden\n")
+    entry = {"kind": "file", "target": str(target), "check": "ports.range", "state": "applied", "time": "x",
+             "written": "made by netwarden\n",
+             "original": {"exists": False, "content_b64": "", "mode": 420, "uid": 0, "gid": 0}}
+    (state / "journal.json").write_text(json.dumps({"format": 1, "entries": [entry]}))
+    code = cli.main(["--revert"])
+    out = capsys.readouterr().out
+    assert code == 0 and not target.exists(), out
+    assert out.splitlines() == [f"removed   {tmp_path}/x\\x1b[31m\\nname"], out
+
+
 # ---- a state file that is not a regular file ----------------------------------------------------
 # Someone (or a confused admin, or a restore from a backup) can leave anything at a state file's
 # name: each kind is refused as the FIFO always was, in one line, whichever way netwarden opens it
