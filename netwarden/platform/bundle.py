@@ -76,6 +76,8 @@ def unusable_destination(directory: Path) -> str | None:
             return "exists and is not a directory"
         parent = directory.absolute().parent
         if not parent.is_dir():
+            if os.path.lexists(parent):
+                return f"cannot be created: {parent} is not a directory"
             return f"{parent} does not exist (netwarden creates only DIR itself)"
         if not os.access(parent, os.W_OK | os.X_OK):
             return f"cannot be created: {parent} is not writable"
