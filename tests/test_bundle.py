@@ -132,7 +132,7 @@ def test_a_record_directory_that_cannot_take_a_bundle_is_refused_before_any_work
     start = time.monotonic()
     code, out, err = netwarden(*command, "--record", str(destination))
     assert code == 64 and out == "" and err.count("\n") == 1 and f"--record {destination}:" in err, (code, err)
-    assert ("is not a directory" in err) == (name == "a parent that is a file"), err  # not "does not exist"
+    assert ("dest is not a directory" in err) == (name == "a parent that is a file"), err  # not "does not exist"
     assert time.monotonic() - start < 5
     assert sorted(str(p) for p in tmp_path.rglob("*")) == made, "nothing created"
 
