@@ -88,15 +88,9 @@ class History:
             self.problems.append(f"{self.events_path}: {e.strerror or e}; history starts empty")
             return []
         lines = data.split(b"\n")
-        if len(data) > tail:  # grown past what history_size events take (by hand?): its oldest part is left
+        grown = len(data) > tail  # past what history_size events take (by hand?): its oldest part is left
+        if grown:
             lines = lines[1:]  # begun mid-line
-            try:
-                self._rewrite([e for e in map(_event, filter(None, lines)) if e is not None][-self.limit:])
-                self.problems.append(f"{self.events_path}: over {tail >> 20} MiB, more than history_size "
-                                     f"({self.limit}) events take; kept its last part")
-            except OSError as e:
-                self.problems.append(f"{self.events_path}: over {tail >> 20} MiB and cannot be rewritten "
-                                     f"({e.strerror or e}); its last part read")
         events, dropped = [], 0
         for line in filter(None, lines):
             event = _event(line)
@@ -104,6 +98,18 @@ class History:
                 dropped += 1
             else:
                 events.append(event)
+        if not (grown or dropped):
+            return events[-self.limit:]
+        try:  # once, for both reasons
+            self._rewrite(events[-self.limit:])
+            failed = None
+        except OSError as e:
+            failed = e.strerror or str(e)
+        if grown:
+            self.problems.append(f"{self.events_path}: over {tail >> 20} MiB, more than history_size "
+                                 f"({self.limit}) events take; kept its last part" if failed is None else
+                                 f"{self.events_path}: over {tail >> 20} MiB and cannot be rewritten ({failed}); "
+                                 "its last part read")
         if dropped:
             # Torn is what a crash mid-append leaves: an unfinished last line (no newline), after events.
             torn = bool(lines[-1]) and _event(lines[-1]) is None and bool(events)
@@ -111,11 +117,9 @@ class History:
                     (f"{dropped} lines that are not events" if dropped > 1 else "a line that is not an event")
                     + (" (the last one torn: a crash mid-write)" if torn else ""))
             problem = f"{self.events_path}: dropped {what}"
-            try:
-                self._rewrite(events[-self.limit:])
-            except OSError as e:
+            if failed is not None:
                 self._torn = True
-                problem += f" (cannot rewrite the file: {e.strerror or e}; the next event starts on a new line)"
+                problem += f" (cannot rewrite the file: {failed}; the next event starts on a new line)"
             self.problems.append(problem)
         return events[-self.limit:]
 
