@@ -48,11 +48,11 @@ def validate_table(table: dict, source: Path | None, environment: dict[str, str]
 
 def _validate_table(table: dict, source: Path | None, environment: dict[str, str]) -> Settings:
     check_names(environment)
-    check_json(environment)
+    parsed = check_json(environment)
     check_scalars(environment)
     socket = socket_from_environment(environment)
     _check_typed(table, source)
-    _check_thresholds_json(environment)
+    _check_thresholds_json(parsed.get("thresholds"))
     where = _Where(environment, source)
     file_table = _FILE_TABLE.set(table)
     try:  # NETWARDEN_SOCKET: passed in, above the rest of the environment and the file
@@ -107,9 +107,11 @@ def _complex_fields() -> dict[str, type]:
             if typing.get_origin(hints[f.name]) in (tuple, dict) or record.is_record(hints[f.name])}
 
 
-def check_json(environment: dict[str, str]) -> None:
+def check_json(environment: dict[str, str]) -> dict:
     """Lists and tables come as JSON; what is not JSON is refused here, naming the variable
-    (pydantic-settings would raise a SettingsError naming neither it nor the reason)."""
+    (pydantic-settings would raise a SettingsError naming neither it nor the reason). The values
+    read, by key."""
+    parsed = {}
     for key, hint in _complex_fields().items():
         name = ENV_PREFIX + key.upper()
         if not environment.get(name):
@@ -123,15 +125,16 @@ def check_json(environment: dict[str, str]) -> None:
         if value is None:  # pydantic-settings reads null as "not set": a file cannot say that either
             raise ConfigError(f"{name}: null is not a {'list' if example[0] == '[' else 'table'}; "
                               f"unset the variable for the default, or write e.g. {name}='{example}'")
+        parsed[key] = value
+    return parsed
 
 
-def _check_thresholds_json(environment: dict[str, str]) -> None:
-    """NETWARDEN_THRESHOLDS is JSON, typed as TOML is: 5.0 or "5" for a whole number is refused as
-    in the file, and a key is written as in the file (pydantic-settings would take PORTS_RANGE_WARNING)."""
-    text = environment.get(f"{ENV_PREFIX}THRESHOLDS")
-    if not text:
+def _check_thresholds_json(given) -> None:
+    """NETWARDEN_THRESHOLDS (`given`: its JSON, None when unset) is typed as TOML is: 5.0 or "5"
+    for a whole number is refused as in the file, and a key is written as in the file
+    (pydantic-settings would take PORTS_RANGE_WARNING)."""
+    if given is None:
         return
-    given = jsontext.loads(text)  # check_json has refused what is not JSON
     known = {f.name for f in record.fields(Thresholds)}
     for name in given if isinstance(given, dict) else ():
         if name not in known:
